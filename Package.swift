@@ -1,0 +1,74 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "tidemark",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tidemark", targets: ["tidemark"]),
+        .library(name: "Tidemark", targets: ["Tidemark"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+
+        .target(name: "TidemarkCore", swiftSettings: strict),
+        .target(
+            name: "TidemarkCodec",
+            dependencies: [
+                "TidemarkCore", "CLZ4", "CZstd", "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
+        .target(name: "TidemarkStorage", dependencies: ["TidemarkCore"], swiftSettings: strict),
+        .target(
+            name: "Tidemark",
+            dependencies: [
+                "TidemarkCore", "TidemarkCodec", "TidemarkStorage",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "TidemarkTesting",
+            dependencies: ["Tidemark", "TidemarkStorage", "TidemarkCore"],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "tidemark",
+            dependencies: [
+                "Tidemark",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict),
+
+        .testTarget(name: "TidemarkCoreTests", dependencies: ["TidemarkCore"], swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkCodecTests",
+            dependencies: [
+                "TidemarkCodec",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkStorageTests", dependencies: ["TidemarkStorage", "TidemarkTesting"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkTests", dependencies: ["Tidemark", "TidemarkTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "IntegrationTests", dependencies: ["Tidemark", "TidemarkTesting"],
+            swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,162 @@
+import TidemarkCore
+import TidemarkStorage
+
+/// What `tidemark info` reports; the JSON field names are an interface (docs/info.md).
+public struct InfoReport: Codable, Sendable {
+    public struct RepositorySection: Codable, Sendable {
+        public var name: String
+        public var path: String
+        public var formatVersion: Int
+        public var created: String
+        public var cipher: String
+        public var keyID: String
+        public var kdf: String
+    }
+
+    public struct TimelineSection: Codable, Sendable {
+        public var timeline: UInt32
+        public var first: String
+        public var last: String
+        public var segments: Int
+        /// Missing segments between first and last, as "FIRST-LAST" ranges (at most 20).
+        public var gaps: [String]
+    }
+
+    public struct WALSection: Codable, Sendable {
+        public var segments: Int
+        public var timelines: [TimelineSection]
+        public var historyFiles: [String]
+        public var backupHistoryFiles: Int
+        public var partialFiles: Int
+        public var storedBytes: Int64
+    }
+
+    public struct StanzaSection: Codable, Sendable {
+        public var name: String
+        public var repository: String
+        public var systemIdentifier: String?
+        public var postgresVersion: Int?
+        public var walSegmentSize: UInt64?
+        public var wal: WALSection
+    }
+
+    public var repositories: [RepositorySection]
+    public var stanzas: [StanzaSection]
+
+    /// The first repository, under the name the issue's JSON promises.
+    public var repository: RepositorySection? { repositories.first }
+
+    enum CodingKeys: String, CodingKey { case repository, repositories, stanzas }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(repository, forKey: .repository)
+        try c.encode(repositories, forKey: .repositories)
+        try c.encode(stanzas, forKey: .stanzas)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        repositories = try c.decode([RepositorySection].self, forKey: .repositories)
+        stanzas = try c.decode([StanzaSection].self, forKey: .stanzas)
+    }
+
+    init(repositories: [RepositorySection], stanzas: [StanzaSection]) {
+        self.repositories = repositories
+        self.stanzas = stanzas
+    }
+
+    /// Human-readable form.
+    public func rendered() -> String {
+        var out: [String] = []
+        for r in repositories {
+            out.append("repository \(r.name): \(r.path)")
+            out.append("  format v\(r.formatVersion), created \(r.created), \(r.cipher), key \(r.keyID) (\(r.kdf))")
+        }
+        if stanzas.isEmpty { out.append("no stanzas yet: nothing has been archived") }
+        for s in stanzas {
+            out.append("stanza \(s.name) [\(s.repository)]: system identifier \(s.systemIdentifier ?? "unknown"), PostgreSQL \(s.postgresVersion.map(String.init) ?? "?"), wal_segment_size \(s.walSegmentSize.map { "\($0 >> 20) MiB" } ?? "?")")
+            out.append("  WAL: \(s.wal.segments) segments, \(formatBytes(s.wal.storedBytes)) stored, \(s.wal.historyFiles.count) history, \(s.wal.backupHistoryFiles) backup, \(s.wal.partialFiles) partial")
+            for t in s.wal.timelines {
+                out.append("  timeline \(t.timeline): \(t.first) ... \(t.last) (\(t.segments) segments)" + (t.gaps.isEmpty ? "" : ", missing: " + t.gaps.joined(separator: ", ")))
+            }
+        }
+        return out.joined(separator: "\n")
+    }
+}
+
+func formatBytes(_ n: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(n)
+    var i = 0
+    while v >= 1024 && i < units.count - 1 {
+        v /= 1024
+        i += 1
+    }
+    return i == 0 ? "\(n) B" : String(Int(v * 10) / 10) + "." + String(Int(v * 10) % 10) + " " + units[i]
+}
+
+extension Engine {
+    /// `tidemark info`: what every repository holds. Needs the key (the stanza identity is encrypted).
+    public static func info(_ configuration: Configuration) async throws -> InfoReport {
+        var repos: [InfoReport.RepositorySection] = []
+        var stanzas: [InfoReport.StanzaSection] = []
+        for (spec, repo) in zip(configuration.repositories, try await openRepositories(configuration)) {
+            let c = repo.config
+            repos.append(.init(name: spec.name, path: spec.path, formatVersion: c.version, created: c.created, cipher: c.cipher,
+                               keyID: repo.key.idHex, kdf: "scrypt N=2^\(c.wrappedKey.scrypt.logN) r=\(c.wrappedKey.scrypt.r) p=\(c.wrappedKey.scrypt.p)"))
+            let top: ObjectListing
+            do { top = try await repo.store.list(prefix: "") } catch { throw TidemarkError.wrap(error, doing: "list '\(spec.path)'") }
+            for prefix in top.prefixes {
+                let name = String(prefix.dropLast())
+                let identity = try await repo.stanzaInfo(name)
+                let wal = try await walSection(repo.store, stanza: name, segmentSize: identity.flatMap { WALSegmentSize(rawValue: $0.walSegmentSize) } ?? .default)
+                stanzas.append(.init(name: name, repository: spec.name, systemIdentifier: identity?.systemIdentifier,
+                                     postgresVersion: identity?.postgresVersion, walSegmentSize: identity?.walSegmentSize, wal: wal))
+            }
+        }
+        return InfoReport(repositories: repos, stanzas: stanzas)
+    }
+
+    static func walSection(_ store: any ObjectStore, stanza: String, segmentSize: WALSegmentSize) async throws -> InfoReport.WALSection {
+        var section = InfoReport.WALSection(segments: 0, timelines: [], historyFiles: [], backupHistoryFiles: 0, partialFiles: 0, storedBytes: 0)
+        var byTimeline: [TimelineID: [WALSegmentName]] = [:]
+        do {
+            let top = try await store.list(prefix: RepositoryLayout.walPrefix(stanza))
+            for dir in top.prefixes {
+                for object in try await store.list(prefix: dir).objects {
+                    section.storedBytes += object.size
+                    let base = FileIO.basename(object.key)
+                    if base.contains(".partial") {
+                        section.partialFiles += 1
+                        continue
+                    }
+                    switch WALFileName(base) {
+                    case .segment(let s): byTimeline[s.timeline, default: []].append(s)
+                    case .history: section.historyFiles.append(base)
+                    case .backupHistory: section.backupHistoryFiles += 1
+                    case .partial: section.partialFiles += 1
+                    case nil: continue
+                    }
+                }
+            }
+        } catch {
+            throw TidemarkError.wrap(error, doing: "list the WAL of stanza '\(stanza)'")
+        }
+        for (tli, names) in byTimeline.sorted(by: { $0.key < $1.key }) {
+            let sorted = names.sorted()
+            let numbers = sorted.compactMap { $0.segmentNumber(size: segmentSize) }
+            var gaps: [String] = []
+            for (a, b) in zip(numbers, numbers.dropFirst()) where b > a + 1 && gaps.count < 20 {
+                let from = WALSegmentName(timeline: tli, segment: a + 1, size: segmentSize)
+                let to = WALSegmentName(timeline: tli, segment: b - 1, size: segmentSize)
+                gaps.append(a + 1 == b - 1 ? from.description : "\(from)-\(to)")
+            }
+            section.segments += sorted.count
+            section.timelines.append(.init(timeline: tli.rawValue, first: sorted.first?.description ?? "",
+                                           last: sorted.last?.description ?? "", segments: sorted.count, gaps: gaps))
+        }
+        section.historyFiles.sort()
+        return section
+    }
+}

@@ -1,0 +1,129 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A local file opened for reading, with errors phrased for the DBA.
+final class LocalFile {
+    let path: String
+    let fd: Int32
+    let size: Int64
+
+    init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            switch e {
+            case ENOENT:
+                throw TidemarkError(.invalidInput, "unable to open WAL file '\(path)': no such file",
+                                    hints: ["archive_command must pass %p (the path PostgreSQL gives), e.g. archive_command = 'tidemark wal-push %p'"])
+            case EACCES:
+                throw TidemarkError(.invalidInput, "unable to open WAL file '\(path)': permission denied",
+                                    hints: ["run Tidemark as the PostgreSQL server user"])
+            default:
+                throw TidemarkError(.io, "unable to open '\(path)': \(String(cString: strerror(e)))")
+            }
+        }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw TidemarkError(.io, "unable to stat '\(path)': \(String(cString: strerror(e)))")
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw TidemarkError(.invalidInput, "'\(path)' is not a regular file, so it is not a WAL file")
+        }
+        self.fd = fd
+        self.size = Int64(st.st_size)
+    }
+
+    /// Reads up to `count` bytes at the current position; fewer only at the end.
+    func read(upTo count: Int) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, count - filled) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TidemarkError(.io, "unable to read '\(path)': \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        if filled < count { out.removeSubrange(filled...) }
+        return out
+    }
+
+    func rewind() throws {
+        guard lseek(fd, 0, SEEK_SET) == 0 else {
+            throw TidemarkError(.io, "unable to seek in '\(path)': \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit { close(fd) }
+}
+
+/// A file written next to its destination and renamed over it only when complete.
+final class DestinationFile {
+    let destination: String
+    let temp: String
+    var fd: Int32
+    var done = false
+
+    init(destination: String) throws {
+        self.destination = destination
+        let dir = Self.parent(destination)
+        let base = destination.split(separator: "/").last.map(String.init) ?? destination
+        temp = "\(dir)/.\(base).tidemark-\(getpid()).tmp"
+        unlink(temp)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let e = errno
+            throw TidemarkError(e == ENOSPC ? .io : (e == EACCES || e == ENOENT ? .invalidInput : .io),
+                                "unable to create '\(temp)': \(String(cString: strerror(e)))",
+                                hints: e == ENOENT ? ["the destination directory '\(dir)' does not exist"] : [])
+        }
+        self.fd = fd
+    }
+
+    static func parent(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                throw TidemarkError(.io, "unable to write '\(temp)': \(String(cString: strerror(e)))",
+                                    hints: e == ENOSPC ? ["the file system holding '\(destination)' is full"] : [])
+            }
+            offset += n
+        }
+    }
+
+    /// fsync, rename over the destination, fsync the directory.
+    func commit() throws {
+        guard fsync(fd) == 0 else { throw TidemarkError(.io, "unable to fsync '\(temp)': \(String(cString: strerror(errno)))") }
+        close(fd)
+        fd = -1
+        guard rename(temp, destination) == 0 else {
+            throw TidemarkError(.io, "unable to rename '\(temp)' to '\(destination)': \(String(cString: strerror(errno)))")
+        }
+        done = true
+        let dfd = open(Self.parent(destination), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            close(dfd)
+        }
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+        if !done { unlink(temp) }
+    }
+}

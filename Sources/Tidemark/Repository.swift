@@ -1,0 +1,138 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import TidemarkCodec
+import TidemarkStorage
+
+/// The repository configuration object (`tidemark.repo`): plain JSON so that `info` can say
+/// what a repository is before any key is given, authenticated by a MAC under the data key.
+public struct RepositoryConfig: Codable, Sendable, Equatable {
+    public var format: String
+    public var version: Int
+    public var created: String
+    public var cipher: String
+    public var wrappedKey: WrappedKey
+    /// HMAC-SHA256 (hex) over the canonical JSON of every other field.
+    public var mac: String
+
+    public static let formatName = "tidemark-repository"
+    public static let currentVersion = 1
+
+    func canonicalBytes() throws -> [UInt8] {
+        var copy = self
+        copy.mac = ""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(copy))
+    }
+}
+
+/// An opened repository: its store, its data key, and what it was created with.
+public struct Repository: Sendable {
+    public let store: any ObjectStore
+    public let key: RepositoryKey
+    public let config: RepositoryConfig
+
+    /// Creates a repository in an empty (or missing) location.
+    public static func initialize(store: any ObjectStore, passphrase: Secret, parameters: ScryptParameters? = nil,
+                                  now: Date = Date()) async throws -> Repository {
+        let existing: ObjectListing
+        do {
+            existing = try await store.list(prefix: "")
+        } catch {
+            throw TidemarkError.wrap(error, doing: "list repository '\(store.location)'")
+        }
+        if existing.objects.contains(where: { $0.key == RepositoryLayout.configKey }) {
+            throw TidemarkError(.alreadyExists, "repository '\(store.location)' is already initialized",
+                                hints: ["`tidemark info` shows what it holds; to start over, use a new, empty directory"])
+        }
+        guard existing.objects.isEmpty && existing.prefixes.isEmpty else {
+            throw TidemarkError(.repository, "unable to initialize repository '\(store.location)': the directory is not empty and is not a Tidemark repository",
+                                hints: ["point BACKUP_DIR at an empty or missing directory"])
+        }
+        let key = RepositoryKey.generate()
+        let params = parameters ?? ScryptParameters.recommended(for: passphrase.bytes)
+        let wrapped = try WrappedKey.wrap(key, passphrase: passphrase.bytes, parameters: params)
+        var config = RepositoryConfig(format: RepositoryConfig.formatName, version: RepositoryConfig.currentVersion,
+                                      created: now.formatted(.iso8601), cipher: "aes-256-gcm",
+                                      wrappedKey: wrapped, mac: "")
+        config.mac = hexString(key.mac(try config.canonicalBytes(), purpose: "repository-config"))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let bytes = Array(try encoder.encode(config)) + [10]
+        do {
+            guard try await store.put(RepositoryLayout.configKey, bytes: bytes, ifAbsent: true) == .created else {
+                throw TidemarkError(.alreadyExists, "repository '\(store.location)' was initialized by someone else just now")
+            }
+        } catch {
+            throw TidemarkError.wrap(error, doing: "write repository config in '\(store.location)'")
+        }
+        return Repository(store: store, key: key, config: config)
+    }
+
+    /// Reads the repository config only (no key needed); nil when the location holds none.
+    public static func readConfig(store: any ObjectStore) async throws -> RepositoryConfig? {
+        let bytes: [UInt8]?
+        do {
+            bytes = try await store.get(RepositoryLayout.configKey)
+        } catch {
+            throw TidemarkError.wrap(error, doing: "read repository config in '\(store.location)'")
+        }
+        guard let bytes else { return nil }
+        let config: RepositoryConfig
+        do {
+            config = try JSONDecoder().decode(RepositoryConfig.self, from: Data(bytes))
+        } catch {
+            throw TidemarkError(.corrupt, "repository config '\(store.location)/\(RepositoryLayout.configKey)' is damaged: \(error)")
+        }
+        guard config.format == RepositoryConfig.formatName else {
+            throw TidemarkError(.corrupt, "'\(store.location)/\(RepositoryLayout.configKey)' is not a Tidemark repository config")
+        }
+        guard config.version <= RepositoryConfig.currentVersion else {
+            throw TidemarkError(.repository, "repository '\(store.location)' has format version \(config.version); this Tidemark reads up to \(RepositoryConfig.currentVersion)",
+                                hints: ["upgrade Tidemark"])
+        }
+        return config
+    }
+
+    /// Opens an initialized repository and unwraps its key.
+    public static func open(store: any ObjectStore, passphrase: Secret) async throws -> Repository {
+        guard let config = try await readConfig(store: store) else {
+            throw try await missingRepositoryError(store)
+        }
+        let key: RepositoryKey
+        do {
+            key = try config.wrappedKey.unwrap(passphrase: passphrase.bytes)
+        } catch let e as KeyError where e == .wrongPassphrase {
+            throw TidemarkError(.wrongKey, "the encryption key does not open repository '\(store.location)' (wrong key)",
+                                hints: ["BACKUP_ENCRYPTION_KEY / BACKUP_ENCRYPTION_KEY_FILE must hold the key the repository was initialized with"])
+        } catch {
+            throw TidemarkError.wrap(error, doing: "unwrap the key of repository '\(store.location)'")
+        }
+        let expected = hexString(key.mac(try config.canonicalBytes(), purpose: "repository-config"))
+        guard constantTimeEqual(Array(expected.utf8), Array(config.mac.utf8)) else {
+            throw TidemarkError(.corrupt, "repository config '\(store.location)/\(RepositoryLayout.configKey)' failed authentication: it was modified or damaged",
+                                hints: ["restore it from a copy of the repository; do not edit it by hand"])
+        }
+        return Repository(store: store, key: key, config: config)
+    }
+
+    static func missingRepositoryError(_ store: any ObjectStore) async throws -> TidemarkError {
+        let listing = try? await store.list(prefix: "")
+        if let listing, !listing.objects.isEmpty || !listing.prefixes.isEmpty {
+            return TidemarkError(.repository, "'\(store.location)' is not a Tidemark repository (no \(RepositoryLayout.configKey))",
+                                 hints: ["check BACKUP_DIR / the repository path in the config file"])
+        }
+        return TidemarkError(.repository, "repository '\(store.location)' does not exist or is not initialized",
+                             hints: ["run `tidemark init` once with the same BACKUP_DIR and key (as the PostgreSQL server user), or fix BACKUP_DIR if the storage is not mounted"])
+    }
+}
+
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var diff: UInt8 = 0
+    for i in 0..<a.count { diff |= a[i] ^ b[i] }
+    return diff == 0
+}

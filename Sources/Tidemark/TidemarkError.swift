@@ -1,0 +1,86 @@
+import TidemarkCodec
+import TidemarkStorage
+
+/// The engine's error: a stable code (mapped to exit codes by the CLI), a one-line message
+/// naming the thing, and hints that say what to do. Never contains key material.
+public struct TidemarkError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        enum Value: String {
+            case configuration, wrongKey, repository, conflict, io, corrupt, invalidInput, notFound, alreadyExists
+        }
+        let value: Value
+        /// Missing or invalid configuration, no key.
+        public static let configuration = Code(value: .configuration)
+        /// The key does not open the repository.
+        public static let wrongKey = Code(value: .wrongKey)
+        /// Repository missing, not initialized, not writable, wrong stanza.
+        public static let repository = Code(value: .repository)
+        /// Same name, different content; or a second cluster in a stanza.
+        public static let conflict = Code(value: .conflict)
+        /// Disk full, timeout, read or write failure.
+        public static let io = Code(value: .io)
+        /// An object failed authentication or its checks.
+        public static let corrupt = Code(value: .corrupt)
+        /// The input is not what the command takes (e.g. not a WAL file).
+        public static let invalidInput = Code(value: .invalidInput)
+        /// The thing asked for is confirmed absent.
+        public static let notFound = Code(value: .notFound)
+        /// Something to be created exists already.
+        public static let alreadyExists = Code(value: .alreadyExists)
+        public var description: String { value.rawValue }
+    }
+
+    public var code: Code
+    public var message: String
+    public var hints: [String]
+
+    public init(_ code: Code, _ message: String, hints: [String] = []) {
+        self.code = code
+        self.message = message
+        self.hints = hints
+    }
+
+    public var description: String {
+        ([message] + hints.map { "HINT: " + $0 }).joined(separator: "\n")
+    }
+}
+
+extension TidemarkError {
+    /// Translates lower-level errors into engine errors with hints.
+    static func wrap(_ error: any Error, doing what: String) -> TidemarkError {
+        if let e = error as? TidemarkError { return e }
+        if let e = error as? StorageError {
+            switch e.code {
+            case .noSpace:
+                return TidemarkError(.io, "unable to \(what): \(e.message)",
+                                     hints: ["the repository's file system is full; free space or add capacity, then PostgreSQL retries on its own"])
+            case .permissionDenied, .readOnly:
+                return TidemarkError(.repository, "unable to \(what): \(e.message)",
+                                     hints: ["the repository must be writable by the user running Tidemark (for archive_command: the PostgreSQL server user); check owner and mode (0700)"])
+            case .timeout:
+                return TidemarkError(.io, "unable to \(what): \(e.message)",
+                                     hints: ["the storage did not answer; check the mount or network, or raise ioTimeoutSeconds / TIDEMARK_IO_TIMEOUT"])
+            default:
+                return TidemarkError(.io, "unable to \(what): \(e.message)")
+            }
+        }
+        if let e = error as? EnvelopeError {
+            switch e {
+            case .keyMismatch:
+                return TidemarkError(.wrongKey, "unable to \(what): \(e)")
+            default:
+                return TidemarkError(.corrupt, "unable to \(what): \(e)")
+            }
+        }
+        if let e = error as? KeyError {
+            switch e {
+            case .wrongPassphrase:
+                return TidemarkError(.wrongKey, "unable to \(what): \(e)",
+                                     hints: ["check BACKUP_ENCRYPTION_KEY / BACKUP_ENCRYPTION_KEY_FILE: it must be the key the repository was initialized with"])
+            default:
+                return TidemarkError(.corrupt, "unable to \(what): \(e)")
+            }
+        }
+        return TidemarkError(.io, "unable to \(what): \(error)")
+    }
+}

@@ -1,0 +1,339 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import TidemarkCodec
+import TidemarkCore
+import TidemarkStorage
+
+/// What `push` did in one repository.
+public enum PushOutcome: Sendable, Equatable {
+    case stored
+    /// The same content was archived before (PostgreSQL retries after a crash): nothing written.
+    case alreadyArchived
+    /// A different `.partial` of this name existed; this one was kept beside it under `key`.
+    case storedAlongside(key: String)
+}
+
+/// The archive path: `wal-push` (archive_command) and `wal-fetch` (restore_command).
+///
+/// Rules (docs/wal-archive.md): a file is stored only after it is validated; a name is never
+/// overwritten; identical re-pushes succeed without writing; different content under the same
+/// name is a conflict naming both checksums; fetch authenticates everything before the
+/// destination appears.
+public struct WALArchive: Sendable {
+    public let repository: Repository
+    public let stanza: String
+    public var compression: CompressionAlgorithm
+    public var compressionLevel: Int32?
+    /// Plaintext bytes per envelope chunk.
+    public var chunkSize: Int = 1 << 20
+
+    public init(repository: Repository, stanza: String, compression: CompressionAlgorithm, compressionLevel: Int32? = nil) {
+        self.repository = repository
+        self.stanza = stanza
+        self.compression = compression
+        self.compressionLevel = compressionLevel
+    }
+
+    var store: any ObjectStore { repository.store }
+    var location: String { store.location }
+
+    // MARK: push
+
+    /// Archives the file at `path` (its base name must be a WAL file name).
+    public func push(path: String) async throws -> PushOutcome {
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        guard let name = WALFileName(base) else {
+            throw TidemarkError(.invalidInput, "'\(path)' is not a WAL file: '\(base)' is not a WAL segment, .history, .backup or .partial name",
+                                hints: ["archive_command must pass %p, e.g. archive_command = 'tidemark wal-push %p'"])
+        }
+        let file = try LocalFile(path: path)
+        var summary = WALSummary(version: 1, name: name.description, kind: Self.kindName(name), timeline: name.timeline.rawValue,
+                                 systemIdentifier: nil, startLSN: nil, endLSN: nil, sha256: "", size: UInt64(file.size))
+
+        switch name {
+        case .segment(let segment), .partial(let segment):
+            let header = try validateSegmentHeader(file: file, segment: segment)
+            let size = WALSegmentSize(rawValue: UInt64(header.segmentSize)) ?? .default
+            summary.systemIdentifier = String(header.systemIdentifier)
+            summary.startLSN = segment.startLSN(size: size)
+            summary.endLSN = summary.startLSN.map { LSN($0.rawValue + size.rawValue) }
+            try await checkStanza(header: header, path: path)
+        case .history, .backupHistory:
+            guard file.size <= 1 << 20 else {
+                throw TidemarkError(.invalidInput, "'\(path)' is \(file.size) bytes; a \(Self.kindName(name)) file is a small text file")
+            }
+        }
+
+        let key = RepositoryLayout.wal(stanza, name)
+        if try await objectExists(key) {
+            return try await compareExisting(key: key, name: name, file: file)
+        }
+        let (outcome, digest) = try await write(file: file, key: key, name: name, summary: summary)
+        if outcome == .created { return .stored }
+        // Lost a race with a concurrent push of the same name: judge the winner's content.
+        _ = digest
+        return try await compareExisting(key: key, name: name, file: file)
+    }
+
+    static func kindName(_ name: WALFileName) -> String {
+        switch name {
+        case .segment: return "segment"
+        case .history: return "history"
+        case .backupHistory: return "backup"
+        case .partial: return "partial"
+        }
+    }
+
+    static func objectKind(_ name: WALFileName) -> ObjectKind {
+        switch name {
+        case .segment: return .walSegment
+        case .history: return .timelineHistory
+        case .backupHistory: return .backupHistory
+        case .partial: return .partialSegment
+        }
+    }
+
+    func validateSegmentHeader(file: LocalFile, segment: WALSegmentName) throws -> WALLongPageHeader {
+        let head = try file.read(upTo: WALLongPageHeader.size)
+        try file.rewind()
+        do {
+            return try WALLongPageHeader.validate(segment: head, count: Int(file.size), named: segment)
+        } catch {
+            throw TidemarkError(.invalidInput, "'\(file.path)' is not a valid WAL segment: \(error)",
+                                hints: ["PostgreSQL only archives complete segments; check archive_command passes %p unchanged"])
+        }
+    }
+
+    /// Refuses to mix two clusters (or segment sizes) in one stanza; records the first.
+    func checkStanza(header: WALLongPageHeader, path: String) async throws {
+        let proposed = StanzaInfo(name: stanza, systemIdentifier: String(header.systemIdentifier),
+                                  walSegmentSize: UInt64(header.segmentSize), postgresVersion: header.postgresMajorVersion,
+                                  created: Date().formatted(.iso8601))
+        let recorded = try await repository.establishStanza(proposed)
+        guard recorded.systemIdentifier == proposed.systemIdentifier else {
+            throw TidemarkError(.conflict,
+                                "'\(path)' belongs to the cluster with system identifier \(proposed.systemIdentifier), but stanza '\(stanza)' in '\(location)' holds cluster \(recorded.systemIdentifier)",
+                                hints: ["each cluster needs its own stanza: set --stanza / TIDEMARK_STANZA for this cluster",
+                                        "if this cluster was re-created with initdb on purpose, archive it to a new stanza"])
+        }
+        guard recorded.walSegmentSize == proposed.walSegmentSize else {
+            throw TidemarkError(.conflict, "'\(path)' has wal_segment_size \(proposed.walSegmentSize) but stanza '\(stanza)' holds \(recorded.walSegmentSize)")
+        }
+    }
+
+    func objectExists(_ key: String) async throws -> Bool {
+        do {
+            return try await store.size(key) != nil
+        } catch {
+            throw TidemarkError.wrap(error, doing: "check '\(location)/\(key)'")
+        }
+    }
+
+    /// Encrypts `file` into `key` (if absent). Returns the outcome and the plaintext SHA-256.
+    func write(file: LocalFile, key: String, name: WALFileName, summary: WALSummary) async throws -> (PutOutcome, [UInt8]) {
+        // The summary's checksum is the content's: hash first so the summary can sit in front.
+        var summary = summary
+        let digest = try hash(file)
+        summary.sha256 = hexString(digest)
+        var encoder = EnvelopeWriter(key: repository.key, kind: Self.objectKind(name), compression: compression,
+                                     level: compressionLevel, chunkSize: chunkSize, summary: WALSummary.encode(summary))
+        let writer: any ObjectWriter
+        do {
+            writer = try await store.makeWriter(key)
+        } catch {
+            throw TidemarkError.wrap(error, doing: "archive '\(name)' to '\(location)'")
+        }
+        do {
+            try await writer.write(encoder.start())
+            let batch = chunkSize * 16
+            while true {
+                let bytes = try file.read(upTo: batch)
+                if bytes.isEmpty { break }
+                let frames = encoder.write(bytes)
+                if !frames.isEmpty { try await writer.write(frames) }
+                if bytes.count < batch { break }
+            }
+            let (tail, trailer) = encoder.finish()
+            guard trailer.sha256 == digest, trailer.length == UInt64(file.size) else {
+                throw TidemarkError(.io, "'\(file.path)' changed while it was being archived",
+                                    hints: ["PostgreSQL never modifies a file it hands to archive_command; is something else writing to pg_wal?"])
+            }
+            try await writer.write(tail)
+            let outcome = try await writer.commit(ifAbsent: true)
+            return (outcome, digest)
+        } catch {
+            await writer.abort()
+            throw TidemarkError.wrap(error, doing: "archive '\(name)' to '\(location)'")
+        }
+    }
+
+    func hash(_ file: LocalFile) throws -> [UInt8] {
+        var hasher = ContentHasher()
+        while true {
+            let bytes = try file.read(upTo: 4 << 20)
+            if bytes.isEmpty { break }
+            hasher.update(bytes)
+        }
+        try file.rewind()
+        return hasher.finalize()
+    }
+
+    /// Something is stored under `key` already: same content → success, else a conflict.
+    func compareExisting(key: String, name: WALFileName, file: LocalFile) async throws -> PushOutcome {
+        let local = try hash(file)
+        let existing: EnvelopeTrailer
+        do {
+            guard let reader = try await store.openReader(key) else {
+                throw TidemarkError(.io, "'\(location)/\(key)' disappeared while it was being compared")
+            }
+            existing = try await decodeStream(reader) { _ in }
+        } catch let e as TidemarkError {
+            throw e
+        } catch let e as EnvelopeError {
+            if case .keyMismatch = e { throw TidemarkError.wrap(e, doing: "compare with the archived '\(name)'") }
+            throw TidemarkError(.corrupt, "the archived copy of '\(name)' at '\(location)/\(key)' is damaged (\(e)); the file in pg_wal is intact",
+                                hints: ["move the damaged object aside (mv '\(location)/\(key)' '\(location)/\(key).damaged'); PostgreSQL will archive the segment again on its next retry"])
+        } catch {
+            throw TidemarkError.wrap(error, doing: "compare with the archived '\(name)'")
+        }
+        if existing.sha256 == local { return .alreadyArchived }
+        if case .partial(let segment) = name {
+            // Two recoveries that branched off the same segment each archive a .partial of it.
+            // Recovery never reads .partial files; keep both rather than block archiving.
+            let alt = RepositoryLayout.alternatePartial(stanza, segment, sha256Hex: hexString(local))
+            if try await objectExists(alt) { return .storedAlongside(key: alt) }
+            let summary = WALSummary(version: 1, name: name.description, kind: "partial", timeline: name.timeline.rawValue,
+                                     systemIdentifier: nil, startLSN: nil, endLSN: nil, sha256: "", size: UInt64(file.size))
+            _ = try await write(file: file, key: alt, name: name, summary: summary)
+            return .storedAlongside(key: alt)
+        }
+        throw TidemarkError(.conflict,
+                            "'\(name)' is already archived in '\(location)' with different content: archived SHA-256 \(existing.sha256Hex), this file's SHA-256 \(hexString(local))",
+                            hints: ["two servers are archiving the same timeline: a split brain, or a standby promoted without a new timeline, or two clusters sharing stanza '\(stanza)'",
+                                    "nothing was overwritten; stop the second writer, then compare both copies before deciding which history to keep"])
+    }
+
+    // MARK: fetch
+
+    /// Restores `name` into `destination` (written to a temp name, verified, then renamed).
+    /// Throws `.notFound` only when no repository holds the file.
+    public static func fetch(name text: String, to destination: String, from archives: [WALArchive]) async throws {
+        guard let name = WALFileName(text) else {
+            throw TidemarkError(.invalidInput, "'\(text)' is not a WAL file name",
+                                hints: ["restore_command must pass %f and %p: restore_command = 'tidemark wal-fetch %f %p'"])
+        }
+        var failures: [TidemarkError] = []
+        for archive in archives {
+            do {
+                if try await archive.fetch(name, to: destination) { return }
+            } catch let e as TidemarkError {
+                failures.append(e)
+            }
+        }
+        if let first = failures.first {
+            // A damaged or unreadable copy is never reported as "not archived".
+            throw first
+        }
+        throw TidemarkError(.notFound, "'\(name)' is not in the archive")
+    }
+
+    /// Returns false when this repository does not hold `name`.
+    func fetch(_ name: WALFileName, to destination: String) async throws -> Bool {
+        try await requireStanza()
+        let key = RepositoryLayout.wal(stanza, name)
+        let reader: (any ObjectReader)?
+        do {
+            reader = try await store.openReader(key)
+        } catch {
+            throw TidemarkError.wrap(error, doing: "read '\(location)/\(key)'")
+        }
+        guard let reader else { return false }
+        let out = try DestinationFile(destination: destination)
+        var segmentHeader: WALLongPageHeader?
+        do {
+            let trailer = try await decodeStream(reader, expecting: name) { chunk in
+                if segmentHeader == nil, case .segment(let segment) = name {
+                    segmentHeader = try WALLongPageHeader.validate(segment: chunk.prefix(WALLongPageHeader.size), count: chunk.count,
+                                                                   named: segment, checkSize: false)
+                }
+                try out.write(chunk)
+            }
+            if case .segment = name, trailer.length != UInt64(segmentHeader?.segmentSize ?? 0) {
+                throw TidemarkError(.corrupt, "the archived '\(name)' at '\(location)/\(key)' is \(trailer.length) bytes, not a whole segment")
+            }
+        } catch let e as TidemarkError {
+            throw e
+        } catch let e as EnvelopeError {
+            if case .keyMismatch = e { throw TidemarkError.wrap(e, doing: "fetch '\(name)'") }
+            throw TidemarkError(.corrupt, "the archived copy of '\(name)' at '\(location)/\(key)' is damaged: \(e)",
+                                hints: ["recovery cannot continue past this file from this repository; fetch it from another copy of the archive"])
+        } catch let e as WALLongPageHeader.ParseError {
+            throw TidemarkError(.corrupt, "the archived '\(name)' at '\(location)/\(key)' does not hold that segment: \(e)")
+        } catch {
+            throw TidemarkError.wrap(error, doing: "fetch '\(name)' from '\(location)'")
+        }
+        try out.commit()
+        return true
+    }
+
+    /// A fetch from a repository that does not know the stanza is a configuration error, not
+    /// "not archived" — otherwise recovery would end early on a typo.
+    func requireStanza() async throws {
+        do {
+            if try await store.size(RepositoryLayout.stanzaInfo(stanza)) != nil { return }
+            let listing = try await store.list(prefix: stanza + "/")
+            if !listing.objects.isEmpty || !listing.prefixes.isEmpty { return }
+        } catch {
+            throw TidemarkError.wrap(error, doing: "read stanza '\(stanza)' in '\(location)'")
+        }
+        throw TidemarkError(.repository, "stanza '\(stanza)' does not exist in repository '\(location)'",
+                            hints: ["check --stanza / TIDEMARK_STANZA and BACKUP_DIR; `tidemark info` lists the stanzas"])
+    }
+
+    /// Streams an object through the envelope decoder, handing out authenticated chunks.
+    /// Checks the summary names `name` when given.
+    func decodeStream(_ reader: any ObjectReader, expecting name: WALFileName? = nil,
+                      _ sink: ([UInt8]) throws -> Void) async throws -> EnvelopeTrailer {
+        var decoder = EnvelopeDecoder(key: repository.key)
+        var summaryChecked = name == nil
+        do {
+            while true {
+                let event = try decoder.next()
+                if !summaryChecked, decoder.header != nil, let name {
+                    if let summaryBytes = decoder.summary {
+                        let summary = try? JSONDecoder().decode(WALSummary.self, from: Data(summaryBytes))
+                        guard let summary, summary.name == name.description else {
+                            throw TidemarkError(.corrupt, "the object stored as '\(name)' in '\(location)' holds '\(summary?.name ?? "?")'",
+                                                hints: ["objects were renamed or swapped in the repository; do not use this copy"])
+                        }
+                        summaryChecked = true
+                    } else if decoder.header?.summaryFrameLength == 0 {
+                        throw TidemarkError(.corrupt, "the object stored as '\(name)' in '\(location)' has no WAL summary")
+                    }
+                }
+                switch event {
+                case .chunk(let chunk):
+                    try sink(chunk)
+                case .finished(let trailer):
+                    let extra = try await reader.read(upTo: 1)
+                    guard extra.isEmpty else { throw EnvelopeError.corrupt("bytes after the trailer") }
+                    await reader.close()
+                    return trailer
+                case .needInput:
+                    let more = try await reader.read(upTo: 4 << 20)
+                    if more.isEmpty {
+                        try decoder.endOfInput()
+                        throw EnvelopeError.truncated
+                    }
+                    decoder.feed(more)
+                }
+            }
+        } catch {
+            await reader.close()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,30 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import TidemarkCore
+
+/// The small, encrypted summary at the front of every archived WAL object, readable with one
+/// ranged GET (docs/format.md). Version 1 records identity and LSN range; later versions add
+/// commit-time bounds and restore points for the recovery planner, so every field a newer
+/// writer adds must be optional here.
+public struct WALSummary: Codable, Sendable, Equatable {
+    public var version: Int
+    /// The archived file name; checked on fetch so a swapped object is caught.
+    public var name: String
+    public var kind: String
+    public var timeline: UInt32
+    public var systemIdentifier: String?
+    public var startLSN: LSN?
+    public var endLSN: LSN?
+    public var sha256: String
+    public var size: UInt64
+
+    static func encode(_ s: WALSummary) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Encoding plain strings and integers cannot fail.
+        return (try? Array(encoder.encode(s))) ?? []
+    }
+}

@@ -1,0 +1,204 @@
+import Crypto
+import CryptoExtras
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The repository's random 256-bit data key. Every object key is derived from it with HKDF and
+/// a per-object salt; the data key itself only ever exists wrapped or in memory.
+public struct RepositoryKey: Sendable {
+    /// 16 random bytes naming the key; stored in every object header.
+    public let id: [UInt8]
+    let key: SymmetricKey
+
+    public init(id: [UInt8], keyBytes: [UInt8]) {
+        precondition(id.count == 16 && keyBytes.count == 32)
+        self.id = id
+        self.key = SymmetricKey(data: keyBytes)
+    }
+
+    /// A fresh random key.
+    public static func generate() -> RepositoryKey {
+        RepositoryKey(id: randomBytes(16), keyBytes: randomBytes(32))
+    }
+
+    public var idHex: String { hexString(id) }
+
+    /// The AES-256-GCM key for one object.
+    func objectKey(salt: [UInt8]) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(inputKeyMaterial: key, salt: salt, info: Array("tidemark/object/v1".utf8), outputByteCount: 32)
+    }
+
+    /// HMAC-SHA256 under a key derived for `purpose`; authenticates small plain-text files.
+    public func mac(_ message: [UInt8], purpose: String) -> [UInt8] {
+        let macKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: key, salt: [UInt8](), info: Array("tidemark/mac/\(purpose)/v1".utf8), outputByteCount: 32)
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: macKey))
+    }
+
+    /// Keyed hash for content addressing that does not reveal equality to someone without the key.
+    public func keyedHash(_ message: UnsafeRawBufferPointer, purpose: String) -> [UInt8] {
+        let macKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: key, salt: [UInt8](), info: Array("tidemark/mac/\(purpose)/v1".utf8), outputByteCount: 32)
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: macKey))
+    }
+}
+
+/// scrypt cost parameters, stored in the repository configuration.
+public struct ScryptParameters: Codable, Hashable, Sendable {
+    public var logN: Int
+    public var r: Int
+    public var p: Int
+
+    public init(logN: Int, r: Int = 8, p: Int = 1) {
+        self.logN = logN
+        self.r = r
+        self.p = p
+    }
+
+    /// For passphrases a human chose: N = 2^15 (the scrypt paper's interactive setting).
+    public static let passphrase = ScryptParameters(logN: 15)
+    /// For keys that are already 256 random bits (`head -c 32 /dev/urandom | base64`): the work
+    /// factor adds nothing against brute force, and `wal-push` runs once per segment.
+    public static let randomKey = ScryptParameters(logN: 10)
+
+    /// Chooses parameters for a secret by its form: 32+ random-looking bytes in hex or base64
+    /// count as a generated key; everything else is treated as a passphrase.
+    public static func recommended(for secret: [UInt8]) -> ScryptParameters {
+        let text = String(decoding: trimmedSecret(secret), as: UTF8.self)
+        let isHex = text.count >= 64 && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }
+        let decoded = Data(base64Encoded: text)
+        let isBase64 = (decoded?.count ?? 0) >= 32 && Set(decoded ?? Data()).count >= 16
+        return (isHex || isBase64) ? .randomKey : .passphrase
+    }
+
+    func validate() throws(KeyError) {
+        guard (10...22).contains(logN), (1...32).contains(r), (1...16).contains(p) else {
+            throw .invalidParameters("scrypt logN=\(logN) r=\(r) p=\(p)")
+        }
+    }
+}
+
+/// Errors from wrapping and unwrapping the data key.
+public enum KeyError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The passphrase does not open the wrapped key.
+    case wrongPassphrase
+    case invalidParameters(String)
+    case malformed(String)
+
+    public var description: String {
+        switch self {
+        case .wrongPassphrase: return "the encryption key does not open this repository (wrong key)"
+        case .invalidParameters(let what): return "invalid key-derivation parameters: \(what)"
+        case .malformed(let what): return "malformed key material: \(what)"
+        }
+    }
+}
+
+/// The data key sealed under a key derived from the operator's passphrase with scrypt.
+public struct WrappedKey: Codable, Hashable, Sendable {
+    public var keyID: String
+    public var kdf: String
+    public var scrypt: ScryptParameters
+    /// base64 of the scrypt salt.
+    public var salt: String
+    /// base64 of nonce ‖ ciphertext ‖ tag (AES-256-GCM) of the 32-byte data key.
+    public var sealedKey: String
+
+    static let aadPrefix = Array("tidemark/wrapped-key/v1/".utf8)
+
+    /// Wraps `key` under `passphrase`.
+    public static func wrap(_ key: RepositoryKey, passphrase: [UInt8], parameters: ScryptParameters) throws -> WrappedKey {
+        try parameters.validate()
+        let salt = randomBytes(32)
+        let kek = try deriveKEK(passphrase: passphrase, salt: salt, parameters: parameters)
+        let box = try key.key.withUnsafeBytes { raw in
+            try AES.GCM.seal(Array(raw), using: kek, authenticating: aadPrefix + key.id)
+        }
+        guard let combined = box.combined else { throw KeyError.malformed("sealed box") }
+        return WrappedKey(keyID: key.idHex, kdf: "scrypt", scrypt: parameters,
+                          salt: Data(salt).base64EncodedString(), sealedKey: combined.base64EncodedString())
+    }
+
+    /// Unwraps the data key; `KeyError.wrongPassphrase` when the passphrase does not open it.
+    public func unwrap(passphrase: [UInt8]) throws -> RepositoryKey {
+        guard kdf == "scrypt" else { throw KeyError.malformed("unknown key-derivation function \(kdf)") }
+        try scrypt.validate()
+        guard let salt = Data(base64Encoded: salt), salt.count >= 16,
+              let sealed = Data(base64Encoded: sealedKey),
+              let id = hexBytes(keyID), id.count == 16
+        else { throw KeyError.malformed("wrapped key fields") }
+        let kek = try Self.deriveKEK(passphrase: passphrase, salt: Array(salt), parameters: scrypt)
+        let keyBytes: Data
+        do {
+            keyBytes = try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: kek, authenticating: Self.aadPrefix + id)
+        } catch {
+            throw KeyError.wrongPassphrase
+        }
+        guard keyBytes.count == 32 else { throw KeyError.malformed("data key length") }
+        return RepositoryKey(id: id, keyBytes: Array(keyBytes))
+    }
+
+    static func deriveKEK(passphrase: [UInt8], salt: [UInt8], parameters: ScryptParameters) throws -> SymmetricKey {
+        guard !passphrase.isEmpty else { throw KeyError.malformed("empty passphrase") }
+        return try KDF.Scrypt.deriveKey(from: passphrase, salt: salt, outputByteCount: 32,
+                                        rounds: 1 << parameters.logN, blockSize: parameters.r,
+                                        parallelism: parameters.p)
+    }
+}
+
+/// Cryptographically secure random bytes (`SystemRandomNumberGenerator` reads getrandom(2)).
+public func randomBytes(_ count: Int) -> [UInt8] {
+    var rng = SystemRandomNumberGenerator()
+    return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
+}
+
+public func hexString(_ bytes: some Sequence<UInt8>) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out = [UInt8]()
+    for b in bytes {
+        out.append(digits[Int(b >> 4)])
+        out.append(digits[Int(b & 0xF)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+public func hexBytes(_ text: String) -> [UInt8]? {
+    let u = Array(text.utf8)
+    guard u.count % 2 == 0 else { return nil }
+    var out = [UInt8]()
+    out.reserveCapacity(u.count / 2)
+    func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 48...57: return c - 48
+        case 97...102: return c - 87
+        case 65...70: return c - 55
+        default: return nil
+        }
+    }
+    var i = 0
+    while i < u.count {
+        guard let h = nibble(u[i]), let l = nibble(u[i + 1]) else { return nil }
+        out.append(h << 4 | l)
+        i += 2
+    }
+    return out
+}
+
+/// A secret read from a file or the environment without surrounding whitespace and newlines.
+public func trimmedSecret(_ bytes: [UInt8]) -> [UInt8] {
+    let space: Set<UInt8> = [9, 10, 13, 32]
+    var start = 0, end = bytes.count
+    while start < end, space.contains(bytes[start]) { start += 1 }
+    while end > start, space.contains(bytes[end - 1]) { end -= 1 }
+    return Array(bytes[start..<end])
+}
+
+/// Incremental SHA-256 for callers that do not import Crypto.
+public struct ContentHasher: Sendable {
+    var hasher = SHA256()
+    public init() {}
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) { hasher.update(bufferPointer: bytes) }
+    public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) } }
+    public func finalize() -> [UInt8] { Array(hasher.finalize()) }
+}

@@ -1,0 +1,150 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An object store in a local directory (or any mounted file system).
+///
+/// Writes go to a temporary file in the target directory (`.tmp.<name>.<pid>.<random>`), are
+/// fsynced, then published with `link(2)` (when the caller wants no replacement: fails with
+/// EEXIST atomically) or `rename(2)`, and the directory is fsynced. A writer killed at any
+/// moment leaves at most a temporary file, which listings ignore and later writes remove.
+/// Files are created 0600 and directories 0700. Every call is bounded by `timeout` seconds.
+public struct FileSystemStore: ObjectStore {
+    public let root: String
+    public let timeout: Double
+
+    public init(root: String, timeout: Double = 60) {
+        self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+        self.timeout = timeout
+    }
+
+    public var location: String { root }
+
+    func path(_ key: String) throws(StorageError) -> String {
+        try ObjectKey.validate(key)
+        return root + "/" + key
+    }
+
+    public func get(_ key: String) async throws -> [UInt8]? {
+        let p = try path(key)
+        return try await withDeadline(seconds: timeout, key: p) { try FileIO.readAll(p) }
+    }
+
+    public func get(_ key: String, range: Range<Int64>) async throws -> [UInt8]? {
+        let p = try path(key)
+        return try await withDeadline(seconds: timeout, key: p) { try FileIO.readRange(p, range) }
+    }
+
+    public func size(_ key: String) async throws -> Int64? {
+        let p = try path(key)
+        return try await withDeadline(seconds: timeout, key: p) { try FileIO.size(p) }
+    }
+
+    public func list(prefix: String) async throws -> ObjectListing {
+        if !prefix.isEmpty {
+            guard prefix.hasSuffix("/") else { throw StorageError(.invalidKey, key: prefix, message: "a listing prefix must end in /") }
+            try ObjectKey.validate(String(prefix.dropLast()))
+        }
+        let dir = prefix.isEmpty ? root : root + "/" + String(prefix.dropLast())
+        return try await withDeadline(seconds: timeout, key: dir) {
+            var objects: [ObjectInfo] = []
+            var prefixes: [String] = []
+            for entry in try FileIO.listDirectory(dir) where !entry.name.hasPrefix(".") {
+                if entry.isDirectory {
+                    prefixes.append(prefix + entry.name + "/")
+                } else if entry.isRegular {
+                    objects.append(ObjectInfo(key: prefix + entry.name, size: entry.size))
+                }
+            }
+            return ObjectListing(objects: objects.sorted { $0.key < $1.key }, prefixes: prefixes.sorted())
+        }
+    }
+
+    public func put(_ key: String, bytes: [UInt8], ifAbsent: Bool) async throws -> PutOutcome {
+        let writer = try await makeWriter(key)
+        do {
+            try await writer.write(bytes)
+            return try await writer.commit(ifAbsent: ifAbsent)
+        } catch {
+            await writer.abort()
+            throw error
+        }
+    }
+
+    public func makeWriter(_ key: String) async throws -> any ObjectWriter {
+        let p = try path(key)
+        let root = self.root
+        let file = try await withDeadline(seconds: timeout, key: p) { try FileIO.TempFile.create(finalPath: p, root: root) }
+        return FileSystemWriter(file: file, timeout: timeout)
+    }
+
+    public func openReader(_ key: String) async throws -> (any ObjectReader)? {
+        let p = try path(key)
+        let fd = try await withDeadline(seconds: timeout, key: p) { try FileIO.openForReading(p) }
+        guard let fd else { return nil }
+        return FileSystemReader(fd: fd, path: p, timeout: timeout)
+    }
+
+    public func delete(_ key: String) async throws {
+        let p = try path(key)
+        try await withDeadline(seconds: timeout, key: p) {
+            if unlink(p) != 0 && errno != ENOENT { throw StorageError(errno: errno, operation: "remove", path: p) }
+            try FileIO.fsyncDirectory(FileIO.parent(p))
+        }
+    }
+}
+
+final class FileSystemWriter: ObjectWriter, @unchecked Sendable {
+    // Used by one task at a time, as ObjectWriter requires; the file does its own cleanup.
+    let file: FileIO.TempFile
+    let timeout: Double
+
+    init(file: FileIO.TempFile, timeout: Double) {
+        self.file = file
+        self.timeout = timeout
+    }
+
+    func write(_ bytes: [UInt8]) async throws {
+        let file = self.file
+        try await withDeadline(seconds: timeout, key: file.finalPath) { try file.write(bytes) }
+    }
+
+    func commit(ifAbsent: Bool) async throws -> PutOutcome {
+        let file = self.file
+        return try await withDeadline(seconds: timeout, key: file.finalPath) { try file.commit(ifAbsent: ifAbsent) }
+    }
+
+    func abort() async {
+        file.discard()
+    }
+}
+
+final class FileSystemReader: ObjectReader, @unchecked Sendable {
+    // Used by one task at a time, as ObjectReader requires.
+    let fd: Int32
+    let path: String
+    let timeout: Double
+    var closed = false
+
+    init(fd: Int32, path: String, timeout: Double) {
+        self.fd = fd
+        self.path = path
+        self.timeout = timeout
+    }
+
+    func read(upTo count: Int) async throws -> [UInt8] {
+        let (fd, path) = (self.fd, self.path)
+        return try await withDeadline(seconds: timeout, key: path) { try FileIO.read(fd: fd, upTo: count, path: path) }
+    }
+
+    func close() async {
+        if !closed {
+            closed = true
+            _ = Glibc.close(fd)
+        }
+    }
+
+    deinit {
+        if !closed { _ = Glibc.close(fd) }
+    }
+}
