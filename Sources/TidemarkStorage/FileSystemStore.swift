@@ -88,7 +88,10 @@ public struct FileSystemStore: ObjectStore {
     public func delete(_ key: String) async throws {
         let p = try path(key)
         try await withDeadline(seconds: timeout, key: p) {
-            if unlink(p) != 0 && errno != ENOENT { throw StorageError(errno: errno, operation: "remove", path: p) }
+            if unlink(p) != 0 {
+                if errno == ENOENT { return }
+                throw StorageError(errno: errno, operation: "remove", path: p)
+            }
             try FileIO.fsyncDirectory(FileIO.parent(p))
         }
     }

@@ -1,0 +1,155 @@
+import Foundation
+import Testing
+import TidemarkStorage
+import TidemarkTesting
+
+/// One suite, every store: the contract in ObjectStore's documentation.
+@Suite("ObjectStore conformance")
+struct StoreConformanceTests {
+    enum Kind: String, CaseIterable, CustomTestStringConvertible {
+        case memory, fileSystem
+        var testDescription: String { rawValue }
+    }
+
+    static func make(_ kind: Kind) throws -> (any ObjectStore, String?) {
+        switch kind {
+        case .memory:
+            return (MemoryStore(), nil)
+        case .fileSystem:
+            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-store-\(UUID().uuidString)").path
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            return (FileSystemStore(root: dir, timeout: 10), dir)
+        }
+    }
+
+    @Test(arguments: Kind.allCases)
+    func missingObjectsAreNilNotErrors(_ kind: Kind) async throws {
+        let (store, dir) = try Self.make(kind)
+        defer { dir.map { try? FileManager.default.removeItem(atPath: $0) } }
+        #expect(try await store.get("a/b") == nil)
+        #expect(try await store.get("a/b", range: 0..<10) == nil)
+        #expect(try await store.size("a/b") == nil)
+        #expect(try await store.openReader("a/b") == nil)
+        try await store.delete("a/b")
+        let listing = try await store.list(prefix: "a/")
+        #expect(listing.objects.isEmpty && listing.prefixes.isEmpty)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func putGetRangeListDelete(_ kind: Kind) async throws {
+        let (store, dir) = try Self.make(kind)
+        defer { dir.map { try? FileManager.default.removeItem(atPath: $0) } }
+        let bytes = (0..<5000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        #expect(try await store.put("s/wal/x/obj1", bytes: bytes, ifAbsent: true) == .created)
+        #expect(try await store.put("s/top", bytes: [1, 2, 3], ifAbsent: false) == .created)
+        #expect(try await store.get("s/wal/x/obj1") == bytes)
+        #expect(try await store.get("s/wal/x/obj1", range: 100..<200) == Array(bytes[100..<200]))
+        #expect(try await store.get("s/wal/x/obj1", range: 4990..<6000) == Array(bytes[4990...]))
+        #expect(try await store.size("s/wal/x/obj1") == 5000)
+        let top = try await store.list(prefix: "s/")
+        #expect(top.objects.map(\.key) == ["s/top"])
+        #expect(top.prefixes == ["s/wal/"])
+        #expect(try await store.list(prefix: "").prefixes == ["s/"])
+        try await store.delete("s/top")
+        #expect(try await store.get("s/top") == nil)
+    }
+
+    @Test(arguments: Kind.allCases)
+    func ifAbsentNeverReplaces(_ kind: Kind) async throws {
+        let (store, dir) = try Self.make(kind)
+        defer { dir.map { try? FileManager.default.removeItem(atPath: $0) } }
+        #expect(try await store.put("k", bytes: [1], ifAbsent: true) == .created)
+        #expect(try await store.put("k", bytes: [2, 2], ifAbsent: true) == .alreadyExists)
+        #expect(try await store.get("k") == [1])
+        #expect(try await store.put("k", bytes: [3], ifAbsent: false) == .created)
+        #expect(try await store.get("k") == [3])
+    }
+
+    @Test(arguments: Kind.allCases)
+    func streamedWritesAreInvisibleUntilCommitAndAbortLeavesNothing(_ kind: Kind) async throws {
+        let (store, dir) = try Self.make(kind)
+        defer { dir.map { try? FileManager.default.removeItem(atPath: $0) } }
+        let writer = try await store.makeWriter("d/big")
+        try await writer.write([1, 2, 3])
+        #expect(try await store.get("d/big") == nil)
+        #expect(try await store.list(prefix: "d/").objects.isEmpty)
+        try await writer.write([4])
+        #expect(try await writer.commit(ifAbsent: true) == .created)
+        #expect(try await store.get("d/big") == [1, 2, 3, 4])
+
+        let aborted = try await store.makeWriter("d/gone")
+        try await aborted.write([9, 9])
+        await aborted.abort()
+        #expect(try await store.get("d/gone") == nil)
+        #expect(try await store.list(prefix: "d/").objects.map(\.key) == ["d/big"])
+        if let dir {
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir + "/d")
+            #expect(leftovers == ["big"], "no temporary file may survive an abort")
+        }
+
+        let reader = try #require(try await store.openReader("d/big"))
+        #expect(try await reader.read(upTo: 3) == [1, 2, 3])
+        #expect(try await reader.read(upTo: 3) == [4])
+        #expect(try await reader.read(upTo: 3) == [])
+        await reader.close()
+    }
+
+    @Test(arguments: ["", "/abs", "a//b", "../x", "a/../b", "a/./b", "a/.tmp.x", "a b", "a/b\u{0}"])
+    func unsafeKeysAreRejected(_ key: String) async throws {
+        let store = MemoryStore()
+        await #expect(throws: StorageError.self) { _ = try await store.put(key, bytes: [1], ifAbsent: false) }
+        let fsDir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-keys-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: fsDir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: fsDir) }
+        let fs = FileSystemStore(root: fsDir)
+        await #expect(throws: StorageError.self) { _ = try await fs.put(key, bytes: [1], ifAbsent: false) }
+    }
+}
+
+@Suite("File-system store")
+struct FileSystemStoreTests {
+    @Test func filesAre0600AndDirectories0700() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-perm-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = FileSystemStore(root: dir)
+        _ = try await store.put("a/b/c", bytes: [1], ifAbsent: true)
+        let fileMode = try #require(FileManager.default.attributesOfItem(atPath: dir + "/a/b/c")[.posixPermissions] as? Int)
+        let dirMode = try #require(FileManager.default.attributesOfItem(atPath: dir + "/a/b")[.posixPermissions] as? Int)
+        #expect(fileMode == 0o600)
+        #expect(dirMode == 0o700)
+    }
+
+    @Test func staleTemporaryFilesOfDeadWritersAreRemoved() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-stale-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/w", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // pid 2^22+1 is above Linux's pid_max default, so no such process exists.
+        let stale = dir + "/w/.tmp.seg.4194305.abc"
+        FileManager.default.createFile(atPath: stale, contents: Data([1, 2]))
+        let store = FileSystemStore(root: dir)
+        _ = try await store.put("w/seg", bytes: [7], ifAbsent: true)
+        #expect(!FileManager.default.fileExists(atPath: stale))
+        #expect(try await store.get("w/seg") == [7])
+    }
+
+    @Test func aHungFileSystemCallTimesOut() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-hang-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Opening a FIFO for reading blocks until a writer appears: a stand-in for a dead mount.
+        #expect(mkfifo(dir + "/stuck", 0o600) == 0)
+        let store = FileSystemStore(root: dir, timeout: 0.5)
+        let start = ContinuousClock.now
+        do {
+            _ = try await store.get("stuck")
+            Issue.record("expected a timeout")
+        } catch let error as StorageError {
+            #expect(error.code == .timeout)
+        }
+        #expect(ContinuousClock.now - start < .seconds(5))
+        // Release the blocked open so the abandoned thread finishes.
+        let fd = open(dir + "/stuck", O_WRONLY | O_NONBLOCK)
+        if fd >= 0 { close(fd) }
+    }
+}

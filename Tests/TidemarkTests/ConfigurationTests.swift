@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+@testable import Tidemark
+import TidemarkCodec
+
+@Suite("Configuration resolution")
+struct ConfigurationTests {
+    func load(_ env: [String: String], config: String? = nil, stanza: String? = nil) throws -> Configuration {
+        // An explicit empty TIDEMARK_CONFIG keeps /etc/tidemark out of unit tests unless given.
+        try ConfigurationLoader.load(configPath: config, stanza: stanza, environment: env)
+    }
+
+    @Test func backupDirAndKeyAreEnough() throws {
+        let c = try load(["BACKUP_DIR": "/var/lib/tm", "BACKUP_ENCRYPTION_KEY": "  s3cret\n"])
+        #expect(c.stanza == "main")
+        #expect(c.repositories == [RepositorySpec(name: "local", type: .posix, path: "/var/lib/tm")])
+        #expect(c.encryptionKey?.bytes == Array("s3cret".utf8))
+        #expect(c.compression == .lz4)
+        #expect(c.ioTimeoutSeconds == 60)
+        #expect("\(c.encryptionKey!)" == "<redacted>")
+    }
+
+    @Test func keyFileAndPrecedence() throws {
+        let dir = try Scratch()
+        let keyPath = try dir.write("key", Array("from-file\n".utf8))
+        chmod(keyPath, 0o600)
+        let c = try load(["BACKUP_DIR": "/r", "BACKUP_ENCRYPTION_KEY_FILE": keyPath])
+        #expect(c.encryptionKey?.bytes == Array("from-file".utf8))
+        let both = try load(["BACKUP_DIR": "/r", "BACKUP_ENCRYPTION_KEY_FILE": keyPath, "BACKUP_ENCRYPTION_KEY": "from-env"])
+        #expect(both.encryptionKey?.bytes == Array("from-env".utf8))
+    }
+
+    @Test func aWorldReadableKeyFileIsRefused() async throws {
+        let dir = try Scratch()
+        let keyPath = try dir.write("key", Array("k".utf8))
+        chmod(keyPath, 0o644)
+        let error = await expectError(.configuration) { _ = try self.load(["BACKUP_DIR": "/r", "BACKUP_ENCRYPTION_KEY_FILE": keyPath]) }
+        #expect(error?.hints.joined().contains("chmod 600") == true)
+    }
+
+    @Test func configFileWithEnvironmentOverrides() throws {
+        let dir = try Scratch()
+        let keyPath = try dir.write("key", Array("k1".utf8))
+        chmod(keyPath, 0o600)
+        let json = """
+        {"stanza": "clinic", "repositories": [{"name": "nas", "type": "posix", "path": "/mnt/nas/tm"}],
+         "encryptionKeyFile": "\(keyPath)", "compression": "zstd", "compressionLevel": 5, "ioTimeoutSeconds": 30}
+        """
+        let file = try dir.write("tidemark.json", Array(json.utf8))
+        let c = try load([:], config: file)
+        #expect(c.stanza == "clinic")
+        #expect(c.repositories.first?.path == "/mnt/nas/tm")
+        #expect(c.compression == .zstd && c.compressionLevel == 5 && c.ioTimeoutSeconds == 30)
+        #expect(c.encryptionKey?.bytes == Array("k1".utf8))
+        let overridden = try load(["BACKUP_DIR": "/elsewhere", "TIDEMARK_STANZA": "other", "TIDEMARK_COMPRESSION": "gzip",
+                                   "TIDEMARK_CONFIG": file], stanza: nil)
+        #expect(overridden.repositories.first == RepositorySpec(name: "nas", type: .posix, path: "/elsewhere"))
+        #expect(overridden.stanza == "other")
+        #expect(overridden.compression == .gzip)
+        #expect(try load([:], config: file, stanza: "flag").stanza == "flag")
+    }
+
+    @Test func clearErrorsForBadConfiguration() async throws {
+        let dir = try Scratch()
+        await _ = expectError(.configuration) { _ = try self.load([:], config: dir.path + "/missing.json") }
+        let bad = try dir.write("bad.json", Array("{ not json".utf8))
+        await _ = expectError(.configuration) { _ = try self.load([:], config: bad) }
+        let wrongType = try dir.write("type.json", Array(#"{"ioTimeoutSeconds": "soon"}"#.utf8))
+        let e = await expectError(.configuration) { _ = try self.load([:], config: wrongType) }
+        #expect(e?.message.contains("ioTimeoutSeconds") == true)
+        await _ = expectError(.configuration) { _ = try self.load(["BACKUP_DIR": "relative/../x", "TIDEMARK_STANZA": "bad stanza!"]) }
+        await _ = expectError(.configuration) { _ = try self.load(["BACKUP_DIR": "/r", "TIDEMARK_COMPRESSION": "brotli"]) }
+        await _ = expectError(.configuration) { _ = try self.load(["BACKUP_DIR": "/r", "TIDEMARK_IO_TIMEOUT": "-1"]) }
+        let noKey = try self.load(["BACKUP_DIR": "/r"])
+        let keyError = await expectError(.configuration) { _ = try noKey.requireKey() }
+        #expect(keyError?.hints.joined().contains("BACKUP_ENCRYPTION_KEY") == true)
+    }
+
+    @Test func noRepositoryAtAll() async throws {
+        // Only meaningful where /etc/tidemark/tidemark.json does not exist (CI and dev machines).
+        guard !FileManager.default.fileExists(atPath: Configuration.defaultConfigPath) else { return }
+        let e = await expectError(.configuration) { _ = try self.load(["BACKUP_ENCRYPTION_KEY": "k"]) }
+        #expect(e?.hints.joined().contains("BACKUP_DIR") == true)
+    }
+}
