@@ -55,6 +55,21 @@ final class LocalFile {
         return out
     }
 
+    /// Fills `buffer` from the current position; returns the bytes read (fewer only at the end).
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        var filled = 0
+        while filled < buffer.count {
+            let n = Glibc.read(fd, buffer.baseAddress! + filled, buffer.count - filled)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TidemarkError(.io, "unable to read '\(path)': \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        return filled
+    }
+
     func rewind() throws {
         guard lseek(fd, 0, SEEK_SET) == 0 else {
             throw TidemarkError(.io, "unable to seek in '\(path)': \(String(cString: strerror(errno)))")

@@ -51,7 +51,7 @@ public struct WALArchive: Sendable {
         }
         let file = try LocalFile(path: path)
         var summary = WALSummary(version: 1, name: name.description, kind: Self.kindName(name), timeline: name.timeline.rawValue,
-                                 systemIdentifier: nil, startLSN: nil, endLSN: nil, sha256: "", size: UInt64(file.size))
+                                 systemIdentifier: nil, startLSN: nil, endLSN: nil, size: UInt64(file.size))
 
         switch name {
         case .segment(let segment), .partial(let segment):
@@ -71,10 +71,9 @@ public struct WALArchive: Sendable {
         if try await objectExists(key) {
             return try await compareExisting(key: key, name: name, file: file)
         }
-        let (outcome, digest) = try await write(file: file, key: key, name: name, summary: summary)
+        let (outcome, _) = try await write(file: file, key: key, name: name, summary: summary)
         if outcome == .created { return .stored }
         // Lost a race with a concurrent push of the same name: judge the winner's content.
-        _ = digest
         return try await compareExisting(key: key, name: name, file: file)
     }
 
@@ -133,37 +132,40 @@ public struct WALArchive: Sendable {
     }
 
     /// Encrypts `file` into `key` (if absent). Returns the outcome and the plaintext SHA-256.
+    ///
+    /// The file is read into one reused buffer of `batchChunks` chunks, so memory stays bounded
+    /// for 1 GiB segments and no page is faulted in twice; chunks of a batch are compressed and
+    /// sealed in parallel while the batch is hashed.
     func write(file: LocalFile, key: String, name: WALFileName, summary: WALSummary) async throws -> (PutOutcome, [UInt8]) {
-        // The summary's checksum is the content's: hash first so the summary can sit in front.
-        var summary = summary
-        let digest = try hash(file)
-        summary.sha256 = hexString(digest)
+        let batchChunks = 4
         var encoder = EnvelopeWriter(key: repository.key, kind: Self.objectKind(name), compression: compression,
-                                     level: compressionLevel, chunkSize: chunkSize, summary: WALSummary.encode(summary))
+                                     level: compressionLevel, chunkSize: chunkSize, summary: WALSummary.encode(summary),
+                                     batchChunks: batchChunks)
         let writer: any ObjectWriter
         do {
             writer = try await store.makeWriter(key)
         } catch {
             throw TidemarkError.wrap(error, doing: "archive '\(name)' to '\(location)'")
         }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize * batchChunks, alignment: 64)
+        defer { buffer.deallocate() }
         do {
             try await writer.write(encoder.start())
-            let batch = chunkSize * 16
             while true {
-                let bytes = try file.read(upTo: batch)
-                if bytes.isEmpty { break }
-                let frames = encoder.write(bytes)
+                let n = try file.read(into: buffer)
+                if n == 0 { break }
+                let frames = encoder.write(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
                 if !frames.isEmpty { try await writer.write(frames) }
-                if bytes.count < batch { break }
+                if n < buffer.count { break }
             }
             let (tail, trailer) = encoder.finish()
-            guard trailer.sha256 == digest, trailer.length == UInt64(file.size) else {
-                throw TidemarkError(.io, "'\(file.path)' changed while it was being archived",
+            guard trailer.length == UInt64(file.size) else {
+                throw TidemarkError(.io, "'\(file.path)' changed size while it was being archived",
                                     hints: ["PostgreSQL never modifies a file it hands to archive_command; is something else writing to pg_wal?"])
             }
             try await writer.write(tail)
             let outcome = try await writer.commit(ifAbsent: true)
-            return (outcome, digest)
+            return (outcome, trailer.sha256)
         } catch {
             await writer.abort()
             throw TidemarkError.wrap(error, doing: "archive '\(name)' to '\(location)'")
@@ -206,7 +208,7 @@ public struct WALArchive: Sendable {
             let alt = RepositoryLayout.alternatePartial(stanza, segment, sha256Hex: hexString(local))
             if try await objectExists(alt) { return .storedAlongside(key: alt) }
             let summary = WALSummary(version: 1, name: name.description, kind: "partial", timeline: name.timeline.rawValue,
-                                     systemIdentifier: nil, startLSN: nil, endLSN: nil, sha256: "", size: UInt64(file.size))
+                                     systemIdentifier: nil, startLSN: nil, endLSN: nil, size: UInt64(file.size))
             _ = try await write(file: file, key: alt, name: name, summary: summary)
             return .storedAlongside(key: alt)
         }

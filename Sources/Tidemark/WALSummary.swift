@@ -18,7 +18,6 @@ public struct WALSummary: Codable, Sendable, Equatable {
     public var systemIdentifier: String?
     public var startLSN: LSN?
     public var endLSN: LSN?
-    public var sha256: String
     public var size: UInt64
 
     static func encode(_ s: WALSummary) -> [UInt8] {

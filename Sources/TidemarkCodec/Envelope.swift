@@ -146,7 +146,7 @@ public struct EnvelopeWriter {
         let batchBytes = header.chunkSize * batchChunks
         // Fast path: whole batches straight from the caller's buffer.
         if pending.isEmpty {
-            while input.count > batchBytes {
+            while input.count >= batchBytes {
                 let slice = UnsafeRawBufferPointer(rebasing: input.prefix(batchBytes))
                 out += processBatch(slice)
                 input = input.dropFirst(batchBytes)

@@ -73,7 +73,9 @@ public struct ScryptParameters: Codable, Hashable, Sendable {
     }
 
     func validate() throws(KeyError) {
-        guard (10...22).contains(logN), (1...32).contains(r), (1...16).contains(p) else {
+        // r ≤ 16: swift-crypto gives BoringSSL a memory limit of 128·N·r·p + one page, and scrypt
+        // needs 128·r·(N + p + 1), so with p = 1 any r above 16 fails with an opaque error.
+        guard (10...22).contains(logN), (1...16).contains(r), (1...16).contains(p) else {
             throw .invalidParameters("scrypt logN=\(logN) r=\(r) p=\(p)")
         }
     }
