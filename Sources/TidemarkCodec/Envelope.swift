@@ -20,6 +20,8 @@ public struct EnvelopeHeader: Hashable, Sendable {
     public static let currentVersion: UInt8 = 1
     public static let cipherAES256GCM: UInt8 = 1
     public static let maxChunkSize = 16 << 20
+    /// Summaries are small; the bound keeps a tampered header from making a reader buffer much.
+    public static let maxSummaryFrame = 64 << 10
 
     public var version: UInt8 = currentVersion
     public var compression: CompressionAlgorithm
@@ -70,6 +72,9 @@ public struct EnvelopeHeader: Hashable, Sendable {
         keyID = Array(b[16..<32])
         salt = Array(b[32..<64])
         summaryFrameLength = Int(loadLE(b, 64, UInt32.self))
+        guard summaryFrameLength == 0 || (summaryFrameLength >= frameHeaderSize + tagSize && summaryFrameLength <= Self.maxSummaryFrame) else {
+            throw .corrupt("summary length \(summaryFrameLength)")
+        }
         guard b[68..<80].allSatisfy({ $0 == 0 }) else { throw .corrupt("reserved header bytes are not zero") }
     }
 }
@@ -124,6 +129,7 @@ public struct EnvelopeWriter {
         let salt = randomBytes(32)
         let objectKey = repositoryKey.objectKey(salt: salt)
         let summaryLength = summary.map { frameHeaderSize + $0.count + tagSize } ?? 0
+        precondition(summaryLength <= EnvelopeHeader.maxSummaryFrame, "summary too large")
         header = EnvelopeHeader(compression: compression, kind: kind, chunkSize: chunkSize,
                                 keyID: repositoryKey.id, salt: salt, summaryFrameLength: summaryLength)
         key = objectKey
@@ -412,7 +418,7 @@ public struct EnvelopeReader<Source: ByteSource> {
     public var summary: [UInt8]? { decoder.summary }
     public var trailer: EnvelopeTrailer? { decoder.trailer }
 
-    /// Reads as far as the first chunk, so the header and summary are available.
+    /// Reads nothing yet: `header` and `summary` are set once the first `next()` has run.
     public init(source: Source, key: RepositoryKey) throws {
         self.source = source
         decoder = EnvelopeDecoder(key: key)

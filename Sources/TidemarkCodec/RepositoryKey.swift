@@ -56,7 +56,7 @@ public struct ScryptParameters: Codable, Hashable, Sendable {
         self.p = p
     }
 
-    /// For passphrases a human chose: N = 2^15 (the scrypt paper's interactive setting).
+    /// For passphrases a human chose: N = 2^15 (a common interactive setting).
     public static let passphrase = ScryptParameters(logN: 15)
     /// For keys that are already 256 random bits (`head -c 32 /dev/urandom | base64`): the work
     /// factor adds nothing against brute force, and `wal-push` runs once per segment.
@@ -66,7 +66,8 @@ public struct ScryptParameters: Codable, Hashable, Sendable {
     /// count as a generated key; everything else is treated as a passphrase.
     public static func recommended(for secret: [UInt8]) -> ScryptParameters {
         let text = String(decoding: trimmedSecret(secret), as: UTF8.self)
-        let isHex = text.count >= 64 && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }
+        let isHex = text.count >= 64 && Set(text.utf8).count >= 10
+            && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }
         let decoded = Data(base64Encoded: text)
         let isBase64 = (decoded?.count ?? 0) >= 32 && Set(decoded ?? Data()).count >= 16
         return (isHex || isBase64) ? .randomKey : .passphrase
@@ -75,7 +76,11 @@ public struct ScryptParameters: Codable, Hashable, Sendable {
     func validate() throws(KeyError) {
         // r ≤ 16: swift-crypto gives BoringSSL a memory limit of 128·N·r·p + one page, and scrypt
         // needs 128·r·(N + p + 1), so with p = 1 any r above 16 fails with an opaque error.
-        guard (10...22).contains(logN), (1...16).contains(r), (1...16).contains(p) else {
+        // The parameters are read before the repository config's MAC can be checked (the MAC
+        // key is inside the wrapped key), so they are capped: a tampered config must not make
+        // every wal-push allocate gigabytes. 128·r·N ≤ 256 MiB, p ≤ 4.
+        guard (10...20).contains(logN), (1...16).contains(r), (1...4).contains(p),
+              128 * r << logN <= 256 << 20 else {
             throw .invalidParameters("scrypt logN=\(logN) r=\(r) p=\(p)")
         }
     }

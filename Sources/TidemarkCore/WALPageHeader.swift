@@ -28,6 +28,7 @@ public struct WALLongPageHeader: Hashable, Sendable {
         case tooShort(Int)
         case notLongHeader(info: UInt16)
         case unknownMagic(UInt16)
+        case unknownFlags(UInt16)
         case badSegmentSize(UInt32)
         case badBlockSize(UInt32)
         case pageAddressMismatch(expected: LSN, found: LSN)
@@ -38,6 +39,7 @@ public struct WALLongPageHeader: Hashable, Sendable {
             switch self {
             case .tooShort(let n): return "file is \(n) bytes, shorter than a WAL page header"
             case .notLongHeader(let info): return "first page has no long header (xlp_info 0x\(String(info, radix: 16)))"
+            case .unknownFlags(let f): return "unknown xlp_info flags 0x\(String(f, radix: 16))"
             case .unknownMagic(let m): return "unknown WAL page magic 0x\(String(m, radix: 16, uppercase: true)) (not a PostgreSQL 12-17 WAL file)"
             case .badSegmentSize(let s): return "invalid wal_segment_size \(s) in page header"
             case .badBlockSize(let s): return "invalid WAL block size \(s) in page header"
@@ -61,6 +63,7 @@ public struct WALLongPageHeader: Hashable, Sendable {
         segmentSize = readLE(b, 32, as: UInt32.self)
         blockSize = readLE(b, 36, as: UInt32.self)
         guard Self.knownMagic[magic] != nil else { throw .unknownMagic(magic) }
+        guard info & ~Self.allFlags == 0 else { throw .unknownFlags(info) }
         guard info & Self.longHeaderFlag != 0 else { throw .notLongHeader(info: info) }
         guard WALSegmentSize(rawValue: UInt64(segmentSize)) != nil else { throw .badSegmentSize(segmentSize) }
         guard blockSize >= 1024, blockSize <= 65536, blockSize & (blockSize - 1) == 0 else { throw .badBlockSize(blockSize) }

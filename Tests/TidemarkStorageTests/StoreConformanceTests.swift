@@ -126,7 +126,7 @@ struct FileSystemStoreTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // pid 2^22+1 is above Linux's pid_max default, so no such process exists.
         let stale = dir + "/w/.tmp.seg.4194305.abc"
-        FileManager.default.createFile(atPath: stale, contents: Data([1, 2]))
+        #expect(FileManager.default.createFile(atPath: stale, contents: Data([1, 2])))
         let store = FileSystemStore(root: dir)
         _ = try await store.put("w/seg", bytes: [7], ifAbsent: true)
         #expect(!FileManager.default.fileExists(atPath: stale))

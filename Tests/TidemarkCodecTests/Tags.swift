@@ -1,0 +1,6 @@
+import Testing
+
+extension Tag {
+    /// Pure computation on bytes and values: no I/O, no services.
+    @Tag static var small: Self
+}
