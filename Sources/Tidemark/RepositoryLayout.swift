@@ -9,6 +9,11 @@ import TidemarkCore
 /// <stanza>/wal/<TTTTTTTTLLLLLLLL>/<segment>       envelope: WAL segment
 /// <stanza>/wal/<TTTTTTTTLLLLLLLL>/<segment>.<offset>.backup
 /// <stanza>/wal/<TTTTTTTTLLLLLLLL>/<segment>.partial[-<sha16>]
+/// <stanza>/backup/<id>/pack-NNNNN                 envelope: concatenated blocks
+/// <stanza>/backup/<id>/blockmap                   envelope: 16-byte keyed hash per block
+/// <stanza>/backup/<id>/backup_manifest            envelope: the server's manifest
+/// <stanza>/backup/<id>/catalog                    envelope: JSON catalog, written last
+/// <stanza>/backup.lock                            plain: who is running a backup
 /// ```
 /// WAL names are visible so that listing needs no key; contents are encrypted.
 public enum RepositoryLayout {
@@ -29,6 +34,17 @@ public enum RepositoryLayout {
             return walPrefix(stanza) + s.directoryName + "/" + file.description
         }
     }
+
+    public static func backupPrefix(_ stanza: String) -> String { "\(stanza)/backup/" }
+
+    public static func backupDirectory(_ stanza: String, _ id: BackupID) -> String { "\(stanza)/backup/\(id)/" }
+
+    /// An object of one backup: `catalog`, `blockmap`, `backup_manifest`, `pack-NNNNN`.
+    public static func backupObject(_ stanza: String, _ id: BackupID, _ name: String) -> String {
+        backupDirectory(stanza, id) + name
+    }
+
+    public static func backupLock(_ stanza: String) -> String { "\(stanza)/backup.lock" }
 
     /// Where a second, different `.partial` of the same name is kept (see WALArchive).
     public static func alternatePartial(_ stanza: String, _ segment: WALSegmentName, sha256Hex: String) -> String {

@@ -209,3 +209,32 @@ public struct ContentHasher: Sendable {
     public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { hasher.update(bufferPointer: $0) } }
     public func finalize() -> [UInt8] { Array(hasher.finalize()) }
 }
+
+/// A 128-bit keyed block hash (HMAC-SHA256, truncated) with the key derived once. Equal
+/// blocks give equal hashes only to someone holding the repository key.
+public struct BlockHasher: Sendable {
+    let key: SymmetricKey
+
+    public init(repositoryKey: RepositoryKey, purpose: String = "block") {
+        key = HKDF<SHA256>.deriveKey(inputKeyMaterial: repositoryKey.key, salt: [UInt8](),
+                                     info: Array("tidemark/mac/\(purpose)/v1".utf8), outputByteCount: 32)
+    }
+
+    public func hash(_ block: UnsafeRawBufferPointer) -> BlockHash {
+        let mac = HMAC<SHA256>.authenticationCode(for: block, using: key)
+        return mac.withUnsafeBytes { raw in
+            BlockHash(high: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                      low: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        }
+    }
+}
+
+/// A truncated keyed hash of one block.
+public struct BlockHash: Hashable, Sendable {
+    public var high: UInt64
+    public var low: UInt64
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+}

@@ -1,0 +1,174 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import TidemarkCodec
+import TidemarkCore
+import TidemarkStorage
+
+/// How far recovery replays after the restore.
+public enum RecoveryTarget: Sendable, Equatable {
+    /// Replay the whole archive (PostgreSQL's default).
+    case latest
+    /// Stop as soon as the backup is consistent.
+    case immediate
+}
+
+public struct RestoreOptions: Sendable {
+    public var directory: String
+    public var force = false
+    /// Old tablespace location → new location.
+    public var tablespaceMap: [String: String] = [:]
+    public var target: RecoveryTarget = .latest
+    public var targetAction: String = "pause"
+    /// The shell command PostgreSQL runs to fetch WAL (`%f`, `%p` placeholders included).
+    public var restoreCommand: String
+    public var parallel = 2
+    public var verify = true
+
+    public init(directory: String, restoreCommand: String) {
+        self.directory = directory
+        self.restoreCommand = restoreCommand
+    }
+}
+
+public struct RestoreReport: Sendable {
+    public var backup: BackupID
+    public var files: Int
+    public var bytes: Int64
+    public var seconds: Double
+}
+
+extension BackupStore {
+    /// Restores `catalog` into `options.directory`: every file fetched, authenticated, written
+    /// (directories 0700, files 0600) and checked against its SHA-256; tablespaces linked;
+    /// recovery configured. Refuses a non-empty directory unless `force`, and any catalog path
+    /// that would leave the target.
+    public func restore(_ catalog: BackupCatalog, options: RestoreOptions) async throws -> RestoreReport {
+        let started = ContinuousClock.now
+        let plan = try RestorePlan(catalog: catalog, options: options)
+        try plan.prepareDirectories(force: options.force)
+        try plan.createEntries()
+        try await writePacks(plan: plan, catalog: catalog, parallel: max(1, options.parallel))
+        if options.verify { try await plan.verifyFiles(parallel: max(1, options.parallel)) }
+        if let manifest = try? await readObject(catalog.id, "backup_manifest") {
+            try plan.writeFile("backup_manifest", manifest)
+        }
+        try plan.writeRecoveryConfiguration(catalog: catalog, options: options)
+        sync()
+        let elapsed = ContinuousClock.now - started
+        return RestoreReport(backup: catalog.id, files: plan.files.count, bytes: catalog.databaseSize,
+                             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+
+    /// Streams every pack the catalog uses and scatters its blocks into the files.
+    func writePacks(plan: RestorePlan, catalog: BackupCatalog, parallel: Int) async throws {
+        let work = plan.workByPack()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = work.makeIterator()
+            func launch() -> Bool {
+                guard let (pack, items) = next.next() else { return false }
+                let ref = catalog.packs[pack]
+                let key = RepositoryLayout.backupObject(stanza, ref.backup, ref.name)
+                group.addTask { try await self.scatter(key: key, items: items, plan: plan) }
+                return true
+            }
+            for _ in 0..<parallel { if !launch() { break } }
+            while try await group.next() != nil { _ = launch() }
+        }
+    }
+
+    func scatter(key: String, items: [RestorePlan.Item], plan: RestorePlan) async throws {
+        guard let reader = try await store.openReader(key) else {
+            throw TidemarkError(.corrupt, "pack '\(store.location)/\(key)' is missing: the backup cannot be restored from this repository")
+        }
+        var decoder = EnvelopeDecoder(key: repository.key)
+        var position: Int64 = 0
+        var nextItem = 0
+        var active: [RestorePlan.Item] = []
+        let files = FileCache(plan: plan)
+        defer { files.closeAll() }
+        do {
+            loop: while true {
+                switch try decoder.next() {
+                case .chunk(let chunk):
+                    let end = position + Int64(chunk.count)
+                    while nextItem < items.count, items[nextItem].packOffset < end {
+                        active.append(items[nextItem])
+                        nextItem += 1
+                    }
+                    var still: [RestorePlan.Item] = []
+                    for item in active {
+                        let from = max(item.packOffset, position)
+                        let to = min(item.packOffset + item.length, end)
+                        if to > from {
+                            try chunk.withUnsafeBytes { raw in
+                                let piece = UnsafeRawBufferPointer(rebasing: raw[Int(from - position)..<Int(to - position)])
+                                try files.write(piece, file: item.file, at: item.fileOffset + (from - item.packOffset))
+                            }
+                        }
+                        if item.packOffset + item.length > end { still.append(item) }
+                    }
+                    active = still
+                    position = end
+                case .finished:
+                    break loop
+                case .needInput:
+                    let more = try await reader.read(upTo: 4 << 20)
+                    if more.isEmpty {
+                        try decoder.endOfInput()
+                        throw EnvelopeError.truncated
+                    }
+                    decoder.feed(more)
+                }
+            }
+            await reader.close()
+        } catch {
+            await reader.close()
+            throw TidemarkError.wrap(error, doing: "restore from pack '\(store.location)/\(key)'")
+        }
+        guard nextItem == items.count, active.isEmpty else {
+            throw TidemarkError(.corrupt, "pack '\(store.location)/\(key)' is shorter than the catalog says (\(position) bytes)")
+        }
+    }
+}
+
+/// Keeps the last opened file so runs of the same file need one open.
+final class FileCache {
+    let plan: RestorePlan
+    var fd: Int32 = -1
+    var index = -1
+
+    init(plan: RestorePlan) { self.plan = plan }
+
+    func write(_ bytes: UnsafeRawBufferPointer, file: Int, at offset: Int64) throws {
+        if index != file {
+            closeAll()
+            let path = plan.files[file].path
+            fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw TidemarkError(.io, "unable to open '\(path)': \(String(cString: strerror(errno)))") }
+            index = file
+        }
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                let e = errno
+                throw TidemarkError(.io, "unable to write '\(plan.files[file].path)': \(String(cString: strerror(e)))",
+                                    hints: e == ENOSPC ? ["the file system holding the restore target is full"] : [])
+            }
+            done += n
+        }
+    }
+
+    func closeAll() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+        index = -1
+    }
+}

@@ -1,0 +1,283 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import TidemarkCodec
+import TidemarkCore
+
+/// Where every catalog entry goes on disk, checked before anything is written.
+final class RestorePlan: Sendable {
+    struct File: Sendable {
+        var path: String
+        var size: Int64
+        var sha256: String
+    }
+
+    /// A run of bytes to copy from a pack's plaintext into a file.
+    struct Item: Sendable {
+        var packOffset: Int64
+        var length: Int64
+        var file: Int
+        var fileOffset: Int64
+    }
+
+    let root: String
+    /// Tablespace OID → where its files go.
+    let locations: [UInt32: String]
+    let files: [File]
+    let directories: [(path: String, mode: mode_t)]
+    let links: [(path: String, target: String)]
+    let items: [Int: [Item]]
+
+    init(catalog: BackupCatalog, options: RestoreOptions) throws {
+        guard options.directory.hasPrefix("/") else {
+            throw TidemarkError(.invalidInput, "restore target '\(options.directory)' must be an absolute path")
+        }
+        root = options.directory.count > 1 && options.directory.hasSuffix("/") ? String(options.directory.dropLast()) : options.directory
+        var locations: [UInt32: String] = [:]
+        var unusedMappings = Set(options.tablespaceMap.keys)
+        for t in catalog.tablespaces {
+            let mapped = options.tablespaceMap[t.location] ?? options.tablespaceMap[String(t.oid)]
+            unusedMappings.remove(t.location)
+            unusedMappings.remove(String(t.oid))
+            let location = mapped ?? t.location
+            guard location.hasPrefix("/") else {
+                throw TidemarkError(.invalidInput, "tablespace \(t.oid) location '\(location)' must be an absolute path")
+            }
+            guard !location.hasPrefix(root + "/") && location != root else {
+                throw TidemarkError(.invalidInput, "tablespace \(t.oid) location '\(location)' is inside the restore target",
+                                    hints: ["map it elsewhere with --tablespace-map \(t.location)=NEW"])
+            }
+            locations[t.oid] = location
+        }
+        if let stray = unusedMappings.first {
+            throw TidemarkError(.invalidInput, "--tablespace-map names '\(stray)', which is not a tablespace of backup \(catalog.id)",
+                                hints: ["tablespaces: " + catalog.tablespaces.map { "\($0.oid)=\($0.location)" }.joined(separator: ", ")])
+        }
+        self.locations = locations
+
+        var files: [File] = []
+        var dirs: [(String, mode_t)] = []
+        var links: [(String, String)] = []
+        var items: [Int: [Item]] = [:]
+        let bs = Int64(catalog.blockSize)
+        for entry in catalog.entries {
+            guard CatalogPath.isSafe(entry.path) else {
+                throw TidemarkError(.corrupt, "backup \(catalog.id) names the path '\(entry.path)', which would leave the restore target; refusing to restore it")
+            }
+            let base: String
+            if let oid = entry.tablespace {
+                guard let location = locations[oid] else {
+                    throw TidemarkError(.corrupt, "backup \(catalog.id) has files for tablespace \(oid), which its catalog does not list")
+                }
+                base = location
+            } else {
+                base = root
+            }
+            let path = base + "/" + entry.path
+            switch entry.kind {
+            case .directory:
+                dirs.append((path, entry.mode & 0o750 == 0o750 ? 0o750 : 0o700))
+            case .symlink:
+                // PostgreSQL sends symlinks only for pg_tblspc/<oid>; nothing else may be linked.
+                let parts = entry.path.split(separator: "/")
+                guard entry.tablespace == nil, parts.count == 2, parts[0] == "pg_tblspc", let oid = UInt32(parts[1]),
+                      let location = locations[oid] else {
+                    throw TidemarkError(.corrupt, "backup \(catalog.id) holds a symlink '\(entry.path)' that is not a tablespace link; refusing to restore it")
+                }
+                links.append((path, location))
+            case .file:
+                let index = files.count
+                files.append(File(path: path, size: entry.size, sha256: entry.sha256 ?? ""))
+                for x in entry.extents ?? [] where x.pack != Extent.zeroPack {
+                    guard x.pack >= 0, x.pack < catalog.packs.count, x.count > 0, x.firstBlock >= 0 else {
+                        throw TidemarkError(.corrupt, "backup \(catalog.id): '\(entry.path)' refers to pack \(x.pack), which the catalog lacks")
+                    }
+                    let fileOffset = x.firstBlock * bs
+                    let length = min(x.count * bs, entry.size - fileOffset)
+                    guard length > 0 else { throw TidemarkError(.corrupt, "backup \(catalog.id): '\(entry.path)' has an extent past its end") }
+                    items[x.pack, default: []].append(Item(packOffset: x.offset, length: length, file: index, fileOffset: fileOffset))
+                }
+            }
+        }
+        self.files = files
+        self.directories = dirs
+        self.links = links
+        self.items = items.mapValues { $0.sorted { $0.packOffset < $1.packOffset } }
+    }
+
+    func workByPack() -> [(Int, [Item])] { items.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+
+    /// The target and each tablespace location: created 0700, or checked to be empty.
+    func prepareDirectories(force: Bool) throws {
+        for dir in [root] + locations.values.sorted() {
+            var st = stat()
+            if stat(dir, &st) == 0 {
+                guard st.st_mode & S_IFMT == S_IFDIR else { throw TidemarkError(.invalidInput, "'\(dir)' exists and is not a directory") }
+                let entries = try listNames(dir)
+                if !entries.isEmpty {
+                    guard force else {
+                        throw TidemarkError(.invalidInput, "restore target '\(dir)' is not empty (\(entries.count) entries)",
+                                            hints: ["restore into an empty directory, or pass --force to delete what is there first"])
+                    }
+                    for name in entries { try removeTree(dir + "/" + name) }
+                }
+                chmod(dir, 0o700)
+            } else {
+                try makeDirectories(dir)
+            }
+        }
+    }
+
+    func createEntries() throws {
+        for (path, mode) in directories where path != root {
+            if mkdir(path, mode) != 0 && errno != EEXIST {
+                throw TidemarkError(.io, "unable to create directory '\(path)': \(String(cString: strerror(errno)))")
+            }
+        }
+        for (path, target) in links {
+            if symlink(target, path) != 0 {
+                throw TidemarkError(.io, "unable to link '\(path)' to '\(target)': \(String(cString: strerror(errno)))")
+            }
+        }
+        for file in files {
+            let fd = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw TidemarkError(.io, "unable to create '\(file.path)': \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            if ftruncate(fd, off_t(file.size)) != 0 {
+                throw TidemarkError(.io, "unable to size '\(file.path)': \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Reads every file back and compares its SHA-256 with the catalog's.
+    func verifyFiles(parallel: Int) async throws {
+        let files = self.files
+        let failures = Mutex2<[String]>([])
+        DispatchQueueConcurrent.perform(count: files.count, width: parallel) { i in
+            let f = files[i]
+            guard let digest = try? sha256(ofFile: f.path) else {
+                failures.mutate { $0.append("\(f.path): unreadable") }
+                return
+            }
+            if digest != f.sha256 { failures.mutate { $0.append(f.path) } }
+        }
+        let failed = failures.value
+        if !failed.isEmpty {
+            throw TidemarkError(.corrupt, "\(failed.count) restored file(s) do not match the backup's checksums, e.g. '\(failed[0])'",
+                                hints: ["the restore is not usable; run `tidemark verify` and restore from another backup or repository"])
+        }
+    }
+
+    func writeFile(_ relative: String, _ bytes: [UInt8]) throws {
+        let path = root + "/" + relative
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw TidemarkError(.io, "unable to create '\(path)': \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TidemarkError(.io, "unable to write '\(path)': \(String(cString: strerror(errno)))")
+            }
+            done += n
+        }
+    }
+
+    /// `recovery.signal` plus settings appended to `postgresql.auto.conf`.
+    func writeRecoveryConfiguration(catalog: BackupCatalog, options: RestoreOptions) throws {
+        try writeFile("recovery.signal", [])
+        var existing = (try? Array(Data(contentsOf: URL(fileURLWithPath: root + "/postgresql.auto.conf")))) ?? []
+        if !existing.isEmpty && existing.last != 10 { existing.append(10) }
+        var lines = ["", "# Added by tidemark restore of backup \(catalog.id)",
+                     "restore_command = " + RecoveryConfig.quote(options.restoreCommand),
+                     "recovery_target_timeline = 'latest'"]
+        switch options.target {
+        case .latest:
+            break
+        case .immediate:
+            lines.append("recovery_target = 'immediate'")
+            lines.append("recovery_target_action = " + RecoveryConfig.quote(options.targetAction))
+        }
+        try writeFile("postgresql.auto.conf", existing + Array((lines.joined(separator: "\n") + "\n").utf8))
+    }
+
+    func listNames(_ dir: String) throws -> [String] {
+        guard let d = opendir(dir) else { throw TidemarkError(.io, "unable to list '\(dir)': \(String(cString: strerror(errno)))") }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    func removeTree(_ path: String) throws {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            for name in try listNames(path) { try removeTree(path + "/" + name) }
+            if rmdir(path) != 0 { throw TidemarkError(.io, "unable to remove '\(path)': \(String(cString: strerror(errno)))") }
+        } else if unlink(path) != 0 {
+            throw TidemarkError(.io, "unable to remove '\(path)': \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func makeDirectories(_ path: String) throws {
+        var current = ""
+        let parts = path.split(separator: "/")
+        for (i, part) in parts.enumerated() {
+            current += "/" + part
+            var st = stat()
+            if stat(current, &st) == 0 { continue }
+            if mkdir(current, i == parts.count - 1 ? 0o700 : 0o755) != 0 && errno != EEXIST {
+                throw TidemarkError(errno == EACCES ? .invalidInput : .io,
+                                    "unable to create '\(current)': \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
+
+/// Quoting for postgresql.conf values and for shell words in restore_command.
+public enum RecoveryConfig {
+    /// A postgresql.conf string literal: single quotes, embedded quotes doubled.
+    public static func quote(_ value: String) -> String {
+        "'" + value.replacing("'", with: "''") + "'"
+    }
+
+    /// A POSIX shell word that survives spaces and quotes.
+    public static func shellWord(_ value: String) -> String {
+        if !value.isEmpty && value.utf8.allSatisfy({ isShellSafe($0) }) { return value }
+        return "'" + value.replacing("'", with: "'\\''") + "'"
+    }
+
+    static func isShellSafe(_ c: UInt8) -> Bool {
+        (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 47 || c == 46 || c == 95 || c == 45 || c == 61 || c == 58
+    }
+}
+
+/// SHA-256 of a whole file, hex.
+func sha256(ofFile path: String) throws -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw TidemarkError(.io, "unable to open '\(path)'") }
+    defer { close(fd) }
+    var hasher = ContentHasher()
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 64)
+    defer { buffer.deallocate() }
+    while true {
+        let n = read(fd, buffer.baseAddress!, buffer.count)
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw TidemarkError(.io, "unable to read '\(path)'")
+        }
+        if n == 0 { break }
+        hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+    }
+    return hexString(hasher.finalize())
+}
