@@ -33,10 +33,11 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(name: "TidemarkStorage", dependencies: ["TidemarkCore"], swiftSettings: strict),
+        .target(name: "PostgresReplication", dependencies: ["CLibPQ", "TidemarkCore"], swiftSettings: strict),
         .target(
             name: "Tidemark",
             dependencies: [
-                "TidemarkCore", "TidemarkCodec", "TidemarkStorage",
+                "TidemarkCore", "TidemarkCodec", "TidemarkStorage", "PostgresReplication",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -47,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "tidemark",
             dependencies: [
-                "Tidemark",
+                "Tidemark", "TidemarkCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -66,6 +67,13 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "TidemarkTests", dependencies: ["Tidemark", "TidemarkTesting"], swiftSettings: strict),
+        .testTarget(
+            name: "PostgresReplicationTests",
+            dependencies: [
+                "PostgresReplication", "TidemarkTesting", "TidemarkCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests", dependencies: ["Tidemark", "TidemarkTesting"],
             swiftSettings: strict),

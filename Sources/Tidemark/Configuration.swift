@@ -34,6 +34,17 @@ public struct ConfigFile: Codable, Sendable {
     public var compression: CompressionAlgorithm?
     public var compressionLevel: Int32?
     public var ioTimeoutSeconds: Double?
+    /// How to reach the server for backups: `{"conninfo": "host=... user=..."}`; libpq's PG*
+    /// variables and ~/.pgpass apply as usual.
+    public var postgres: PostgresSection?
+    /// Seconds `backup` and `check` wait for a WAL segment to reach the repository.
+    public var archiveTimeoutSeconds: Double?
+    /// Checkpoint mode for backups: "fast" (default) or "spread".
+    public var checkpoint: String?
+
+    public struct PostgresSection: Codable, Sendable {
+        public var conninfo: String?
+    }
 
     public init() {}
 }
@@ -50,6 +61,10 @@ public struct Configuration: Sendable {
     public var ioTimeoutSeconds: Double
     /// The file the configuration came from, if any (restore_command passes it on).
     public var configFile: String?
+    /// libpq connection string for backups (may be empty: libpq's defaults and PG* apply).
+    public var conninfo: String = ""
+    public var archiveTimeoutSeconds: Double = 60
+    public var fastCheckpoint = true
 
     public static let defaultConfigPath = "/etc/tidemark/tidemark.json"
 
@@ -145,9 +160,18 @@ public enum ConfigurationLoader {
         guard timeout > 0, timeout <= 86400 else {
             throw TidemarkError(.configuration, "I/O timeout \(timeout) s is out of range", hints: ["use 1 to 86400 seconds"])
         }
-        return Configuration(stanza: stanza, repositories: repositories, encryptionKey: key, keySource: keySource,
-                             compression: compression, compressionLevel: level, ioTimeoutSeconds: timeout,
-                             configFile: usedPath.map(absolute))
+        var configuration = Configuration(stanza: stanza, repositories: repositories, encryptionKey: key, keySource: keySource,
+                                          compression: compression, compressionLevel: level, ioTimeoutSeconds: timeout,
+                                          configFile: usedPath.map(absolute))
+        configuration.conninfo = env["TIDEMARK_PG_CONNINFO"].flatMap { $0.isEmpty ? nil : $0 } ?? file.postgres?.conninfo ?? ""
+        configuration.archiveTimeoutSeconds = file.archiveTimeoutSeconds ?? 60
+        switch file.checkpoint ?? "fast" {
+        case "fast": configuration.fastCheckpoint = true
+        case "spread": configuration.fastCheckpoint = false
+        case let other:
+            throw TidemarkError(.configuration, "checkpoint '\(other)' in the config file is not fast or spread")
+        }
+        return configuration
     }
 
     static func validateStanza(_ stanza: String) throws {

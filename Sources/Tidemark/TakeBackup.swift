@@ -20,11 +20,13 @@ extension BackupStore {
     /// interrupted backup never looks complete; the next backup removes its leftovers.
     public func takeBackup(type requested: BackupType, label: String, server: ServerFacts,
                            source: inout some BackupInputSource, compression: CompressionAlgorithm,
-                           compressionLevel: Int32?, progress: (@Sendable (Int64) -> Void)? = nil) async throws -> BackupResult {
+                           compressionLevel: Int32?, progress: (@Sendable (Int64) -> Void)? = nil,
+                           beforeCommit: (@Sendable (BackupCatalog) async throws -> Void)? = nil) async throws -> BackupResult {
         let lock = try await self.lock()
         do {
             let result = try await takeLocked(type: requested, label: label, server: server, source: &source,
-                                              compression: compression, compressionLevel: compressionLevel, progress: progress)
+                                              compression: compression, compressionLevel: compressionLevel, progress: progress,
+                                              beforeCommit: beforeCommit)
             await lock.release()
             return result
         } catch {
@@ -35,7 +37,8 @@ extension BackupStore {
 
     private func takeLocked(type requested: BackupType, label: String, server: ServerFacts,
                             source: inout some BackupInputSource, compression: CompressionAlgorithm,
-                            compressionLevel: Int32?, progress: (@Sendable (Int64) -> Void)?) async throws -> BackupResult {
+                            compressionLevel: Int32?, progress: (@Sendable (Int64) -> Void)?,
+                            beforeCommit: (@Sendable (BackupCatalog) async throws -> Void)?) async throws -> BackupResult {
         var notices: [String] = []
         let removed = try await removeIncomplete()
         if !removed.isEmpty {
@@ -117,6 +120,9 @@ extension BackupStore {
                 tablespaceMap: captured["tablespace_map"].map { String(decoding: $0, as: UTF8.self) },
                 tablespaces: tablespaces, databaseSize: builder.databaseSize, storedSize: stored,
                 durationSeconds: stopped.timeIntervalSince(started), packs: builder.packs, entries: builder.entries)
+            // E.g. "the WAL this backup needs is archived": a backup that cannot be restored
+            // must never look complete.
+            try await beforeCommit?(catalog)
             let json = Array(try JSONEncoder().encode(catalog))
             // The catalog's own size is known only after it is written; it is not counted.
             _ = try await putObject(id, "catalog", json, kind: .catalog)

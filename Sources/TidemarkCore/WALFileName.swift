@@ -56,7 +56,8 @@ public struct WALSegmentName: Hashable, Comparable, Sendable, CustomStringConver
 public enum WALFileName: Hashable, Sendable, CustomStringConvertible {
     /// `TTTTTTTTXXXXXXXXYYYYYYYY` — a full segment.
     case segment(WALSegmentName)
-    /// `TTTTTTTT.history` — a timeline history file (never for timeline 1).
+    /// `TTTTTTTT.history` — a timeline history file. Timeline 1 never has one, but recovery
+    /// asks for `00000001.history` after a promotion, so the name must parse (and be "absent").
     case history(TimelineID)
     /// `<segment>.<8 hex>.backup` — a backup history file; the hex is the start offset.
     case backupHistory(WALSegmentName, offset: UInt32)
@@ -74,7 +75,7 @@ public enum WALFileName: Hashable, Sendable, CustomStringConvertible {
         switch parts.count {
         case 2 where parts[1] == "history":
             guard parts[0].utf8.count == 8, parts[0].utf8.allSatisfy(isUpperHex),
-                  let tli = UInt32(parts[0], radix: 16), tli > 1 else { return nil }
+                  let tli = UInt32(parts[0], radix: 16), tli > 0 else { return nil }
             self = .history(TimelineID(tli))
         case 2 where parts[1] == "partial":
             guard let segment = WALSegmentName(parts[0]) else { return nil }

@@ -10,7 +10,7 @@ struct TidemarkCommand: AsyncParsableCommand {
         abstract: "PostgreSQL continuous archiving and point-in-time recovery.",
         discussion: "Configuration: --config FILE, else TIDEMARK_CONFIG, else /etc/tidemark/tidemark.json; "
             + "BACKUP_DIR and BACKUP_ENCRYPTION_KEY / BACKUP_ENCRYPTION_KEY_FILE suffice without a file. Exit codes: docs/exit-codes.md.",
-        subcommands: [InitCommand.self, InfoCommand.self, WALPushCommand.self, WALFetchCommand.self]
+        subcommands: [InitCommand.self, InfoCommand.self, WALPushCommand.self, WALFetchCommand.self, ListCommand.self, RestoreCommand.self, BackupCommand.self, CheckCommand.self]
     )
 }
 
@@ -98,7 +98,7 @@ enum Entry {
     static func main() async {
         let isFetch = CommandLine.arguments.dropFirst().contains("wal-fetch")
         do {
-            var command = try TidemarkCommand.parseAsRoot()
+            var command = try TidemarkCommand.parseAsRoot(GlobalOptionPlacement.normalize(Array(CommandLine.arguments.dropFirst())))
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -114,5 +114,30 @@ enum Entry {
             }
             TidemarkCommand.exit(withError: error)
         }
+    }
+}
+
+/// DESIGN.md writes global options before the command (`tidemark --stanza s wal-push %p`);
+/// ArgumentParser wants them after it. Moving them keeps both spellings working.
+enum GlobalOptionPlacement {
+    static let globals: Set<String> = ["--config", "--stanza"]
+
+    static func normalize(_ args: [String]) -> [String] {
+        var leading: [String] = []
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            let name = a.split(separator: "=", maxSplits: 1).first.map(String.init) ?? a
+            guard globals.contains(name) else { break }
+            leading.append(a)
+            if !a.contains("="), i + 1 < args.count {
+                leading.append(args[i + 1])
+                i += 1
+            }
+            i += 1
+        }
+        guard !leading.isEmpty, i < args.count else { return args }
+        // args[i] is the subcommand: put the globals right after it.
+        return [args[i]] + leading + Array(args[(i + 1)...])
     }
 }

@@ -24,6 +24,8 @@ struct WALFileNameTests {
         #expect(name.segment == nil)
         #expect(name.description == "00000002.history")
         #expect(WALFileName("0000001A.history") == .history(TimelineID(26)))
+        // Recovery asks for timeline 1's history after a promotion; it must parse (and be absent).
+        #expect(WALFileName("00000001.history") == .history(TimelineID(1)))
     }
 
     @Test func backupHistory() throws {
@@ -59,7 +61,6 @@ struct WALFileNameTests {
         "foo",
         "RECOVERYXLOG",
         "RECOVERYHISTORY",
-        "00000001.history",  // timeline 1 has no history file
         "00000000.history",
         "0000000a.history",  // lower-case hex
         "0000002.history",  // 7 digits

@@ -1,0 +1,195 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import PostgresReplication
+import TidemarkCodec
+import TidemarkCore
+import TidemarkStorage
+
+/// Adapts PostgresReplication's BASE_BACKUP events to the engine's input.
+struct ReplicationBackupSource: BackupInputSource {
+    let stream: BaseBackupStream
+    /// Set from the server's tablespace size estimates (PROGRESS).
+    let total: TotalEstimate
+
+    mutating func next() async throws -> BackupInput? {
+        while true {
+            guard let event = try await stream.next() else { return nil }
+            switch event {
+            case .started(let lsn, let tli): return .started(startLSN: lsn, timeline: tli)
+            case .tablespaces(let list):
+                total.set(list.reduce(Int64(0)) { $0 + ($1.estimatedSizeKiB ?? 0) * 1024 })
+                return .tablespaces(list.compactMap { t in
+                    guard let oid = t.oid, let location = t.location else { return nil }
+                    return CatalogTablespace(oid: oid, location: location)
+                })
+            case .archiveStarted(let name, _):
+                if name.hasPrefix("base.tar") { return .archive(tablespace: nil) }
+                guard let oid = UInt32(name.prefix { $0 != "." }) else {
+                    throw TidemarkError(.io, "the server sent an archive named '\(name)', which is neither base.tar nor <oid>.tar")
+                }
+                return .archive(tablespace: oid)
+            case .directory(let path, let mode): return .directory(path: path, mode: mode)
+            case .symlink(let path, let target): return .symlink(path: path, target: target)
+            case .fileStarted(let path, let size, let mode, let modified):
+                return .fileStarted(path: path, size: size, mode: mode, modified: modified)
+            case .fileData(let bytes): return .fileData(bytes)
+            case .fileEnded: return .fileEnded
+            case .manifest(let bytes): return .manifest(bytes)
+            case .finished(let lsn, let tli): return .finished(stopLSN: lsn, timeline: tli)
+            case .archiveEnded: continue
+            case .progress:
+                continue
+            }
+        }
+    }
+}
+
+extension TidemarkError {
+    /// Replication failures with what to do about them.
+    static func from(_ error: ReplicationError, conninfoHint: String) -> TidemarkError {
+        var hints = error.hints
+        switch error.code {
+        case .noHBAEntry:
+            hints.append("add to pg_hba.conf: host  all  <user>  127.0.0.1/32  scram-sha-256 (a replication=database connection matches by database name), then SELECT pg_reload_conf()")
+        case .noReplicationPermission:
+            hints.append("ALTER ROLE <user> REPLICATION; (or connect as a role that has it)")
+        case .tooManyWalSenders:
+            hints.append("raise max_wal_senders (restart needed) or stop an idle replication client")
+        case .walLevelTooLow:
+            hints.append("set wal_level = replica (restart needed)")
+        case .connectionFailed, .timeout:
+            hints.append("check the server is running and reachable: \(conninfoHint)")
+        default:
+            break
+        }
+        return TidemarkError(.io, error.message, hints: hints)
+    }
+}
+
+extension Engine {
+    static func connect(_ configuration: Configuration) async throws -> ReplicationConnection {
+        do {
+            return try await ReplicationConnection.connect(conninfo: configuration.conninfo, timeout: .seconds(30))
+        } catch let e as ReplicationError {
+            throw TidemarkError.from(e, conninfoHint: configuration.conninfo.isEmpty
+                                     ? "libpq defaults and PG* variables (PGHOST, PGPORT, PGUSER)" : "postgres.conninfo in the config / TIDEMARK_PG_CONNINFO")
+        }
+    }
+
+    /// Facts the catalog needs, and checks that must hold before a backup is worth taking.
+    static func serverFacts(_ connection: ReplicationConnection) async throws -> (ServerFacts, SystemIdentity) {
+        do {
+            let identity = try await connection.identifySystem()
+            let segment = try await connection.show("wal_segment_size")
+            let block = try await connection.show("block_size")
+            let facts = ServerFacts(systemIdentifier: String(identity.systemIdentifier), postgresVersion: connection.serverVersionNumber,
+                                    walSegmentSize: parseSize(segment) ?? 16 << 20, blockSize: Int(block) ?? 8192)
+            return (facts, identity)
+        } catch let e as ReplicationError {
+            throw TidemarkError.from(e, conninfoHint: "")
+        }
+    }
+
+    static func parseSize(_ text: String) -> UInt64? {
+        let t = text.trimmingTrailingSpaces()
+        let units: [(String, UInt64)] = [("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10), ("B", 1)]
+        for (suffix, factor) in units where t.hasSuffix(suffix) {
+            return UInt64(t.dropLast(suffix.count)).map { $0 * factor }
+        }
+        return UInt64(t)
+    }
+
+    /// `tidemark backup`: BASE_BACKUP into the first repository; the backup is complete only
+    /// once the WAL it needs is in the repository.
+    public static func backup(_ configuration: Configuration, type: BackupType, label: String?,
+                              progress: (@Sendable (Int64, Int64?) -> Void)? = nil) async throws -> BackupResult {
+        guard let repository = try await openRepositories(configuration).first else {
+            throw TidemarkError(.configuration, "no repository configured")
+        }
+        let connection = try await connect(configuration)
+        defer { connection.close() }
+        let (facts, identity) = try await serverFacts(connection)
+        let archiveMode = (try? await connection.show("archive_mode")) ?? "off"
+        guard archiveMode == "on" || archiveMode == "always" else {
+            throw TidemarkError(.configuration, "archive_mode is '\(archiveMode)': a backup without archived WAL cannot be restored",
+                                hints: ["set archive_mode = on and archive_command = 'tidemark wal-push %p' (restart needed); `tidemark check` verifies the setup"])
+        }
+        // One stanza, one cluster.
+        let walSize = WALSegmentSize(rawValue: facts.walSegmentSize) ?? .default
+        let stanza = try await repository.establishStanza(StanzaInfo(
+            name: configuration.stanza, systemIdentifier: facts.systemIdentifier, walSegmentSize: facts.walSegmentSize,
+            postgresVersion: facts.postgresVersion / 10000, created: Date().formatted(.iso8601)))
+        guard stanza.systemIdentifier == facts.systemIdentifier else {
+            throw TidemarkError(.conflict, "the server's system identifier is \(facts.systemIdentifier) but stanza '\(configuration.stanza)' holds cluster \(stanza.systemIdentifier)",
+                                hints: ["back this cluster up to its own stanza (--stanza / TIDEMARK_STANZA)"])
+        }
+        _ = identity
+        let label = label ?? "tidemark \(type.rawValue)"
+        let options = BaseBackupOptions(label: label, progress: progress != nil,
+                                        checkpoint: configuration.fastCheckpoint ? .fast : .spread,
+                                        waitForWALArchive: true, manifest: .yes, manifestChecksums: .crc32c)
+        let stream: BaseBackupStream
+        do {
+            stream = try connection.baseBackup(options: options)
+        } catch let e as ReplicationError {
+            throw TidemarkError.from(e, conninfoHint: "")
+        }
+        let total = TotalEstimate()
+        var source = ReplicationBackupSource(stream: stream, total: total)
+        let store = BackupStore(repository: repository, stanza: configuration.stanza)
+        let archive = WALArchive(repository: repository, stanza: configuration.stanza, compression: configuration.compression)
+        let timeout = configuration.archiveTimeoutSeconds
+        let onBytes: (@Sendable (Int64) -> Void)? = progress.map { report in
+            let box = total
+            return { (bytes: Int64) in report(bytes, box.value) }
+        }
+        let waitForWAL: @Sendable (BackupCatalog) async throws -> Void = { catalog in
+            try await archive.waitForSegments(from: catalog.startLSN, through: catalog.stopLSN,
+                                              timeline: TimelineID(catalog.stopTimeline), size: walSize, timeout: timeout)
+        }
+        do {
+            return try await store.takeBackup(type: type, label: label, server: facts, source: &source,
+                                              compression: configuration.compression,
+                                              compressionLevel: configuration.compressionLevel,
+                                              progress: onBytes, beforeCommit: waitForWAL)
+        } catch let e as ReplicationError {
+            stream.cancel()
+            throw TidemarkError.from(e, conninfoHint: "")
+        } catch {
+            stream.cancel()
+            throw error
+        }
+    }
+}
+
+final class TotalEstimate: Sendable {
+    private let estimate = Mutex2<Int64?>(nil)
+    func set(_ v: Int64) { if v > 0 { estimate.mutate { $0 = v } } }
+    var value: Int64? { estimate.value }
+}
+
+extension WALArchive {
+    /// Waits until every segment from `start` to `stop` on `timeline` is in the repository.
+    func waitForSegments(from start: LSN, through stop: LSN, timeline: TimelineID, size: WALSegmentSize, timeout: Double) async throws {
+        let first = start.segment(size: size)
+        let last = stop.segmentEndingHere(size: size)
+        let deadline = ContinuousClock.now + .seconds(timeout)
+        var segment = first
+        while segment <= last {
+            let name = WALSegmentName(timeline: timeline, segment: segment, size: size)
+            if try await objectExists(RepositoryLayout.wal(stanza, .segment(name))) {
+                segment += 1
+                continue
+            }
+            guard ContinuousClock.now < deadline else {
+                throw TidemarkError(.io, "the backup needs WAL segment \(name), which did not reach repository '\(location)' within \(Int(timeout)) s; the backup is not complete",
+                                    hints: ["check archive_command = 'tidemark wal-push %p' with this repository and stanza, and pg_stat_archiver / the server log for failures",
+                                            "`tidemark check` tests the whole archive path"])
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+    }
+}

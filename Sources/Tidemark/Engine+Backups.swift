@@ -1,0 +1,142 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import TidemarkCore
+
+/// One row of `tidemark list --json` (docs/list-json.md). Field names are an interface.
+public struct BackupListEntry: Codable, Sendable {
+    public var id: String
+    public var type: String
+    public var parent: String?
+    public var label: String
+    public var startTime: String
+    public var stopTime: String
+    public var startLSN: String
+    public var stopLSN: String
+    public var timeline: UInt32
+    /// Database size in bytes (sum of file sizes).
+    public var size: Int64
+    /// Bytes this backup added to the repository.
+    public var storedSize: Int64
+    public var durationSeconds: Double
+    public var postgresVersion: Int
+    public var systemIdentifier: String
+    public var repository: String
+
+    init(_ c: BackupCatalog, repository: String) {
+        id = c.id.rawValue
+        type = c.type.rawValue
+        parent = c.parent?.rawValue
+        label = c.label
+        startTime = c.startTime
+        stopTime = c.stopTime
+        startLSN = c.startLSN.description
+        stopLSN = c.stopLSN.description
+        timeline = c.timeline
+        size = c.databaseSize
+        storedSize = c.storedSize
+        durationSeconds = c.durationSeconds
+        postgresVersion = c.postgresVersion
+        systemIdentifier = c.systemIdentifier
+        self.repository = repository
+    }
+}
+
+public struct BackupList: Codable, Sendable {
+    public var backups: [BackupListEntry]
+
+    public func rendered() -> String {
+        guard !backups.isEmpty else { return "no backups yet: run `tidemark backup`" }
+        var rows = [["id", "type", "parent", "start (UTC)", "stop (UTC)", "LSN range", "tl", "db size", "stored", "duration"]]
+        for b in backups {
+            rows.append([b.id, b.type, b.parent ?? "-", b.startTime, b.stopTime, "\(b.startLSN)-\(b.stopLSN)", String(b.timeline),
+                         formatBytes(b.size), formatBytes(b.storedSize), String(Int(b.durationSeconds.rounded())) + " s"])
+        }
+        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { $0.element + String(repeating: " ", count: widths[$0.offset] - $0.element.count) }
+                .joined(separator: "  ").trimmingTrailingSpaces()
+        }.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func trimmingTrailingSpaces() -> String {
+        var s = self
+        while s.last == " " { s.removeLast() }
+        return s
+    }
+}
+
+extension Engine {
+    /// `tidemark list`: the complete backups of the stanza in every repository, oldest first.
+    public static func list(_ configuration: Configuration) async throws -> BackupList {
+        var rows: [BackupListEntry] = []
+        for (spec, repo) in zip(configuration.repositories, try await openRepositories(configuration)) {
+            for c in try await BackupStore(repository: repo, stanza: configuration.stanza).catalogs() {
+                rows.append(BackupListEntry(c, repository: spec.name))
+            }
+        }
+        return BackupList(backups: rows)
+    }
+
+    /// The restore_command to write: this binary, the same configuration, quoted for the shell.
+    /// A key given as BACKUP_ENCRYPTION_KEY itself cannot be written anywhere: the server must
+    /// get it from its environment (a notice says so).
+    public static func restoreCommand(_ configuration: Configuration, environment: [String: String],
+                                      executable: String) -> (command: String, notices: [String]) {
+        var words: [String] = []
+        var notices: [String] = []
+        if configuration.configFile == nil || environment["BACKUP_DIR"] != nil, let dir = configuration.repositories.first?.path {
+            words.append("BACKUP_DIR=" + RecoveryConfig.shellWord(dir))
+        }
+        if let keyFile = environment["BACKUP_ENCRYPTION_KEY_FILE"], environment["BACKUP_ENCRYPTION_KEY"] == nil {
+            words.append("BACKUP_ENCRYPTION_KEY_FILE=" + RecoveryConfig.shellWord(ConfigurationLoader.absolute(keyFile)))
+        }
+        if environment["BACKUP_ENCRYPTION_KEY"] != nil {
+            notices.append("the key came from BACKUP_ENCRYPTION_KEY, which is never written to disk: start the restored server with BACKUP_ENCRYPTION_KEY in its environment, or use a key file")
+        }
+        words.append(RecoveryConfig.shellWord(executable))
+        if let file = configuration.configFile { words += ["--config", RecoveryConfig.shellWord(file)] }
+        words += ["--stanza", RecoveryConfig.shellWord(configuration.stanza), "wal-fetch", "\"%f\"", "\"%p\""]
+        return (words.joined(separator: " "), notices)
+    }
+
+    /// The running binary's absolute path.
+    public static func executablePath(fallback: String) -> String {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        guard n > 0 else { return ConfigurationLoader.absolute(fallback) }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// `tidemark restore`.
+    public static func restore(_ configuration: Configuration, backup: String?, options: RestoreOptions) async throws -> (RestoreReport, BackupCatalog) {
+        var lastError: TidemarkError?
+        for repo in try await openRepositories(configuration) {
+            let store = BackupStore(repository: repo, stanza: configuration.stanza)
+            let catalogs = try await store.catalogs()
+            let chosen: BackupCatalog?
+            if let backup {
+                guard let id = BackupID(rawValue: backup) else {
+                    throw TidemarkError(.invalidInput, "'\(backup)' is not a backup id (like 20261126-153000F)", hints: ["`tidemark list` shows them"])
+                }
+                chosen = catalogs.first { $0.id == id }
+            } else {
+                chosen = catalogs.last
+            }
+            guard let catalog = chosen else {
+                lastError = TidemarkError(.notFound, backup.map { "backup '\($0)' does not exist in stanza '\(configuration.stanza)'" }
+                                          ?? "stanza '\(configuration.stanza)' has no backups", hints: ["`tidemark list` shows the backups"])
+                continue
+            }
+            return (try await store.restore(catalog, options: options), catalog)
+        }
+        throw lastError ?? TidemarkError(.notFound, "no backup found")
+    }
+}

@@ -1,0 +1,183 @@
+import ArgumentParser
+import Tidemark
+import TidemarkCore
+#if canImport(Glibc)
+import Glibc
+#endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the backups of the stanza.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .long, help: "Print JSON: {\"backups\": [...]} (docs/list-json.md).") var json = false
+
+    func run() async throws {
+        try await Tidemark_run("list") {
+            let list = try await Engine.list(global.load())
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(list), as: UTF8.self))
+            } else {
+                print(list.rendered())
+            }
+        }
+    }
+}
+
+struct RestoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "restore",
+        abstract: "Restore a backup into a directory and configure recovery.",
+        discussion: "Default target: replay the whole archive (--latest). Run as the PostgreSQL server user.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .long, help: "Target data directory (absolute; must be empty unless --force).") var to: String
+    @Option(name: .long, help: "Backup id (default: the newest).") var backup: String?
+    @Flag(name: .long, help: "Stop recovery as soon as the backup is consistent.") var targetImmediate = false
+    @Flag(name: .long, help: "Replay the whole archive (the default).") var latest = false
+    @Option(name: .long, help: "What the server does at the target: promote, pause or shutdown.") var targetAction: String = "pause"
+    @Option(name: .long, parsing: .singleValue, help: "Relocate a tablespace: OLD=NEW (OLD is its location or OID); repeatable.")
+    var tablespaceMap: [String] = []
+    @Flag(name: .long, help: "Delete what is in the target directory first.") var force = false
+    @Flag(name: .long, help: "Say what would be restored, write nothing.") var dryRun = false
+    @Option(name: .long, help: "Packs fetched in parallel.") var parallel: Int = 2
+
+    func validate() throws {
+        guard !(targetImmediate && latest) else { throw ValidationError("--target-immediate and --latest exclude each other") }
+        guard ["promote", "pause", "shutdown"].contains(targetAction) else {
+            throw ValidationError("--target-action must be promote, pause or shutdown")
+        }
+        guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be 1...64") }
+        for m in tablespaceMap where !m.contains("=") { throw ValidationError("--tablespace-map takes OLD=NEW, got '\(m)'") }
+    }
+
+    func run() async throws {
+        try await Tidemark_run("restore") {
+            let configuration = try global.load()
+            let environment = ProcessEnvironment.current()
+            let (command, notices) = Engine.restoreCommand(configuration, environment: environment,
+                                                           executable: Engine.executablePath(fallback: CommandLine.arguments[0]))
+            var options = RestoreOptions(directory: ConfigurationLoaderPaths.absolute(to), restoreCommand: command)
+            options.force = force
+            options.target = targetImmediate ? .immediate : .latest
+            options.targetAction = targetAction
+            options.parallel = parallel
+            for m in tablespaceMap {
+                let parts = m.split(separator: "=", maxSplits: 1).map(String.init)
+                options.tablespaceMap[parts[0]] = parts[1]
+            }
+            if dryRun {
+                let list = try await Engine.list(configuration)
+                let chosen = backup.flatMap { id in list.backups.first { $0.id == id } } ?? list.backups.last
+                guard let chosen else { throw TidemarkError(.notFound, "stanza '\(configuration.stanza)' has no backups") }
+                print("would restore backup \(chosen.id) (\(chosen.type), \(chosen.size) bytes) into \(options.directory)")
+                print("restore_command = \(command)")
+                return
+            }
+            for n in notices { writeStderr("NOTICE: \(n)\n") }
+            let (report, catalog) = try await Engine.restore(configuration, backup: backup, options: options)
+            print("restored backup \(report.backup) (\(catalog.type.rawValue), \(report.files) files, \(report.bytes) bytes) into \(options.directory) in \(String(format2(report.seconds))) s")
+            print("start the server to recover (\(targetImmediate ? "to the backup's consistency point" : "to the end of the archive"))")
+        }
+    }
+}
+
+func format2(_ v: Double) -> String {
+    let r = (v * 100).rounded() / 100
+    return String(r)
+}
+
+enum ConfigurationLoaderPaths {
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : (FileManager.default.currentDirectoryPath + "/" + path)
+    }
+}
+
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup", abstract: "Take a base backup over the replication protocol.",
+        discussion: "Connection: postgres.conninfo in the config, TIDEMARK_PG_CONNINFO, or libpq's PG* variables and ~/.pgpass.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .long, help: "full or incremental (stores only the blocks its parent chain lacks).") var type: String = "full"
+    @Option(name: .long, help: "A label recorded in backup_label and the catalog.") var label: String?
+
+    func validate() throws {
+        guard ["full", "incremental", "incr"].contains(type) else { throw ValidationError("--type must be full or incremental") }
+        if let label, label.contains("\n") || label.contains("\r") || label.utf8.count > 1024 {
+            throw ValidationError("--label must be one line of at most 1024 bytes")
+        }
+    }
+
+    func run() async throws {
+        try await Tidemark_run("backup") {
+            let meter = ProgressMeter(enabled: isatty(2) == 1)
+            let report: @Sendable (Int64, Int64?) -> Void = { bytes, total in meter.update(bytes, total: total) }
+            let configuration = try global.load()
+            let backupType: BackupType = type == "full" ? .full : .incremental
+            let result = try await Engine.backup(configuration, type: backupType, label: label,
+                                                 progress: meter.enabled ? report : nil)
+            meter.finish()
+            for n in result.notices { writeStderr("NOTICE: \(n)\n") }
+            let c = result.catalog
+            print("backup \(c.id) (\(c.type.rawValue)\(c.parent.map { ", parent \($0)" } ?? "")) complete: \(c.databaseSize) bytes of data, \(c.storedSize) bytes stored, LSN \(c.startLSN)-\(c.stopLSN), timeline \(c.timeline), \(format2(c.durationSeconds)) s")
+        }
+    }
+}
+
+/// A one-line progress display on a terminal (bytes, rate, ETA); silent otherwise.
+final class ProgressMeter: @unchecked Sendable {
+    // Updated from one task at a time (the backup's consumer loop).
+    let enabled: Bool
+    let start = ContinuousClock.now
+    var last = ContinuousClock.now - .seconds(1)
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ bytes: Int64, total: Int64?) {
+        let now = ContinuousClock.now
+        guard enabled, now - last > .milliseconds(250) else { return }
+        last = now
+        let elapsed = max(0.001, Double((now - start).components.seconds) + Double((now - start).components.attoseconds) / 1e18)
+        let rate = Double(bytes) / elapsed
+        var line = "\r\(mib(bytes))"
+        if let total, total > 0 {
+            let pct = min(100, Int(Double(bytes) * 100 / Double(total)))
+            let eta = rate > 0 ? Int(Double(max(0, total - bytes)) / rate) : 0
+            line += " of ~\(mib(total)) (\(pct)%), \(mib(Int64(rate)))/s, ETA \(eta) s   "
+        } else {
+            line += ", \(mib(Int64(rate)))/s   "
+        }
+        writeStderr(line)
+    }
+
+    func finish() { if enabled { writeStderr("\r\u{1B}[K") } }
+
+    func mib(_ n: Int64) -> String { String(format2(Double(n) / 1_048_576)) + " MiB" }
+}
+
+struct CheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check", abstract: "Check the server and repository setup end to end (exit 0 only when all holds).")
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await Tidemark_run("check") {
+            let results = try await Engine.check(global.load())
+            var failed = 0
+            for r in results {
+                if r.ok {
+                    print("ok    \(r.what)")
+                } else {
+                    failed += 1
+                    print("FAIL  \(r.what): \(r.problem ?? "")")
+                    if let fix = r.fix { print("      fix: \(fix)") }
+                }
+            }
+            if failed > 0 { throw TidemarkError(.configuration, "\(failed) check(s) failed") }
+        }
+    }
+}
