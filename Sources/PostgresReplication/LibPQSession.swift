@@ -161,7 +161,9 @@ final class LibPQSession: @unchecked Sendable {
         lock.withLock {
             guard let connection else { return ReplicationError.closedError }
             let target = Self.describe(connection)
-            let text = SecretRedaction.redact(String(cString: PQerrorMessage(connection)), secrets: secrets)
+            let used = PQpass(connection).map { String(cString: $0) }  // may come from .pgpass or PGPASSWORD
+            let text = SecretRedaction.redact(
+                String(cString: PQerrorMessage(connection)), secrets: secrets + (used.map { [$0] } ?? []))
             let (sqlState, message, serverMessage) = Self.parseVerboseError(text)
             var (code, hints) = ReplicationError.classify(sqlState: sqlState, serverMessage: serverMessage, phase: .connecting)
             if sqlState == nil, PQconnectionNeedsPassword(connection) == 1 {
