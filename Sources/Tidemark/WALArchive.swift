@@ -172,7 +172,9 @@ public struct WALArchive: Sendable {
         }
     }
 
+    /// SHA-256 of the whole file, whatever its read position.
     func hash(_ file: LocalFile) throws -> [UInt8] {
+        try file.rewind()
         var hasher = ContentHasher()
         while true {
             let bytes = try file.read(upTo: 4 << 20)
