@@ -55,8 +55,32 @@ final class BaseBackupDriver: @unchecked Sendable {
         channel.finish(failure)
     }
 
+    /// File bytes not yet sent: CopyData messages are small (tens of KiB), and one channel event
+    /// per message costs a consumer wake-up each, so consecutive pieces go out as one event of
+    /// up to `coalesceLimit` bytes. Any other event sends them first, so order is kept.
+    private var pendingData: [UInt8] = []
+    private static let coalesceLimit = 1 << 20
+
     private func emit(_ event: BaseBackupEvent) throws {
+        if case .fileData(let bytes) = event {
+            if pendingData.isEmpty {
+                pendingData = bytes
+                pendingData.reserveCapacity(Self.coalesceLimit)
+            } else {
+                pendingData.append(contentsOf: bytes)
+            }
+            if pendingData.count >= Self.coalesceLimit { try flushData() }
+            return
+        }
+        try flushData()
         guard channel.send(event) else { throw ReplicationError.cancelledError }
+    }
+
+    private func flushData() throws {
+        guard !pendingData.isEmpty else { return }
+        let data = pendingData
+        pendingData = []
+        guard channel.send(.fileData(data)) else { throw ReplicationError.cancelledError }
     }
 
     private func stream() throws {

@@ -4,46 +4,130 @@ import TidemarkStorage
 
 /// Writes one pack object: the plaintext is the concatenation of the blocks appended, in an
 /// envelope, streamed to the store as it fills. Offsets are plaintext offsets.
+///
+/// Appended bytes fill a 16 MiB batch; a full batch is compressed, sealed and written by a
+/// background task while the next one fills (double buffering), so hashing the incoming
+/// stream and compressing the previous batch overlap. One batch is in flight at a time, which
+/// bounds memory at two batches and keeps the envelope's chunk order.
 final class PackWriter {
     let key: String
     let name: String
-    private var encoder: EnvelopeWriter
-    private let writer: any ObjectWriter
+    private let encoder: PackEncoder
+    private var fill: UnsafeMutableRawBufferPointer
+    private var fillCount = 0
+    private var spare: UnsafeMutableRawBufferPointer?
+    private var inFlight: Task<SendableBuffer, any Error>?
     private(set) var plaintextSize: Int64 = 0
-    private(set) var storedSize: Int64 = 0
+    var storedSize: Int64 { encoder.storedSize }
+    static let batchBytes = 16 << 20
 
     init(store: any ObjectStore, key: String, name: String, repositoryKey: RepositoryKey,
          compression: CompressionAlgorithm, level: Int32?) async throws {
         self.key = key
         self.name = name
-        encoder = EnvelopeWriter(key: repositoryKey, kind: .backupData, compression: compression, level: level,
-                                 chunkSize: 1 << 20, batchChunks: 16)
-        writer = try await store.makeWriter(key)
-        let start = encoder.start()
-        try await writer.write(start)
-        storedSize += Int64(start.count)
+        let envelope = EnvelopeWriter(key: repositoryKey, kind: .backupData, compression: compression, level: level,
+                                      chunkSize: 1 << 20, batchChunks: 16, plaintextDigest: false)
+        let writer = try await store.makeWriter(key)
+        encoder = PackEncoder(envelope: envelope, writer: writer)
+        fill = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.batchBytes, alignment: 64)
+        try await encoder.start()
+    }
+
+    deinit {
+        inFlight?.cancel()
+        fill.deallocate()
+        spare?.deallocate()
     }
 
     /// Appends bytes; returns the plaintext offset they start at.
     func append(_ bytes: UnsafeRawBufferPointer) async throws -> Int64 {
         let offset = plaintextSize
-        let frames = encoder.write(bytes)
-        plaintextSize += Int64(bytes.count)
-        if !frames.isEmpty {
-            storedSize += Int64(frames.count)
-            try await writer.write(frames)
+        var done = 0
+        while done < bytes.count {
+            let take = min(fill.count - fillCount, bytes.count - done)
+            (fill.baseAddress! + fillCount).copyMemory(from: bytes.baseAddress! + done, byteCount: take)
+            fillCount += take
+            done += take
+            if fillCount == fill.count { try await launch() }
         }
+        plaintextSize += Int64(bytes.count)
         return offset
+    }
+
+    /// Hands the filled batch to the background encoder (after the previous one finished).
+    private func launch() async throws {
+        if let previous = inFlight {
+            inFlight = nil
+            spare = try await previous.value.buffer
+        }
+        let batch = SendableBuffer(buffer: fill, count: fillCount)
+        let encoder = self.encoder
+        inFlight = Task { try await encoder.encode(batch) }
+        fill = spare ?? UnsafeMutableRawBufferPointer.allocate(byteCount: Self.batchBytes, alignment: 64)
+        spare = nil
+        fillCount = 0
     }
 
     /// Seals and publishes the pack.
     func finish() async throws {
-        let (tail, _) = encoder.finish()
-        storedSize += Int64(tail.count)
-        try await writer.write(tail)
-        guard try await writer.commit(ifAbsent: true) == .created else {
+        if fillCount > 0 { try await launch() }
+        if let previous = inFlight {
+            inFlight = nil
+            spare = try await previous.value.buffer
+        }
+        guard try await encoder.finish() == .created else {
             throw TidemarkError(.conflict, "pack '\(key)' already exists; another backup with the same id is running")
         }
+    }
+
+    func abort() async {
+        if let previous = inFlight {
+            inFlight = nil
+            if let returned = try? await previous.value { spare = spare ?? returned.buffer }
+        }
+        await encoder.abort()
+    }
+}
+
+/// A batch buffer handed to the encoder task; the PackWriter does not touch it until the task
+/// returns it.
+struct SendableBuffer: @unchecked Sendable {
+    let buffer: UnsafeMutableRawBufferPointer
+    let count: Int
+}
+
+/// The envelope state and the store writer of one pack. Used by one task at a time: the
+/// PackWriter awaits each task before starting the next.
+final class PackEncoder: @unchecked Sendable {
+    private var envelope: EnvelopeWriter
+    private let writer: any ObjectWriter
+    private(set) var storedSize: Int64 = 0
+
+    init(envelope: EnvelopeWriter, writer: any ObjectWriter) {
+        self.envelope = envelope
+        self.writer = writer
+    }
+
+    func start() async throws {
+        let head = envelope.start()
+        storedSize += Int64(head.count)
+        try await writer.write(head)
+    }
+
+    func encode(_ batch: SendableBuffer) async throws -> SendableBuffer {
+        let frames = envelope.write(UnsafeRawBufferPointer(rebasing: batch.buffer[0..<batch.count]))
+        if !frames.isEmpty {
+            storedSize += Int64(frames.count)
+            try await writer.write(frames)
+        }
+        return batch
+    }
+
+    func finish() async throws -> PutOutcome {
+        let (tail, _) = envelope.finish()
+        storedSize += Int64(tail.count)
+        try await writer.write(tail)
+        return try await writer.commit(ifAbsent: true)
     }
 
     func abort() async {

@@ -31,6 +31,11 @@ public struct EnvelopeHeader: Hashable, Sendable {
     public var salt: [UInt8]
     /// Bytes of the summary frame that follows the header (0 when the object has none).
     public var summaryFrameLength: Int
+    /// Flag bits (byte 68). Bit 0: the trailer carries no SHA-256 of the plaintext (all zero);
+    /// used for backup packs, whose content the catalog's per-file SHA-256 covers.
+    public var flags: UInt8 = 0
+    public static let flagNoDigest: UInt8 = 0x01
+    public var hasDigest: Bool { flags & Self.flagNoDigest == 0 }
 
     public func encoded() -> [UInt8] {
         var b = Self.magic
@@ -42,7 +47,8 @@ public struct EnvelopeHeader: Hashable, Sendable {
         b += keyID
         b += salt
         appendLE(&b, UInt32(summaryFrameLength))
-        b += [UInt8](repeating: 0, count: 12)
+        b.append(flags)
+        b += [UInt8](repeating: 0, count: 11)
         return b
     }
 
@@ -75,7 +81,9 @@ public struct EnvelopeHeader: Hashable, Sendable {
         guard summaryFrameLength == 0 || (summaryFrameLength >= frameHeaderSize + tagSize && summaryFrameLength <= Self.maxSummaryFrame) else {
             throw .corrupt("summary length \(summaryFrameLength)")
         }
-        guard b[68..<80].allSatisfy({ $0 == 0 }) else { throw .corrupt("reserved header bytes are not zero") }
+        flags = b[68]
+        guard flags & ~Self.flagNoDigest == 0 else { throw .unsupportedAlgorithm("header flags 0x\(String(flags, radix: 16))") }
+        guard b[69..<80].allSatisfy({ $0 == 0 }) else { throw .corrupt("reserved header bytes are not zero") }
     }
 }
 
@@ -124,14 +132,17 @@ public struct EnvelopeWriter {
     private var summaryFrame: [UInt8] = []
 
     public init(key repositoryKey: RepositoryKey, kind: ObjectKind, compression: CompressionAlgorithm,
-                level: Int32? = nil, chunkSize: Int = 1 << 20, summary: [UInt8]? = nil, batchChunks: Int = 16) {
+                level: Int32? = nil, chunkSize: Int = 1 << 20, summary: [UInt8]? = nil, batchChunks: Int = 16,
+                plaintextDigest: Bool = true) {
         precondition(chunkSize > 0 && chunkSize <= EnvelopeHeader.maxChunkSize)
         let salt = randomBytes(32)
         let objectKey = repositoryKey.objectKey(salt: salt)
         let summaryLength = summary.map { frameHeaderSize + $0.count + tagSize } ?? 0
         precondition(summaryLength <= EnvelopeHeader.maxSummaryFrame, "summary too large")
-        header = EnvelopeHeader(compression: compression, kind: kind, chunkSize: chunkSize,
-                                keyID: repositoryKey.id, salt: salt, summaryFrameLength: summaryLength)
+        var header = EnvelopeHeader(compression: compression, kind: kind, chunkSize: chunkSize,
+                                    keyID: repositoryKey.id, salt: salt, summaryFrameLength: summaryLength)
+        if !plaintextDigest { header.flags |= EnvelopeHeader.flagNoDigest }
+        self.header = header
         key = objectKey
         aad = header.encoded()
         self.level = level ?? compression.defaultLevel
@@ -177,7 +188,7 @@ public struct EnvelopeWriter {
     /// Seals what is pending and the final frame.
     public mutating func finish() -> (bytes: [UInt8], trailer: EnvelopeTrailer) {
         var out = flushPending()
-        let digest = Array(hasher.finalize())
+        let digest = header.hasDigest ? Array(hasher.finalize()) : [UInt8](repeating: 0, count: 32)
         var t: [UInt8] = []
         appendLE(&t, length)
         appendLE(&t, counter)
@@ -202,7 +213,8 @@ public struct EnvelopeWriter {
         let firstCounter = counter
         let (key, aad, compression, level) = (self.key, self.aad, header.compression, self.level)
         let shared = SharedBuffer(batch)
-        DispatchQueue.concurrentPerform(iterations: count + 1) { i in
+        let digest = header.hasDigest
+        DispatchQueue.concurrentPerform(iterations: digest ? count + 1 : count) { i in
             let batch = shared.buffer
             if i == count {
                 hashBox.hasher.update(bufferPointer: batch)
@@ -350,7 +362,7 @@ public struct EnvelopeDecoder {
             guard declaredCount == counter, declaredLength == length else {
                 throw .corrupt("trailer declares \(declaredLength) bytes in \(declaredCount) chunks, read \(length) in \(counter)")
             }
-            let digest = Array(hasher.finalize())
+            let digest = header.hasDigest ? Array(hasher.finalize()) : [UInt8](repeating: 0, count: 32)
             guard digest == Array(plain[16..<48]) else { throw .corrupt("SHA-256 of the content does not match the trailer") }
             let done = EnvelopeTrailer(length: length, chunkCount: counter, sha256: digest)
             trailer = done
@@ -375,7 +387,7 @@ public struct EnvelopeDecoder {
             throw .corrupt("chunk \(counter) has unknown mode")
         }
         guard !data.isEmpty, data.count <= header.chunkSize else { throw .corrupt("chunk \(counter) size") }
-        hasher.update(data: data)
+        if header.hasDigest { hasher.update(data: data) }
         counter += 1
         length += UInt64(data.count)
         return .chunk(data)
