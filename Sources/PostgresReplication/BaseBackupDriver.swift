@@ -57,19 +57,20 @@ final class BaseBackupDriver: @unchecked Sendable {
 
     /// File bytes not yet sent: CopyData messages are small (tens of KiB), and one channel event
     /// per message costs a consumer wake-up each, so consecutive pieces go out as one event of
-    /// up to `coalesceLimit` bytes. Any other event sends them first, so order is kept.
+    /// up to `coalesceLimit` bytes (1 MiB, or a quarter of the channel's bound if that is
+    /// smaller). Any other event sends them first, so order is kept.
     private var pendingData: [UInt8] = []
-    private static let coalesceLimit = 1 << 20
+    private var coalesceLimit: Int { max(1, min(1 << 20, channel.limit / 4)) }
 
     private func emit(_ event: BaseBackupEvent) throws {
         if case .fileData(let bytes) = event {
             if pendingData.isEmpty {
                 pendingData = bytes
-                pendingData.reserveCapacity(Self.coalesceLimit)
+                pendingData.reserveCapacity(coalesceLimit)
             } else {
                 pendingData.append(contentsOf: bytes)
             }
-            if pendingData.count >= Self.coalesceLimit { try flushData() }
+            if pendingData.count >= coalesceLimit { try flushData() }
             return
         }
         try flushData()
