@@ -251,9 +251,18 @@ func isZero(_ b: UnsafeRawBufferPointer) -> Bool {
 
 final class HashSlots: @unchecked Sendable {
     // Each index is written by one concurrentPerform iteration, read after it returns.
-    var values: [BlockHash?]
-    init(count: Int) { values = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ v: BlockHash?) { values.withUnsafeMutableBufferPointer { $0[i] = v } }
+    // Fixed storage, not an Array: Array.withUnsafeMutableBufferPointer swaps the array out of
+    // `self` for the duration of the call, so concurrent calls from several threads race on
+    // the swap (lost slots, out-of-bounds writes, heap corruption: `tidemark backup` died
+    // with SIGSEGV in malloc).
+    private let storage: UnsafeMutableBufferPointer<BlockHash?>
+    init(count: Int) {
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: nil)
+    }
+    deinit { storage.deallocate() }
+    func set(_ i: Int, _ v: BlockHash?) { storage[i] = v }
+    var values: UnsafeMutableBufferPointer<BlockHash?> { storage }
 }
 
 final class ContentHasherBox: @unchecked Sendable {

@@ -106,6 +106,7 @@ extension Engine {
     /// once the WAL it needs is in the repository.
     public static func backup(_ configuration: Configuration, type: BackupType, label: String?,
                               progress: (@Sendable (Int64, Int64?) -> Void)? = nil) async throws -> BackupResult {
+        try checkOwnership(configuration, command: "backup")
         guard let repository = try await openRepositories(configuration).first else {
             throw TidemarkError(.configuration, "no repository configured")
         }

@@ -22,6 +22,7 @@ public enum Engine {
     public static func initialize(_ configuration: Configuration, parameters: ScryptParameters? = nil) async throws -> [String] {
         let passphrase = try configuration.requireKey()
         var lines: [String] = []
+        try checkOwnership(configuration, command: "init")
         for spec in configuration.repositories {
             try createRoot(spec.path)
             let store = store(for: spec, configuration: configuration)
@@ -59,6 +60,20 @@ public enum Engine {
         }
     }
 
+    /// Refuses to write into a repository owned by someone else while running as root: files
+    /// root creates there (a stanza, a WAL directory) would later be unreadable for the
+    /// PostgreSQL server user and break archiving.
+    static func checkOwnership(_ configuration: Configuration, command: String) throws {
+        guard geteuid() == 0 else { return }
+        for spec in configuration.repositories where spec.type == .posix {
+            var st = stat()
+            guard stat(spec.path, &st) == 0, st.st_uid != 0 else { continue }
+            let owner = getpwuid(st.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "uid \(st.st_uid)"
+            throw TidemarkError(.repository, "refusing to run \(command) as root in repository '\(spec.path)', which belongs to \(owner)",
+                                hints: ["run it as that user: sudo -u \(owner) tidemark \(command) ...  (files root creates would break archiving)"])
+        }
+    }
+
     /// Opens every configured repository with the configured key.
     public static func openRepositories(_ configuration: Configuration) async throws -> [Repository] {
         let passphrase = try configuration.requireKey()
@@ -79,6 +94,7 @@ public enum Engine {
     /// `tidemark wal-push PATH`: succeeds only when every repository holds a durable copy.
     /// Returns notices for stderr (empty when all went as usual).
     public static func walPush(_ configuration: Configuration, path: String) async throws -> [String] {
+        try checkOwnership(configuration, command: "wal-push")
         var notices: [String] = []
         for archive in try await archives(configuration) {
             switch try await archive.push(path: path) {

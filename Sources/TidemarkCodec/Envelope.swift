@@ -489,11 +489,21 @@ public func encodeEnvelope(_ plaintext: [UInt8], key: RepositoryKey, kind: Objec
 }
 
 final class ResultSlots: @unchecked Sendable {
-    // Each index is written by exactly one iteration of concurrentPerform, then read after it returns.
-    var values: [[UInt8]]
-    init(count: Int) { values = Array(repeating: [], count: count) }
-    func set(_ i: Int, _ v: [UInt8]) { values.withUnsafeMutableBufferPointer { $0[i] = v } }
-    var totalCount: Int { values.reduce(0) { $0 + $1.count } }
+    // Each index is written by exactly one concurrentPerform iteration, then read after it
+    // returns. Fixed storage, not an Array: Array.withUnsafeMutableBufferPointer moves the
+    // array out of `self` for the call, so concurrent writers would race on that move.
+    private let storage: UnsafeMutableBufferPointer<[UInt8]>
+    init(count: Int) {
+        storage = .allocate(capacity: count)
+        storage.initialize(repeating: [])
+    }
+    deinit {
+        storage.deinitialize()
+        storage.deallocate()
+    }
+    func set(_ i: Int, _ v: [UInt8]) { storage[i] = v }
+    var values: UnsafeMutableBufferPointer<[UInt8]> { storage }
+    var totalCount: Int { storage.reduce(0) { $0 + $1.count } }
 }
 
 /// Lets concurrentPerform's iterations read the caller's buffer, which outlives the call.
