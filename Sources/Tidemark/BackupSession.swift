@@ -112,10 +112,7 @@ public struct BackupStore: Sendable {
     func removeIncomplete() async throws -> [BackupID] {
         var removed: [BackupID] = []
         for (id, complete) in try await backupDirectories() where !complete {
-            let dir = RepositoryLayout.backupDirectory(stanza, id)
-            for object in try await store.list(prefix: dir).objects {
-                try await store.delete(object.key)
-            }
+            try await store.removeAll(prefix: RepositoryLayout.backupDirectory(stanza, id))
             removed.append(id)
         }
         return removed

@@ -65,7 +65,14 @@ extension TidemarkError {
         default:
             break
         }
-        return TidemarkError(.io, error.message, hints: hints)
+        var unique: [String] = []
+        for h in hints where !unique.contains(where: { $0.lowercased() == h.lowercased() }) { unique.append(h) }
+        switch error.code {
+        case .noHBAEntry, .noReplicationPermission, .authenticationFailed, .walLevelTooLow, .invalidArgument:
+            return TidemarkError(.configuration, error.message, hints: unique)
+        default:
+            return TidemarkError(.io, error.message, hints: unique)
+        }
     }
 }
 

@@ -28,6 +28,31 @@ public struct BackupListEntry: Codable, Sendable {
     public var systemIdentifier: String
     public var repository: String
 
+    enum CodingKeys: String, CodingKey {
+        case id, type, parent, label, startTime, stopTime, startLSN, stopLSN, timeline, size, storedSize, durationSeconds
+        case postgresVersion, systemIdentifier, repository
+    }
+
+    /// Like the synthesized one, but `parent` is written as null for a full backup (documented).
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(type, forKey: .type)
+        try c.encode(parent, forKey: .parent)
+        try c.encode(label, forKey: .label)
+        try c.encode(startTime, forKey: .startTime)
+        try c.encode(stopTime, forKey: .stopTime)
+        try c.encode(startLSN, forKey: .startLSN)
+        try c.encode(stopLSN, forKey: .stopLSN)
+        try c.encode(timeline, forKey: .timeline)
+        try c.encode(size, forKey: .size)
+        try c.encode(storedSize, forKey: .storedSize)
+        try c.encode(durationSeconds, forKey: .durationSeconds)
+        try c.encode(postgresVersion, forKey: .postgresVersion)
+        try c.encode(systemIdentifier, forKey: .systemIdentifier)
+        try c.encode(repository, forKey: .repository)
+    }
+
     init(_ c: BackupCatalog, repository: String) {
         id = c.id.rawValue
         type = c.type.rawValue

@@ -62,7 +62,7 @@ extension Engine {
             results.append(.fail("archive_command", "does not name stanza '\(configuration.stanza)'",
                                  fix: "archive_command = 'tidemark --stanza \(configuration.stanza) wal-push %p'"))
         } else {
-            results.append(.pass("archive_command = '\(command)'"))
+            results.append(.pass("archive_command calls Tidemark: \(command)"))
         }
         let senders = Int(await setting("max_wal_senders") ?? "0") ?? 0
         results.append(senders >= 2 ? .pass("max_wal_senders = \(senders)")

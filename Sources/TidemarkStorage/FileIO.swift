@@ -98,6 +98,21 @@ public enum FileIO {
         return entries
     }
 
+    /// Removes a directory and everything in it (dot files included); a missing one is fine.
+    public static func removeTree(_ path: String) throws(StorageError) {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return }
+            throw StorageError(errno: errno, operation: "stat", path: path)
+        }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            for entry in try listDirectory(path) { try removeTree(path + "/" + entry.name) }
+            if rmdir(path) != 0 && errno != ENOENT { throw StorageError(errno: errno, operation: "remove directory", path: path) }
+        } else if unlink(path) != 0 && errno != ENOENT {
+            throw StorageError(errno: errno, operation: "remove", path: path)
+        }
+    }
+
     public static func fsyncDirectory(_ path: String) throws(StorageError) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw StorageError(errno: errno, operation: "open directory", path: path) }

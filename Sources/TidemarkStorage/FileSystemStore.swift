@@ -97,6 +97,18 @@ public struct FileSystemStore: ObjectStore {
     }
 }
 
+extension FileSystemStore {
+    public func removeAll(prefix: String) async throws {
+        guard prefix.hasSuffix("/") else { throw StorageError(.invalidKey, key: prefix, message: "a prefix must end in /") }
+        try ObjectKey.validate(String(prefix.dropLast()))
+        let dir = root + "/" + String(prefix.dropLast())
+        try await withDeadline(seconds: timeout, key: dir) {
+            try FileIO.removeTree(dir)
+            try FileIO.fsyncDirectory(FileIO.parent(dir))
+        }
+    }
+}
+
 final class FileSystemWriter: ObjectWriter, @unchecked Sendable {
     // Used by one task at a time, as ObjectWriter requires; the file does its own cleanup.
     let file: FileIO.TempFile

@@ -61,6 +61,10 @@ public protocol ObjectStore: Sendable {
 
     /// Removes the object; removing a missing object is not an error.
     func delete(_ key: String) async throws
+
+    /// Removes every object below `prefix` (ending in "/"), including what writers that died
+    /// left in flight. The caller guarantees nobody is writing there.
+    func removeAll(prefix: String) async throws
 }
 
 /// A streamed write. Call `commit` or `abort` exactly once.

@@ -84,6 +84,12 @@ public final class MemoryStore: ObjectStore {
         return MemoryReader(bytes: bytes)
     }
 
+    public func removeAll(prefix: String) async throws {
+        state.withLock { s in
+            for key in s.objects.keys where key.hasPrefix(prefix) { s.objects.removeValue(forKey: key) }
+        }
+    }
+
     public func delete(_ key: String) async throws {
         try ObjectKey.validate(key)
         _ = state.withLock { $0.objects.removeValue(forKey: key) }

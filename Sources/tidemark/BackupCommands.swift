@@ -20,7 +20,7 @@ struct ListCommand: AsyncParsableCommand {
             let list = try await Engine.list(global.load())
             if json {
                 let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 print(String(decoding: try encoder.encode(list), as: UTF8.self))
             } else {
                 print(list.rendered())

@@ -28,7 +28,7 @@ struct InfoCommand: AsyncParsableCommand {
             let report = try await Engine.info(global.load())
             if json {
                 let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
             } else {
                 print(report.rendered())

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): the cost of archiving one 16 MiB WAL segment, as PostgreSQL's
+# archive_command pays it — one process per segment, exit only when the copy is durable.
+#
+#   tidemark     `tidemark wal-push SEG`       lz4, AES-256-GCM, local repository
+#   pgbackrest   `pgbackrest archive-push SEG` lz4, aes-256-cbc, archive-async=n, process-max=1
+#   cp+fsync     `cp SEG DIR/ && sync DIR/SEG DIR`   the floor: copy, fsync file and directory
+#
+# Segments are real: a scratch PostgreSQL 15 runs pgbench (bulk load, then OLTP traffic) and
+# archives with a plain cp into a scratch directory; the last SEGMENTS full segments are used.
+# pgBackRest's stanza is created against that same cluster (archive-push checks each segment's
+# system identifier), and the cluster is stopped before timing starts so it adds no noise.
+#
+# Each round pushes every segment once with each tool, in a rotating order; before each push
+# the previous copy of that segment is removed from that tool's repository, so every push
+# really writes. Wall time is taken around the command ($EPOCHREALTIME, no extra fork).
+#
+#   scripts/bench/wal-push.sh
+#
+# Environment: SEGMENTS (default 24), ROUNDS (default 5), TIDEMARK_BIN (skip the build),
+# TIDEMARK_SCRATCH_PATH (default .build-release), KEEP=1 (keep the scratch directory).
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo_root"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+# shellcheck source=scripts/bench/lib.sh
+. scripts/bench/lib.sh
+
+SEGMENTS=${SEGMENTS:-24}
+ROUNDS=${ROUNDS:-5}
+[ "$SEGMENTS" -ge 3 ] || tm_die "SEGMENTS must be at least 3"
+
+# --- packages and build -------------------------------------------------------------------
+tm_ensure_packages "${TM_PACKAGES_BASE[@]}" pgbackrest
+PGBIN=$(tm_pg_bin)
+if [ -n "${TIDEMARK_BIN:-}" ]; then
+    built=$(realpath -e "$TIDEMARK_BIN") || tm_die "TIDEMARK_BIN=$TIDEMARK_BIN not found"
+else
+    tm_ensure_swift
+    scratch=${TIDEMARK_SCRATCH_PATH:-.build-release}
+    tm_log "building tidemark (release, static Swift runtime) in $scratch"
+    swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product tidemark
+    built="$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/tidemark"
+fi
+[ -x "$built" ] || tm_die "no tidemark binary at $built"
+
+# --- scratch --------------------------------------------------------------------------------
+SCRATCH=$(tm_scratch_dir tidemark-bench)
+cd "$SCRATCH"
+PGDATA_DIR=$SCRATCH/pg
+SOCK=$SCRATCH/sock
+BIN=$SCRATCH/bin/tidemark
+cleanup() {
+    tm_pg_stop "$PGDATA_DIR"
+    cd /
+    if [ "${KEEP:-0}" = 1 ]; then tm_log "scratch directory kept: $SCRATCH"; else rm -rf "$SCRATCH"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+tm_as_pg mkdir -p "$SOCK" "$SCRATCH/wal-archive"
+mkdir -p "$SCRATCH/bin" "$SCRATCH/segments" "$SCRATCH/tidemark-repo" "$SCRATCH/pgbackrest" \
+    "$SCRATCH/cp-dest" "$SCRATCH/times"
+install -m 0755 "$built" "$BIN"
+
+# --- real WAL segments --------------------------------------------------------------------
+PORT=$(tm_free_port)
+tm_log "scratch PostgreSQL 15 on 127.0.0.1:$PORT, archiving with cp"
+tm_pg_initdb "$PGDATA_DIR"
+cat >>"$PGDATA_DIR/postgresql.conf" <<CONF
+
+# --- tidemark bench ---
+wal_level = replica
+archive_mode = on
+archive_command = 'cp %p $SCRATCH/wal-archive/%f'
+max_wal_size = 4GB
+checkpoint_timeout = 30s
+CONF
+tm_pg_start "$PGDATA_DIR" "$PORT" "$SOCK" "$SCRATCH/pg.log"
+archived() { tm_psql "$SOCK" "$PORT" "select archived_count from pg_stat_archiver"; }
+
+tm_log "pgbench -i -s 10 (bulk-load WAL)"
+tm_as_pg "$PGBIN/pgbench" -h "$SOCK" -p "$PORT" -U postgres -i -s 10 -q postgres 2>&1 | tail -n 1
+load_end=$(tm_psql "$SOCK" "$PORT" "select pg_walfile_name(pg_current_wal_lsn())")
+sleep 1
+after_load=$(archived)
+tm_log "pgbench OLTP traffic until $SEGMENTS full segments are archived (half of them OLTP)"
+want=$(( SEGMENTS + 1 ))
+for _ in $(seq 1 60); do
+    n=$(archived)
+    if [ "$n" -ge "$want" ] && [ $(( n - after_load )) -ge $(( SEGMENTS / 2 )) ]; then break; fi
+    tm_as_pg "$PGBIN/pgbench" -h "$SOCK" -p "$PORT" -U postgres -c 4 -j 2 -T 10 -n postgres \
+        2>&1 | grep -E '^tps' || true
+done
+n=$(archived)
+[ "$n" -ge "$want" ] || tm_die "only $n segments archived"
+
+# Full segments only, oldest of the set first; no pg_switch_wal() was ever called, so every
+# archived segment is a naturally filled one.
+mapfile -t SEGS < <(cd "$SCRATCH/wal-archive" && for f in [0-9A-F]*; do
+    [[ $f =~ ^[0-9A-F]{24}$ ]] && echo "$f"; done | LC_ALL=C sort | tail -n "$SEGMENTS")
+for s in "${SEGS[@]}"; do cp "$SCRATCH/wal-archive/$s" "$SCRATCH/segments/$s"; done
+n_load=0
+for s in "${SEGS[@]}"; do if [[ "$s" < "$load_end" ]]; then n_load=$(( n_load + 1 )); fi; done
+tm_log "segments: ${SEGS[0]} .. ${SEGS[-1]}: ${#SEGS[@]} in all, $n_load from the bulk load, $(( ${#SEGS[@]} - n_load )) with OLTP traffic"
+
+# --- pgBackRest ---------------------------------------------------------------------------
+PGBR_CONF=$SCRATCH/pgbackrest/pgbackrest.conf
+mkdir -p "$SCRATCH/pgbackrest/repo" "$SCRATCH/pgbackrest/log" "$SCRATCH/pgbackrest/lock" \
+    "$SCRATCH/pgbackrest/spool"
+( umask 077; cat >"$PGBR_CONF" <<CONF
+[global]
+repo1-path=$SCRATCH/pgbackrest/repo
+repo1-cipher-type=aes-256-cbc
+repo1-cipher-pass=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
+compress-type=lz4
+archive-async=n
+process-max=1
+log-level-console=warn
+log-level-stderr=warn
+log-level-file=off
+log-path=$SCRATCH/pgbackrest/log
+lock-path=$SCRATCH/pgbackrest/lock
+spool-path=$SCRATCH/pgbackrest/spool
+
+[bench]
+pg1-path=$PGDATA_DIR
+pg1-port=$PORT
+pg1-socket-path=$SOCK
+pg1-user=postgres
+CONF
+)
+PGBR=(pgbackrest --config="$PGBR_CONF" --stanza=bench)
+tm_log "pgbackrest stanza-create"
+"${PGBR[@]}" stanza-create
+
+# --- Tidemark -----------------------------------------------------------------------------
+( umask 077; head -c 32 /dev/urandom | base64 >"$SCRATCH/tidemark.key" )
+export BACKUP_DIR=$SCRATCH/tidemark-repo
+export BACKUP_ENCRYPTION_KEY_FILE=$SCRATCH/tidemark.key
+export TIDEMARK_STANZA=bench
+export TIDEMARK_COMPRESSION=lz4
+unset BACKUP_ENCRYPTION_KEY TIDEMARK_CONFIG
+tm_log "tidemark init"
+"$BIN" init >"$SCRATCH/tidemark-init.log" 2>&1 || { cat "$SCRATCH/tidemark-init.log" >&2; tm_die "tidemark init failed"; }
+
+# Nothing else runs while we time.
+tm_pg_stop "$PGDATA_DIR"
+
+# --- the three pushes ---------------------------------------------------------------------
+# push TOOL SEGMENT-PATH: the command PostgreSQL would run.
+push() {
+    case $1 in
+        tidemark)   "$BIN" wal-push "$2" ;;
+        pgbackrest) "${PGBR[@]}" archive-push "$2" ;;
+        cp)         cp "$2" "$SCRATCH/cp-dest/" && sync "$SCRATCH/cp-dest/${2##*/}" "$SCRATCH/cp-dest" ;;
+    esac
+}
+repo_of() {
+    case $1 in
+        tidemark) echo "$SCRATCH/tidemark-repo" ;;
+        pgbackrest) echo "$SCRATCH/pgbackrest/repo" ;;
+        cp) echo "$SCRATCH/cp-dest" ;;
+    esac
+}
+TOOLS=(tidemark pgbackrest cp)
+
+# One timed push; afterwards the files it created are measured and removed (untimed), so the
+# next push of the segment writes again into the same, clean, repository.
+timed_push() {
+    local tool=$1 seg=$2 repo before t0 t1 bytes cpu rc
+    repo=$(repo_of "$tool")
+    before=$(bench_list_files "$repo")
+    t0=$(bench_now_us)
+    # bash's `time` keyword (no fork) adds the CPU time of the command and its children.
+    { time push "$tool" "$SCRATCH/segments/$seg" >"$SCRATCH/times/last.out" 2>&1; } 2>"$SCRATCH/times/last.cpu" && rc=0 || rc=$?
+    t1=$(bench_now_us)
+    if [ "$rc" -ne 0 ]; then
+        cat "$SCRATCH/times/last.out" >&2
+        tm_die "$tool failed to push $seg (exit $rc)"
+    fi
+    bytes=$(bench_take_new_files "$repo" "$before")
+    [ "$bytes" -gt 0 ] || tm_die "$tool push of $seg stored no new file in $repo"
+    cpu=$(awk '{ printf "%d", ($1 + $2) * 1000000 }' "$SCRATCH/times/last.cpu")
+    echo "$(( t1 - t0 ))" >>"$SCRATCH/times/$tool.us"
+    echo "$(( t1 - t0 ))" >>"$SCRATCH/times/$tool.round$CURRENT_ROUND.us"
+    echo "$cpu" >>"$SCRATCH/times/$tool.cpu.us"
+    echo "$bytes" >>"$SCRATCH/times/$tool.bytes"
+}
+
+TIMEFORMAT='%3U %3S'
+CURRENT_ROUND=0
+tm_log "warm-up (untimed): one push per tool"
+for tool in "${TOOLS[@]}"; do timed_push "$tool" "${SEGS[0]}"; done
+rm -f "$SCRATCH"/times/*
+
+tm_log "timing: ${#SEGS[@]} segments x $ROUNDS rounds x ${#TOOLS[@]} tools"
+for round in $(seq 1 "$ROUNDS"); do
+    CURRENT_ROUND=$round
+    i=0
+    for seg in "${SEGS[@]}"; do
+        k=$(( (round + i) % 3 ))
+        for j in 0 1 2; do timed_push "${TOOLS[$(( (k + j) % 3 ))]}" "$seg"; done
+        i=$(( i + 1 ))
+    done
+    printf '    round %d of %d: median ms tidemark %s, pgbackrest %s, cp+fsync %s (load average %s)\n' \
+        "$round" "$ROUNDS" \
+        "$(bench_median_ms "$SCRATCH/times/tidemark.round$round.us")" \
+        "$(bench_median_ms "$SCRATCH/times/pgbackrest.round$round.us")" \
+        "$(bench_median_ms "$SCRATCH/times/cp.round$round.us")" "$(cut -d' ' -f1 /proc/loadavg)"
+done
+
+# Process start-up alone (no I/O): what every archive_command call pays first.
+for _ in $(seq 1 20); do
+    t0=$(bench_now_us); "$BIN" --help >/dev/null 2>&1 || true; t1=$(bench_now_us)
+    echo $(( t1 - t0 )) >>"$SCRATCH/times/start-tidemark.us"
+    t0=$(bench_now_us); pgbackrest version >/dev/null 2>&1; t1=$(bench_now_us)
+    echo $(( t1 - t0 )) >>"$SCRATCH/times/start-pgbackrest.us"
+done
+
+# --- report -------------------------------------------------------------------------------
+seg_bytes=$(stat -c %s "$SCRATCH/segments/${SEGS[0]}")
+echo
+echo "wal-push benchmark: ${#SEGS[@]} real segments of $seg_bytes bytes ($n_load bulk load, $(( ${#SEGS[@]} - n_load )) OLTP) x $ROUNDS rounds" \
+    "($(nproc) cores, $(uname -r))"
+tm_version=$("$BIN" --version 2>/dev/null | head -n 1 || true)
+echo "  Tidemark${tm_version:+ $tm_version} (lz4, AES-256-GCM) | $(pgbackrest version) (lz4, aes-256-cbc) | cp + fsync(file, dir)"
+echo "  wall: per push, as archive_command sees it; cpu: user + sys of the process and its children"
+printf '  %-12s %10s %8s %8s %8s %12s %12s %7s\n' tool "median ms" "p10" "p90" "mean" "cpu med ms" "stored B/seg" "of seg"
+for tool in "${TOOLS[@]}"; do
+    f=$SCRATCH/times/$tool.us
+    b=$(bench_median "$SCRATCH/times/$tool.bytes")
+    printf '  %-12s %10s %8s %8s %8s %12s %12s %6s%%\n' "$([ "$tool" = cp ] && echo cp+fsync || echo "$tool")" \
+        "$(bench_median_ms "$f")" "$(bench_pct_ms "$f" 10)" "$(bench_pct_ms "$f" 90)" \
+        "$(bench_mean_ms "$f")" "$(bench_median_ms "$SCRATCH/times/$tool.cpu.us")" "$b" \
+        "$(awk -v b="$b" -v s="$seg_bytes" 'BEGIN{printf "%.1f", 100*b/s}')"
+done
+printf '  process start-up (median of 20): tidemark --help %s ms, pgbackrest version %s ms\n' \
+    "$(bench_median_ms "$SCRATCH/times/start-tidemark.us")" "$(bench_median_ms "$SCRATCH/times/start-pgbackrest.us")"
+tm_med=$(bench_median "$SCRATCH/times/tidemark.us")
+pb_med=$(bench_median "$SCRATCH/times/pgbackrest.us")
+cp_med=$(bench_median "$SCRATCH/times/cp.us")
+awk -v t="$tm_med" -v p="$pb_med" -v c="$cp_med" \
+    'BEGIN { printf "  ratios of medians: tidemark/pgbackrest %.2f   tidemark/cp+fsync %.2f   pgbackrest/cp+fsync %.2f\n", t/p, t/c, p/c }'
