@@ -21,7 +21,8 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        // Headers only (no pkg-config, so nothing links libpq): CLibPQLazy loads it on demand.
+        .systemLibrary(name: "CLibPQ", providers: [.apt(["libpq-dev"])]),
 
         .target(name: "TidemarkCore", swiftSettings: strict),
         .target(
@@ -33,7 +34,9 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(name: "TidemarkStorage", dependencies: ["TidemarkCore"], swiftSettings: strict),
-        .target(name: "PostgresReplication", dependencies: ["CLibPQ", "TidemarkCore"], swiftSettings: strict),
+        // libpq is loaded on first use (see Sources/CLibPQLazy/lazy.c), not linked.
+        .target(name: "CLibPQLazy", dependencies: ["CLibPQ"]),
+        .target(name: "PostgresReplication", dependencies: ["CLibPQ", "CLibPQLazy", "TidemarkCore"], swiftSettings: strict),
         .target(
             name: "Tidemark",
             dependencies: [

@@ -1,4 +1,5 @@
 import CLibPQ
+import CLibPQLazy
 import Foundation
 import Synchronization
 
@@ -38,6 +39,10 @@ final class LibPQSession: @unchecked Sendable {
     let thread: LibPQThread
 
     init(onNotice: (@Sendable (ServerMessage) -> Void)?) throws {
+        guard tidemark_libpq_load() == 1 else {
+            throw ReplicationError(.connectionFailed, "unable to load libpq.so.5: \(String(cString: tidemark_libpq_error()))",
+                                   hints: ["install the PostgreSQL client library: apt-get install libpq5"])
+        }
         var descriptors: [Int32] = [-1, -1]
         guard pipe(&descriptors) == 0 else {
             throw ReplicationError(.connectionFailed, "unable to create a wake-up pipe: \(String(cString: strerror(errno)))")

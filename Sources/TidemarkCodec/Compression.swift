@@ -45,6 +45,39 @@ public enum CompressionAlgorithm: String, Codable, CaseIterable, Sendable, Custo
 }
 
 enum Compressor {
+    /// Largest output `compress(into:)` may need for `size` input bytes.
+    static func bound(_ algorithm: CompressionAlgorithm, _ size: Int) -> Int {
+        switch algorithm {
+        case .none: return size
+        case .lz4: return Int(LZ4_compressBound(Int32(size)))
+        case .zstd: return ZSTD_compressBound(size)
+        case .gzip: return Int(compressBound(uLong(size)))
+        }
+    }
+
+    /// Compresses `input` into `output` (at least `bound` bytes); returns the compressed size,
+    /// or nil when compression would not make it smaller.
+    static func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer,
+                         algorithm: CompressionAlgorithm, level: Int32) -> Int? {
+        guard input.count > 0, let src = input.baseAddress, let dst = output.baseAddress else { return nil }
+        switch algorithm {
+        case .none:
+            return nil
+        case .lz4:
+            let n = LZ4_compress_fast(src.assumingMemoryBound(to: CChar.self), dst.assumingMemoryBound(to: CChar.self),
+                                      Int32(input.count), Int32(output.count), level)
+            return n > 0 && Int(n) < input.count ? Int(n) : nil
+        case .zstd:
+            let n = ZSTD_compress(dst, output.count, src, input.count, level)
+            return ZSTD_isError(n) == 0 && n < input.count ? n : nil
+        case .gzip:
+            var length = uLong(output.count)
+            let rc = compress2(dst.assumingMemoryBound(to: Bytef.self), &length, src.assumingMemoryBound(to: Bytef.self),
+                               uLong(input.count), level)
+            return rc == Z_OK && Int(length) < input.count ? Int(length) : nil
+        }
+    }
+
     /// Compresses `input`; returns nil when compression would not make it smaller.
     static func compress(_ input: UnsafeRawBufferPointer, algorithm: CompressionAlgorithm, level: Int32) -> [UInt8]? {
         guard input.count > 0, let src = input.baseAddress else { return nil }

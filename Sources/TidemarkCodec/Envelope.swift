@@ -222,16 +222,21 @@ public struct EnvelopeWriter {
             }
             let lower = i * chunkSize
             let piece = UnsafeRawBufferPointer(rebasing: batch[lower..<min(lower + chunkSize, batch.count)])
-            var plain: [UInt8]
-            if let packed = Compressor.compress(piece, algorithm: compression, level: level) {
-                plain = [1]
-                plain.reserveCapacity(packed.count + 5)
-                appendLE(&plain, UInt32(piece.count))
-                plain += packed
-            } else {
-                plain = [0]
-                plain.reserveCapacity(piece.count + 1)
-                plain.append(contentsOf: piece)
+            // Mode byte, raw length, then the compressed bytes, built in place (no zero fill,
+            // no second copy); stored raw when compression does not help.
+            let capacity = 5 + max(piece.count, Compressor.bound(compression, piece.count))
+            let plain = [UInt8](unsafeUninitializedCapacity: capacity) { out, initialized in
+                let raw = UnsafeMutableRawBufferPointer(out)
+                if let n = Compressor.compress(piece, into: UnsafeMutableRawBufferPointer(rebasing: raw[5...]),
+                                               algorithm: compression, level: level) {
+                    raw[0] = 1
+                    raw.storeBytes(of: UInt32(piece.count).littleEndian, toByteOffset: 1, as: UInt32.self)
+                    initialized = 5 + n
+                } else {
+                    raw[0] = 0
+                    UnsafeMutableRawBufferPointer(rebasing: raw[1..<(1 + piece.count)]).copyMemory(from: piece)
+                    initialized = 1 + piece.count
+                }
             }
             results.set(i, Self.seal(plain, key: key, aad: aad, counter: firstCounter + UInt64(i), type: .data))
         }
