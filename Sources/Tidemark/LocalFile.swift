@@ -57,6 +57,10 @@ final class LocalFile {
 
     /// Fills `buffer` from the current position; returns the bytes read (fewer only at the end).
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try Self.read(fd: fd, path: path, into: buffer)
+    }
+
+    static func read(fd: Int32, path: String, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         var filled = 0
         while filled < buffer.count {
             let n = Glibc.read(fd, buffer.baseAddress! + filled, buffer.count - filled)

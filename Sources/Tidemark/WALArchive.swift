@@ -151,7 +151,15 @@ public struct WALArchive: Sendable {
         defer { buffer.deallocate() }
         do {
             try await writer.write(encoder.start())
-            while true {
+            if file.size <= 64 << 20 {
+                // Segments (16 MiB by default): read, hash and compress at the same time.
+                let (fd, path) = (file.fd, file.path)
+                let frames = try encoder.writeWhole(total: Int(file.size)) { piece in
+                    try LocalFile.read(fd: fd, path: path, into: piece)
+                }
+                try await writer.write(frames)
+            }
+            while file.size > 64 << 20 {
                 let n = try file.read(into: buffer)
                 if n == 0 { break }
                 let frames = encoder.write(UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
