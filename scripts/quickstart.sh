@@ -4,12 +4,13 @@
 #   1. install the Debian packages, build tidemark (release, static Swift runtime)
 #   2. make a scratch directory, a key file, and `tidemark init` a repository in it
 #   3. start PostgreSQL with archive_command = 'tidemark wal-push %p'
-#   4. take a base backup (pg_basebackup), write data (pgbench -i -s 5), switch WAL a few
-#      times, and wait until PostgreSQL reports every segment archived
+#   4. `tidemark check`, a full backup (`tidemark backup`), write data (pgbench -i -s 5),
+#      switch WAL a few times, an incremental backup, and wait until PostgreSQL reports every
+#      segment archived; `tidemark list`
 #   5. `tidemark info`, then `tidemark wal-fetch` one segment back and compare it byte for
 #      byte with PostgreSQL's own copy in pg_wal; a name that was never archived must exit 1
-#   6. restore the base backup with restore_command = 'tidemark wal-fetch %f %p', let
-#      PostgreSQL replay the whole archive, and check that every row came back
+#   6. `tidemark restore` the FULL backup (it writes restore_command = 'tidemark wal-fetch'),
+#      let PostgreSQL replay the whole archive, and check that every row came back
 #
 # Runs as root (PostgreSQL runs as the `postgres` OS user through runuser) or as a normal user.
 # Stops every server it started on exit; removes the scratch directory on success unless
@@ -113,10 +114,13 @@ tm_pg_start "$PRIMARY" "$PORT" "$SOCK" "$SCRATCH/primary.log"
 
 psql() { tm_psql "$SOCK" "$PORT" "$1"; }
 
-# --- 4. base backup, data, WAL switches, archiving ----------------------------------------
-tm_log "base backup (pg_basebackup, WAL from the archive only)"
-tm_as_pg "$PGBIN/pg_basebackup" -h "$SOCK" -p "$PORT" -U postgres -D "$RESTORED" \
-    -X none -c fast --no-sync
+# --- 4. backups, data, WAL switches, archiving ---------------------------------------------
+export PGHOST=$SOCK PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
+tm_log "tidemark check (settings, replication connection, a WAL switch reaching the repository)"
+tm_as_pg "$BIN" check
+tm_log "tidemark backup --type full"
+tm_as_pg "$BIN" backup --type full --label quickstart-full
+full_id=$(tm_as_pg "$BIN" list --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["backups"][-1]["id"])')
 
 tm_log "writing data: pgbench -i -s 5, then three more tables with a WAL switch after each"
 tm_as_pg "$PGBIN/pgbench" -h "$SOCK" -p "$PORT" -U postgres -i -s 5 -q postgres 2>&1 | tail -n 1
@@ -126,6 +130,10 @@ for i in 1 2 3; do
 done
 expect_accounts=$(psql "select count(*) from pgbench_accounts")
 expect_rows=$(psql "select sum(n) from (select count(*) n from quickstart_1 union all select count(*) from quickstart_2 union all select count(*) from quickstart_3) s")
+
+tm_log "tidemark backup --type incremental"
+tm_as_pg "$BIN" backup --type incremental --label quickstart-incremental
+tm_as_pg "$BIN" list
 
 tm_log "waiting for the archiver to reach $last_switch"
 if ! tm_wait_archived "$SOCK" "$PORT" "$last_switch" 180; then
@@ -159,13 +167,12 @@ tm_log "never-archived segment: exit 1, no file (what PostgreSQL expects)"
 
 # --- 6. recovery from the archive ---------------------------------------------------------
 PORT2=$(tm_free_port)
-tm_log "recovering the base backup from the archive on port $PORT2"
+tm_log "tidemark restore of the full backup $full_id, then replay of the whole archive on port $PORT2"
+tm_as_pg "$BIN" restore --backup "$full_id" --to "$RESTORED"
 cat >>"$RESTORED/postgresql.auto.conf" <<CONF
 port = $PORT2
 archive_mode = off
-restore_command = '$BIN wal-fetch %f %p'
 CONF
-tm_as_pg touch "$RESTORED/recovery.signal"
 tm_pg_start "$RESTORED" "$PORT2" "$SOCK" "$SCRATCH/restored.log"
 deadline=$(( $(date +%s) + 180 ))
 until [ "$(tm_psql "$SOCK" "$PORT2" "select pg_is_in_recovery()" 2>/dev/null)" = f ]; do
@@ -185,4 +192,4 @@ fi
 tm_log "restored cluster: $got_accounts pgbench accounts and $got_rows rows, as on the primary"
 
 ok=1
-echo "PASS: tidemark archived $(psql "select archived_count from pg_stat_archiver") WAL files (archiver failures: $failed), wal-fetch returned an identical segment, and recovery from the archive restored every row ($(( $(date +%s) - started )) s)"
+echo "PASS: tidemark archived $(psql "select archived_count from pg_stat_archiver") WAL files (archiver failures: $failed), took a full and an incremental backup, wal-fetch returned an identical segment, and restoring the full backup plus replaying the archive brought back every row ($(( $(date +%s) - started )) s)"
