@@ -86,49 +86,34 @@ extension BackupStore {
         guard let reader = try await store.openReader(key) else {
             throw TidemarkError(.corrupt, "pack '\(store.location)/\(key)' is missing: the backup cannot be restored from this repository")
         }
-        var decoder = EnvelopeDecoder(key: repository.key)
         var position: Int64 = 0
         var nextItem = 0
         var active: [RestorePlan.Item] = []
         let files = FileCache(plan: plan)
         defer { files.closeAll() }
         do {
-            loop: while true {
-                switch try decoder.next() {
-                case .chunk(let chunk):
-                    let end = position + Int64(chunk.count)
-                    while nextItem < items.count, items[nextItem].packOffset < end {
-                        active.append(items[nextItem])
-                        nextItem += 1
-                    }
-                    var still: [RestorePlan.Item] = []
-                    for item in active {
-                        let from = max(item.packOffset, position)
-                        let to = min(item.packOffset + item.length, end)
-                        if to > from {
-                            try chunk.withUnsafeBytes { raw in
-                                let piece = UnsafeRawBufferPointer(rebasing: raw[Int(from - position)..<Int(to - position)])
-                                try files.write(piece, file: item.file, at: item.fileOffset + (from - item.packOffset))
-                            }
-                        }
-                        if item.packOffset + item.length > end { still.append(item) }
-                    }
-                    active = still
-                    position = end
-                case .finished:
-                    break loop
-                case .needInput:
-                    let more = try await reader.read(upTo: 4 << 20)
-                    if more.isEmpty {
-                        try decoder.endOfInput()
-                        throw EnvelopeError.truncated
-                    }
-                    decoder.feed(more)
+            _ = try await decodeObject(reader, key: repository.key) { chunk in
+                let end = position + Int64(chunk.count)
+                while nextItem < items.count, items[nextItem].packOffset < end {
+                    active.append(items[nextItem])
+                    nextItem += 1
                 }
+                var still: [RestorePlan.Item] = []
+                for item in active {
+                    let from = max(item.packOffset, position)
+                    let to = min(item.packOffset + item.length, end)
+                    if to > from {
+                        try chunk.withUnsafeBytes { raw in
+                            let piece = UnsafeRawBufferPointer(rebasing: raw[Int(from - position)..<Int(to - position)])
+                            try files.write(piece, file: item.file, at: item.fileOffset + (from - item.packOffset))
+                        }
+                    }
+                    if item.packOffset + item.length > end { still.append(item) }
+                }
+                active = still
+                position = end
             }
-            await reader.close()
         } catch {
-            await reader.close()
             throw TidemarkError.wrap(error, doing: "restore from pack '\(store.location)/\(key)'")
         }
         guard nextItem == items.count, active.isEmpty else {

@@ -309,43 +309,20 @@ public struct WALArchive: Sendable {
     /// Checks the summary names `name` when given.
     func decodeStream(_ reader: any ObjectReader, expecting name: WALFileName? = nil,
                       _ sink: ([UInt8]) throws -> Void) async throws -> EnvelopeTrailer {
-        var decoder = EnvelopeDecoder(key: repository.key)
         var summaryChecked = name == nil
-        do {
-            while true {
-                let event = try decoder.next()
-                if !summaryChecked, decoder.header != nil, let name {
-                    if let summaryBytes = decoder.summary {
-                        let summary = try? JSONDecoder().decode(WALSummary.self, from: Data(summaryBytes))
-                        guard let summary, summary.name == name.description else {
-                            throw TidemarkError(.corrupt, "the object stored as '\(name)' in '\(location)' holds '\(summary?.name ?? "?")'",
-                                                hints: ["objects were renamed or swapped in the repository; do not use this copy"])
-                        }
-                        summaryChecked = true
-                    } else if decoder.header?.summaryFrameLength == 0 {
-                        throw TidemarkError(.corrupt, "the object stored as '\(name)' in '\(location)' has no WAL summary")
-                    }
+        let location = self.location
+        return try await decodeObject(reader, key: repository.key, inspect: { decoder in
+            guard !summaryChecked, decoder.header != nil, let name else { return }
+            if let summaryBytes = decoder.summary {
+                let summary = try? JSONDecoder().decode(WALSummary.self, from: Data(summaryBytes))
+                guard let summary, summary.name == name.description else {
+                    throw TidemarkError(.corrupt, "the object stored as '\(name)' in '\(location)' holds '\(summary?.name ?? "?")'",
+                                        hints: ["objects were renamed or swapped in the repository; do not use this copy"])
                 }
-                switch event {
-                case .chunk(let chunk):
-                    try sink(chunk)
-                case .finished(let trailer):
-                    let extra = try await reader.read(upTo: 1)
-                    guard extra.isEmpty else { throw EnvelopeError.corrupt("bytes after the trailer") }
-                    await reader.close()
-                    return trailer
-                case .needInput:
-                    let more = try await reader.read(upTo: 4 << 20)
-                    if more.isEmpty {
-                        try decoder.endOfInput()
-                        throw EnvelopeError.truncated
-                    }
-                    decoder.feed(more)
-                }
+                summaryChecked = true
+            } else if decoder.header?.summaryFrameLength == 0 {
+                throw TidemarkError(.corrupt, "the object stored as '\(name)' in '\(location)' has no WAL summary")
             }
-        } catch {
-            await reader.close()
-            throw error
-        }
+        }, sink)
     }
 }
