@@ -79,6 +79,9 @@ struct RestoreCommand: AsyncParsableCommand {
                 return
             }
             for n in notices { writeStderr("NOTICE: \(n)\n") }
+            if geteuid() == 0 {
+                writeStderr("NOTICE: restoring as root: the files will belong to root, and PostgreSQL refuses to start on them; run the restore as the server user (runuser -u postgres -- tidemark restore ...) or chown -R postgres: the directory before starting\n")
+            }
             let (report, catalog) = try await Engine.restore(configuration, backup: backup, options: options)
             print("restored backup \(report.backup) (\(catalog.type.rawValue), \(report.files) files, \(report.bytes) bytes) into \(options.directory) in \(String(format2(report.seconds))) s")
             print("start the server to recover (\(targetImmediate ? "to the backup's consistency point" : "to the end of the archive"))")
