@@ -73,7 +73,8 @@ med_s() { awk -v u="$(bench_median "$BR_TIMES/$1.us")" 'BEGIN { printf "%.2f", u
 echo
 echo "backup benchmark: pgbench scale $SCALE, data directory $(bench_br_mb "$BR_DB_BYTES") MB (without pg_wal), $ROUNDS rounds" \
     "($(nproc) cores, $(uname -r))"
-echo "  $(pgbackrest version); $("$PGBIN/postgres" --version); load average at start $load_start, at end $load_end"
+echo "  $BR_BIN_DESC; $(pgbackrest version); $("$PGBIN/postgres" --version)"
+echo "  load average at start $load_start, at end $load_end"
 printf '  %-38s %9s %7s %7s %7s %9s %10s %7s\n' tool "median s" min max "MB/s" "cpu med s" "stored MB" "of db"
 for tool in "${TOOLS[@]}"; do
     f=$BR_TIMES/$tool.us

@@ -107,6 +107,16 @@ bench_br_setup() {
     need_kb=$(( scale * 15 * 1024 * (6 + ${ROUNDS:-3}) ))
     [ "$free_kb" -ge "$need_kb" ] || tm_die "/tmp has $(( free_kb / 1024 )) MiB free; this run needs about $(( need_kb / 1024 )) MiB"
 
+    # What is being measured: the binary's version and, when built here, the commit and
+    # whether Sources/ had uncommitted changes.
+    BR_BIN_DESC=$("$built" --version 2>/dev/null | head -n 1 || echo 'tidemark (version unknown)')
+    if [ -n "${TIDEMARK_BIN:-}" ]; then
+        BR_BIN_DESC+=" (TIDEMARK_BIN=$TIDEMARK_BIN)"
+    elif command -v git >/dev/null 2>&1 && git rev-parse --git-dir >/dev/null 2>&1; then
+        BR_BIN_DESC+=" built from $(git rev-parse --short HEAD)"
+        if [ -n "$(git status --porcelain -- Sources Package.swift 2>/dev/null)" ]; then BR_BIN_DESC+=" + uncommitted changes"; fi
+    fi
+
     BR_SCRATCH=$(tm_scratch_dir tidemark-bench-br)
     BR_SERVERS=()
     trap bench_br_cleanup EXIT
@@ -260,6 +270,8 @@ bench_br_backup() {
             bench_br_timed "pgbackrest backup" bench_br_pg "${BR_PGBR[@]}" --type=full backup
             BR_BACKUP=$(bench_br_new_entry "$dir" "$before" '^[0-9]{8}-[0-9]{6}F$')
             BR_STORED=$(du -sb "$dir/$BR_BACKUP" | cut -f1)
+            out=$(bench_br_pg "${BR_PGBR[@]}" info "--set=$BR_BACKUP")
+            case $out in *"full backup: $BR_BACKUP"*) ;; *) tm_die "pgbackrest info does not show backup $BR_BACKUP" ;; esac
             ;;
         basebackup-plain|basebackup-lz4)
             out=$BR_SCRATCH/out/$tool

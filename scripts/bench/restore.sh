@@ -78,7 +78,8 @@ s_of() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1e6 }'; }
 echo
 echo "restore benchmark: pgbench scale $SCALE, data directory $(bench_br_mb "$BR_DB_BYTES") MB (without pg_wal), $ROUNDS rounds" \
     "($(nproc) cores, $(uname -r))"
-echo "  $(pgbackrest version); $("$PGBIN/postgres" --version); load average at start $load_start, at end $load_end"
+echo "  $BR_BIN_DESC; $(pgbackrest version); $("$PGBIN/postgres" --version)"
+echo "  load average at start $load_start, at end $load_end"
 echo "  checks: pg_verifybackup -n on every Tidemark restore$([ "$VERIFY_START" = 1 ] && echo "; round 1 of each tool started, recovered, promoted, pgbench_accounts equal")"
 printf '  %-42s %9s %7s %7s %7s %9s %10s %11s %9s\n' tool "median s" min max "MB/s" "cpu med s" "stored MB" "restored MB" "backup s"
 for tool in "${TOOLS[@]}"; do
