@@ -47,6 +47,7 @@ final class BackupBuilder {
     private var received: Int64 = 0
     private let batchBlocks = 512
     private let zeroHash: BlockHash
+    private let bufferPool = BufferPool()
 
     init(repository: Repository, stanza: String, id: BackupID, blockSize: Int, compression: CompressionAlgorithm,
          compressionLevel: Int32?, parentPacks: [PackRef], known: [BlockHash: BlockLocation], packLimit: Int64 = 64 << 20) {
@@ -188,7 +189,7 @@ final class BackupBuilder {
         let name = "pack-" + String(ownPacks.count + 1).leftPadded(to: 5)
         let key = RepositoryLayout.backupObject(stanza, id, name)
         pack = try await PackWriter(store: repository.store, key: key, name: name, repositoryKey: repository.key,
-                                    compression: compression, level: compressionLevel)
+                                    compression: compression, level: compressionLevel, pool: bufferPool)
         packs.append(PackRef(backup: id, name: name, storedSize: 0))
         packIndex = packs.count - 1
         ownPacks.append(packIndex)
