@@ -28,7 +28,12 @@ public struct RestoreOptions: Sendable {
     /// The shell command PostgreSQL runs to fetch WAL (`%f`, `%p` placeholders included).
     public var restoreCommand: String
     public var parallel = 2
+    /// Check every restored block against the backup's block map (keyed GMAC per block,
+    /// parallel, memory speed).
     public var verify = true
+    /// Also read every file back and compare its SHA-256 with the catalog (slower: one
+    /// sequential hash per file).
+    public var verifyFileChecksums = false
 
     public init(directory: String, restoreCommand: String) {
         self.directory = directory
@@ -54,7 +59,12 @@ extension BackupStore {
         try plan.prepareDirectories(force: options.force)
         try plan.createEntries()
         try await writePacks(plan: plan, catalog: catalog, parallel: max(1, options.parallel))
-        if options.verify { try await plan.verifyFiles(parallel: max(1, options.parallel)) }
+        if options.verify {
+            let map = try await readObject(catalog.id, "blockmap")
+            try plan.verifyBlocks(map: map, blockSize: catalog.blockSize, hasher: BlockHasher(repositoryKey: repository.key),
+                                  parallel: max(2, options.parallel))
+        }
+        if options.verifyFileChecksums { try await plan.verifyFiles(parallel: max(1, options.parallel)) }
         if let manifest = try? await readObject(catalog.id, "backup_manifest") {
             try plan.writeFile("backup_manifest", manifest)
         }

@@ -45,6 +45,8 @@ struct RestoreCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Delete what is in the target directory first.") var force = false
     @Flag(name: .long, help: "Say what would be restored, write nothing.") var dryRun = false
     @Option(name: .long, help: "Packs fetched in parallel.") var parallel: Int = 2
+    @Flag(name: .long, help: "Also read every file back and check its SHA-256 (slower; blocks are always checked).")
+    var verifyChecksums = false
 
     func validate() throws {
         guard !(targetImmediate && latest) else { throw ValidationError("--target-immediate and --latest exclude each other") }
@@ -66,6 +68,7 @@ struct RestoreCommand: AsyncParsableCommand {
             options.target = targetImmediate ? .immediate : .latest
             options.targetAction = targetAction
             options.parallel = parallel
+            options.verifyFileChecksums = verifyChecksums
             for m in tablespaceMap {
                 let parts = m.split(separator: "=", maxSplits: 1).map(String.init)
                 options.tablespaceMap[parts[0]] = parts[1]

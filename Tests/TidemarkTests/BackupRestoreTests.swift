@@ -181,16 +181,40 @@ struct BackupRestoreTests {
         var source = FakeCluster(files: ["base/1/1000": randomBytes(8192, seed: 1)]).stream()
         let result = try await store.takeBackup(type: .full, label: "x", server: server, source: &source, compression: .lz4, compressionLevel: nil)
         let target = try Scratch()
+        let ts = try Scratch()
         _ = try target.write("precious", [1])
-        await _ = expectError(.invalidInput) {
-            _ = try await store.restore(result.catalog, options: RestoreOptions(directory: target.path, restoreCommand: "x"))
-        }
+        var plain = RestoreOptions(directory: target.path, restoreCommand: "x")
+        plain.tablespaceMap = ["/old/ts": ts.path + "/ts"]
+        await _ = expectError(.invalidInput) { _ = try await store.restore(result.catalog, options: plain) }
         #expect(try target.read("precious") == [1])
-        var forced = RestoreOptions(directory: target.path, restoreCommand: "x")
+        var forced = plain
         forced.force = true
         _ = try await store.restore(result.catalog, options: forced)
         #expect(!target.exists("precious"))
         #expect(target.exists("base/1/1000"))
+    }
+
+    @Test func aBlockWrittenToTheWrongPlaceIsCaughtByTheBlockCheck() async throws {
+        let store = try await backups()
+        var source = FakeCluster(files: ["base/1/1000": randomBytes(8192 * 8, seed: 5)]).stream()
+        let result = try await store.takeBackup(type: .full, label: "x", server: server, source: &source, compression: .lz4, compressionLevel: nil)
+        var catalog = result.catalog
+        let i = try #require(catalog.entries.firstIndex { $0.path == "base/1/1000" })
+        // Point the file's first extent one block further into the pack: authentic bytes, wrong place.
+        var extents = try #require(catalog.entries[i].extents)
+        extents[0].offset += 8192
+        extents[0].count -= 1
+        catalog.entries[i].extents = extents
+        let target = try Scratch()
+        var bad = RestoreOptions(directory: target.path + "/data", restoreCommand: "x")
+        bad.tablespaceMap = ["/old/ts": target.path + "/ts1"]
+        let error = await expectError(.corrupt) { _ = try await store.restore(catalog, options: bad) }
+        #expect(error?.message.contains("block map") == true, "\(String(describing: error))")
+        // With the catalog as written, the same restore passes the block check and the SHA-256 check.
+        var options = RestoreOptions(directory: target.path + "/ok", restoreCommand: "x")
+        options.tablespaceMap = ["/old/ts": target.path + "/ts2"]
+        options.verifyFileChecksums = true
+        _ = try await store.restore(result.catalog, options: options)
     }
 
     @Test func restoreCommandQuotingSurvivesSpacesAndQuotes() {
