@@ -24,6 +24,7 @@ let package = Package(
         // Headers only (no pkg-config, so nothing links libpq): CLibPQLazy loads it on demand.
         .systemLibrary(name: "CLibPQ", providers: [.apt(["libpq-dev"])]),
 
+        .target(name: "CTidemarkSupport"),
         .target(name: "TidemarkCore", swiftSettings: strict),
         .target(
             name: "TidemarkCodec",
@@ -51,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "tidemark",
             dependencies: [
-                "Tidemark", "TidemarkCore",
+                "Tidemark", "TidemarkCore", "CTidemarkSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),

@@ -122,11 +122,14 @@ final class BackupBuilder {
         let shared = SharedRawBuffer(UnsafeRawBufferPointer(rebasing: pending[0..<count]))
         let fileHash = ContentHasherBox(fileHasher)
         let (hasher, blockSize) = (self.hasher, self.blockSize)
-        DispatchQueue.concurrentPerform(iterations: blocks + 1) { i in
-            if i == blocks {
+        // The file hash (sequential) is iteration 0, so the block hashes share the other
+        // threads while it runs.
+        ParallelFor.run(count: blocks + 1) { j in
+            if j == 0 {
                 fileHash.hasher.update(shared.buffer)
                 return
             }
+            let i = j - 1
             let lower = i * blockSize
             let block = UnsafeRawBufferPointer(rebasing: shared.buffer[lower..<min(lower + blockSize, shared.buffer.count)])
             hashes.set(i, isZero(block) ? nil : hasher.hash(block))

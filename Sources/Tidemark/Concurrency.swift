@@ -1,4 +1,5 @@
 import Dispatch
+import TidemarkCodec
 import Synchronization
 
 /// A value behind a lock, for results gathered by parallel workers.
@@ -12,16 +13,7 @@ final class Mutex2<Value: Sendable>: Sendable {
 enum DispatchQueueConcurrent {
     /// Runs `body(0..<count)` on up to `width` threads (blocking work, off the cooperative pool).
     static func perform(count: Int, width: Int, _ body: @escaping @Sendable (Int) -> Void) {
-        guard count > 0 else { return }
-        let next = Counter()
-        let workers = max(1, min(width, count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                let i = next.value.add(1, ordering: .relaxed).oldValue
-                if i >= count { return }
-                body(i)
-            }
-        }
+        ParallelFor.run(count: count, width: width, body)
     }
 }
 

@@ -74,6 +74,16 @@ final class LocalFile {
         return filled
     }
 
+    /// The whole file, mapped read-only with its pages populated; unmapped when released.
+    func map() throws -> FileMapping {
+        guard size > 0 else { return FileMapping(base: nil, count: 0) }
+        let p = mmap(nil, Int(size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)
+        guard let p, p != MAP_FAILED else {
+            throw TidemarkError(.io, "unable to map '\(path)': \(String(cString: strerror(errno)))")
+        }
+        return FileMapping(base: p, count: Int(size))
+    }
+
     func rewind() throws {
         guard lseek(fd, 0, SEEK_SET) == 0 else {
             throw TidemarkError(.io, "unable to seek in '\(path)': \(String(cString: strerror(errno)))")
@@ -144,5 +154,22 @@ final class DestinationFile {
     deinit {
         if fd >= 0 { close(fd) }
         if !done { unlink(temp) }
+    }
+}
+
+/// A read-only mapping of a file, unmapped on deinit.
+final class FileMapping {
+    let base: UnsafeMutableRawPointer?
+    let count: Int
+
+    init(base: UnsafeMutableRawPointer?, count: Int) {
+        self.base = base
+        self.count = count
+    }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+
+    deinit {
+        if let base { munmap(base, count) }
     }
 }

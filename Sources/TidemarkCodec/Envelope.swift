@@ -184,73 +184,6 @@ public struct EnvelopeWriter {
         return out
     }
 
-    /// Encodes a whole object of `total` bytes that `read` supplies, overlapping the three
-    /// stages: one thread reads, one hashes what has been read, the others compress and seal
-    /// chunks as soon as their bytes are in. The SHA-256 of the plaintext is sequential by
-    /// nature, so it starts with the first megabyte instead of after the last. Call right
-    /// after `start()`; `read` fills the buffer it is given and returns the bytes read (0 at
-    /// the end). Memory: `total` bytes plus the frames.
-    public mutating func writeWhole(total: Int, read: @Sendable (UnsafeMutableRawBufferPointer) throws -> Int) throws -> [UInt8] {
-        precondition(pending.isEmpty && counter == 0, "writeWhole must be the only write")
-        guard total > 0 else { return [] }
-        let chunkSize = header.chunkSize
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 64)
-        defer { buffer.deallocate() }
-        let count = (total + chunkSize - 1) / chunkSize
-        let results = ResultSlots(count: count)
-        let progress = Progress()
-        let hashBox = HasherBox(hasher)
-        let (key, aad, compression, level) = (self.key, self.aad, header.compression, self.level)
-        let shared = SharedBuffer(UnsafeRawBufferPointer(buffer))
-        let target = SharedMutableBuffer(buffer)
-        let digest = header.hasDigest
-        DispatchQueue.concurrentPerform(iterations: count + 2) { i in
-            if i == 0 {
-                // Reader: publishes how many bytes are in; never waits on anyone.
-                var filled = 0
-                while filled < total {
-                    let piece = UnsafeMutableRawBufferPointer(rebasing: target.buffer[filled..<min(filled + chunkSize, total)])
-                    let n: Int
-                    do { n = try read(piece) } catch {
-                        progress.fail(error)
-                        return
-                    }
-                    if n == 0 { break }
-                    filled += n
-                    progress.publish(filled)
-                }
-                progress.finish(filled)
-                return
-            }
-            if i == 1 {
-                guard digest else { return }
-                var hashed = 0
-                while let available = progress.wait(beyond: hashed) {
-                    hashBox.hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: shared.buffer[hashed..<available]))
-                    hashed = available
-                }
-                return
-            }
-            let c = i - 2
-            let lower = c * chunkSize
-            let upper = min(lower + chunkSize, total)
-            guard progress.waitFor(upper) else { return }
-            let piece = UnsafeRawBufferPointer(rebasing: shared.buffer[lower..<upper])
-            results.set(c, Self.sealChunk(piece, key: key, aad: aad, counter: UInt64(c), compression: compression, level: level))
-        }
-        if let error = progress.error { throw error }
-        guard progress.total == total else {
-            throw EnvelopeError.corrupt("the input ended after \(progress.total) of \(total) bytes")
-        }
-        hasher = hashBox.hasher
-        counter = UInt64(count)
-        length = UInt64(total)
-        var out: [UInt8] = []
-        out.reserveCapacity(results.totalCount)
-        for frame in results.values { out += frame }
-        return out
-    }
-
     public mutating func write(_ bytes: [UInt8]) -> [UInt8] {
         bytes.withUnsafeBytes { write($0) }
     }
@@ -284,12 +217,16 @@ public struct EnvelopeWriter {
         let (key, aad, compression, level) = (self.key, self.aad, header.compression, self.level)
         let shared = SharedBuffer(batch)
         let digest = header.hasDigest
-        DispatchQueue.concurrentPerform(iterations: digest ? count + 1 : count) { i in
+        // The hash is the longest single task: it goes first (iteration 0), so the chunks
+        // share the other threads while it runs instead of waiting for it at the end.
+        let first = digest ? 1 : 0
+        ParallelFor.run(count: count + first) { j in
             let batch = shared.buffer
-            if i == count {
+            if digest && j == 0 {
                 hashBox.hasher.update(bufferPointer: batch)
                 return
             }
+            let i = j - first
             let lower = i * chunkSize
             let piece = UnsafeRawBufferPointer(rebasing: batch[lower..<min(lower + chunkSize, batch.count)])
             results.set(i, Self.sealChunk(piece, key: key, aad: aad, counter: firstCounter + UInt64(i), compression: compression, level: level))
@@ -590,67 +527,6 @@ final class ResultSlots: @unchecked Sendable {
 struct SharedBuffer: @unchecked Sendable {
     let buffer: UnsafeRawBufferPointer
     init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
-}
-
-struct SharedMutableBuffer: @unchecked Sendable {
-    // Written only by the reader iteration, in ranges nobody reads before they are published.
-    let buffer: UnsafeMutableRawBufferPointer
-    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
-}
-
-/// How far the reader of `writeWhole` has got; waiters block on a condition variable.
-final class Progress: @unchecked Sendable {
-    // Every field is guarded by `condition`'s lock.
-    private let condition = NSConditionLite()
-    private var filled = 0
-    private var done = false
-    private(set) var error: (any Error)?
-
-    var total: Int { condition.locked { filled } }
-
-    func publish(_ n: Int) { condition.locked { filled = n; condition.broadcast() } }
-    func finish(_ n: Int) { condition.locked { filled = n; done = true; condition.broadcast() } }
-    func fail(_ e: any Error) { condition.locked { error = e; done = true; condition.broadcast() } }
-
-    /// Waits until more than `have` bytes are in; nil when no more will come.
-    func wait(beyond have: Int) -> Int? {
-        condition.locked {
-            while filled <= have && !done { condition.wait() }
-            return filled > have ? filled : nil
-        }
-    }
-
-    /// Waits until `n` bytes are in; false if the input ended or failed first.
-    func waitFor(_ n: Int) -> Bool {
-        condition.locked {
-            while filled < n && !done { condition.wait() }
-            return filled >= n
-        }
-    }
-}
-
-/// A pthread mutex + condition variable.
-final class NSConditionLite: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    init() {
-        pthread_mutex_init(mutex, nil)
-        pthread_cond_init(cond, nil)
-    }
-    deinit {
-        pthread_cond_destroy(cond)
-        pthread_mutex_destroy(mutex)
-        mutex.deallocate()
-        cond.deallocate()
-    }
-    func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return try body()
-    }
-    /// Call with the lock held (inside `locked`).
-    func wait() { pthread_cond_wait(cond, mutex) }
-    func broadcast() { pthread_cond_broadcast(cond) }
 }
 
 final class HasherBox: @unchecked Sendable {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CTidemarkSupport
 import Tidemark
 #if canImport(Glibc)
 import Glibc
@@ -97,6 +98,7 @@ func writeStderr(_ text: String) {
 @main
 enum Entry {
     static func main() async {
+        tidemark_tune_malloc()
         let isFetch = CommandLine.arguments.dropFirst().contains("wal-fetch")
         do {
             var command = try TidemarkCommand.parseAsRoot(GlobalOptionPlacement.normalize(Array(CommandLine.arguments.dropFirst())))
