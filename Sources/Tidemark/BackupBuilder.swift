@@ -119,7 +119,7 @@ final class BackupBuilder {
         let count = pendingCount
         let blocks = (count + blockSize - 1) / blockSize
         let hashes = HashSlots(count: blocks)
-        let shared = SharedRawBuffer(UnsafeRawBufferPointer(rebasing: pending[0..<count]))
+        let shared = SharedBuffer(UnsafeRawBufferPointer(rebasing: pending[0..<count]))
         let fileHash = ContentHasherBox(fileHasher)
         let (hasher, blockSize) = (self.hasher, self.blockSize)
         // The file hash (sequential) is iteration 0, so the block hashes share the other
@@ -270,13 +270,7 @@ final class HashSlots: @unchecked Sendable {
 }
 
 final class ContentHasherBox: @unchecked Sendable {
-    // Mutated by exactly one concurrentPerform iteration.
+    // Mutated by exactly one ParallelFor iteration.
     var hasher: ContentHasher
     init(_ h: ContentHasher) { hasher = h }
-}
-
-struct SharedRawBuffer: @unchecked Sendable {
-    // Read-only view shared with concurrentPerform iterations; outlives the call.
-    let buffer: UnsafeRawBufferPointer
-    init(_ b: UnsafeRawBufferPointer) { buffer = b }
 }

@@ -7,6 +7,7 @@ import Foundation
 import Glibc
 #endif
 import TidemarkCodec
+import TidemarkStorage
 
 /// A secret that never prints itself.
 public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
@@ -185,13 +186,16 @@ public enum ConfigurationLoader {
     }
 
     static func readConfigFile(_ path: String, required: Bool) throws -> ConfigFile? {
-        let bytes: [UInt8]
-        switch readFile(path) {
-        case .success(let b): bytes = b
-        case .failure(let e):
-            if e.errno == ENOENT && !required { return nil }
-            throw TidemarkError(.configuration, "unable to read config file '\(path)': \(e.reason)",
-                                hints: e.errno == ENOENT ? ["create it (see pg-conf/tidemark.sample.json) or point --config / TIDEMARK_CONFIG at the right file"] : [])
+        let read: [UInt8]?
+        do {
+            read = try FileIO.readAll(path)
+        } catch {
+            throw TidemarkError(.configuration, "unable to read config file: \(error.message)")
+        }
+        guard let bytes = read else {
+            if !required { return nil }
+            throw TidemarkError(.configuration, "unable to read config file '\(path)': no such file",
+                                hints: ["create it (see pg-conf/tidemark.sample.json) or point --config / TIDEMARK_CONFIG at the right file"])
         }
         do {
             let decoder = JSONDecoder()
@@ -212,17 +216,21 @@ public enum ConfigurationLoader {
             throw TidemarkError(.configuration, "key file '\(path)' (\(source)) is readable by every user",
                                 hints: ["chmod 600 '\(path)' (owned by the user that runs Tidemark)"])
         }
-        switch readFile(path) {
-        case .success(let bytes):
-            let key = trimmedSecret(bytes)
-            guard !key.isEmpty else {
-                throw TidemarkError(.configuration, "key file '\(path)' (\(source)) is empty", hints: ["put the repository key in it"])
-            }
-            return Secret(key)
-        case .failure(let e):
-            throw TidemarkError(.configuration, "unable to read key file '\(path)' (\(source)): \(e.reason)",
-                                hints: e.errno == EACCES ? ["the file must be readable by the user running Tidemark (for archive_command: the PostgreSQL server user)"] : [])
+        let read: [UInt8]?
+        do {
+            read = try FileIO.readAll(path)
+        } catch {
+            throw TidemarkError(.configuration, "unable to read key file (\(source)): \(error.message)",
+                                hints: error.code == .permissionDenied ? ["the file must be readable by the user running Tidemark (for archive_command: the PostgreSQL server user)"] : [])
         }
+        guard let bytes = read else {
+            throw TidemarkError(.configuration, "unable to read key file '\(path)' (\(source)): no such file")
+        }
+        let key = trimmedSecret(bytes)
+        guard !key.isEmpty else {
+            throw TidemarkError(.configuration, "key file '\(path)' (\(source)) is empty", hints: ["put the repository key in it"])
+        }
+        return Secret(key)
     }
 
     static func absolute(_ path: String) -> String {
@@ -232,29 +240,4 @@ public enum ConfigurationLoader {
         let cwd = String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return cwd + "/" + path
     }
-}
-
-struct FileReadError: Error {
-    var errno: Int32
-    var reason: String { String(cString: strerror(errno)) }
-}
-
-/// Reads a small local file (config, key) in one go.
-func readFile(_ path: String) -> Result<[UInt8], FileReadError> {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return .failure(FileReadError(errno: errno)) }
-    defer { close(fd) }
-    var out: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            return .failure(FileReadError(errno: errno))
-        }
-        if n == 0 { break }
-        out += buf[0..<n]
-        if out.count > 16 << 20 { return .failure(FileReadError(errno: EFBIG)) }
-    }
-    return .success(out)
 }

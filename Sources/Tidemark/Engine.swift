@@ -46,17 +46,11 @@ public enum Engine {
             if st.st_mode & 0o077 != 0 && st.st_uid == geteuid() { chmod(path, 0o700) }
             return
         }
-        var current = ""
-        let parts = path.split(separator: "/")
-        for (i, part) in parts.enumerated() {
-            current += "/" + part
-            if stat(current, &st) == 0 { continue }
-            if mkdir(current, i == parts.count - 1 ? 0o700 : 0o755) != 0 && errno != EEXIST {
-                let e = errno
-                throw TidemarkError(e == EACCES ? .repository : .io,
-                                    "unable to create repository directory '\(current)': \(String(cString: strerror(e)))",
-                                    hints: e == EACCES ? ["create it as root and chown it to the user that runs Tidemark (mode 0700)"] : [])
-            }
+        do {
+            try FileIO.createDirectoryPath(path)
+        } catch {
+            throw TidemarkError(error.code == .permissionDenied ? .repository : .io, "unable to create repository directory: \(error.message)",
+                                hints: error.code == .permissionDenied ? ["create it as root and chown it to the user that runs Tidemark (mode 0700)"] : [])
         }
     }
 

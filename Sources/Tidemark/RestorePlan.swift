@@ -8,6 +8,7 @@ import Glibc
 #endif
 import TidemarkCodec
 import TidemarkCore
+import TidemarkStorage
 
 /// Where every catalog entry goes on disk, checked before anything is written.
 final class RestorePlan: Sendable {
@@ -118,17 +119,17 @@ final class RestorePlan: Sendable {
             var st = stat()
             if stat(dir, &st) == 0 {
                 guard st.st_mode & S_IFMT == S_IFDIR else { throw TidemarkError(.invalidInput, "'\(dir)' exists and is not a directory") }
-                let entries = try listNames(dir)
+                let entries = try storageCall { try FileIO.listDirectory(dir).map(\.name) }
                 if !entries.isEmpty {
                     guard force else {
                         throw TidemarkError(.invalidInput, "restore target '\(dir)' is not empty (\(entries.count) entries)",
                                             hints: ["restore into an empty directory, or pass --force to delete what is there first"])
                     }
-                    for name in entries { try removeTree(dir + "/" + name) }
+                    for name in entries { try storageCall { try FileIO.removeTree(dir + "/" + name) } }
                 }
                 chmod(dir, 0o700)
             } else {
-                try makeDirectories(dir)
+                try storageCall { try FileIO.createDirectoryPath(dir) }
             }
         }
     }
@@ -179,7 +180,7 @@ final class RestorePlan: Sendable {
         let work = units
         let failures = Mutex2<[String]>([])
         let shared = SharedMap(map)
-        DispatchQueueConcurrent.perform(count: units.count, width: parallel) { u in
+        ParallelFor.run(count: units.count, width: parallel) { u in
             let unit = work[u]
             let f = files[unit.file]
             let fd = open(f.path, O_RDONLY | O_CLOEXEC)
@@ -236,7 +237,7 @@ final class RestorePlan: Sendable {
     func verifyFiles(parallel: Int) async throws {
         let files = self.files
         let failures = Mutex2<[String]>([])
-        DispatchQueueConcurrent.perform(count: files.count, width: parallel) { i in
+        ParallelFor.run(count: files.count, width: parallel) { i in
             let f = files[i]
             guard let digest = try? sha256(ofFile: f.path) else {
                 failures.mutate { $0.append("\(f.path): unreadable") }
@@ -285,39 +286,12 @@ final class RestorePlan: Sendable {
         try writeFile("postgresql.auto.conf", existing + Array((lines.joined(separator: "\n") + "\n").utf8))
     }
 
-    func listNames(_ dir: String) throws -> [String] {
-        guard let d = opendir(dir) else { throw TidemarkError(.io, "unable to list '\(dir)': \(String(cString: strerror(errno)))") }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
-
-    func removeTree(_ path: String) throws {
-        var st = stat()
-        guard lstat(path, &st) == 0 else { return }
-        if st.st_mode & S_IFMT == S_IFDIR {
-            for name in try listNames(path) { try removeTree(path + "/" + name) }
-            if rmdir(path) != 0 { throw TidemarkError(.io, "unable to remove '\(path)': \(String(cString: strerror(errno)))") }
-        } else if unlink(path) != 0 {
-            throw TidemarkError(.io, "unable to remove '\(path)': \(String(cString: strerror(errno)))")
-        }
-    }
-
-    func makeDirectories(_ path: String) throws {
-        var current = ""
-        let parts = path.split(separator: "/")
-        for (i, part) in parts.enumerated() {
-            current += "/" + part
-            var st = stat()
-            if stat(current, &st) == 0 { continue }
-            if mkdir(current, i == parts.count - 1 ? 0o700 : 0o755) != 0 && errno != EEXIST {
-                throw TidemarkError(errno == EACCES ? .invalidInput : .io,
-                                    "unable to create '\(current)': \(String(cString: strerror(errno)))")
-            }
+    /// File-system helpers throw `StorageError`; a restore reports them as its own errors.
+    func storageCall<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as StorageError {
+            throw TidemarkError(error.code == .permissionDenied ? .invalidInput : .io, error.message)
         }
     }
 }

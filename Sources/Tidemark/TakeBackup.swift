@@ -112,7 +112,7 @@ extension BackupStore {
             if let manifest { stored += try await putObject(id, "backup_manifest", manifest, kind: .catalog) }
             let stopped = Date()
             let catalog = BackupCatalog(
-                id: id, type: type, parent: parent?.id, label: label.isEmpty ? labelText(backupLabel) : label, startTime: started.formatted(.iso8601),
+                id: id, type: type, parent: parent?.id, label: label.isEmpty ? labelFromBackupLabel(backupLabel) ?? "" : label, startTime: started.formatted(.iso8601),
                 stopTime: stopped.formatted(.iso8601), startLSN: startLSN, stopLSN: stopLSN, timeline: timeline.rawValue,
                 stopTimeline: stopTimeline.rawValue, postgresVersion: server.postgresVersion,
                 systemIdentifier: server.systemIdentifier, walSegmentSize: server.walSegmentSize, blockSize: server.blockSize,
@@ -132,8 +132,6 @@ extension BackupStore {
             throw TidemarkError.wrap(error, doing: "take backup '\(id)'")
         }
     }
-
-    func labelText(_ label: [UInt8]) -> String { labelFromBackupLabel(label) ?? "" }
 
     /// The LABEL line of backup_label.
     func labelFromBackupLabel(_ label: [UInt8]) -> String? {

@@ -96,10 +96,9 @@ public struct WALArchive: Sendable {
     }
 
     func validateSegmentHeader(file: LocalFile, segment: WALSegmentName) throws -> WALLongPageHeader {
-        let head = try file.read(upTo: WALLongPageHeader.size)
-        try file.rewind()
         do {
-            return try WALLongPageHeader.validate(segment: head, count: Int(file.size), named: segment)
+            return try WALLongPageHeader.validate(segment: file.bytes.prefix(WALLongPageHeader.size), count: Int(file.size),
+                                                  named: segment)
         } catch {
             throw TidemarkError(.invalidInput, "'\(file.path)' is not a valid WAL segment: \(error)",
                                 hints: ["PostgreSQL only archives complete segments; check archive_command passes %p unchanged"])
@@ -133,11 +132,8 @@ public struct WALArchive: Sendable {
 
     /// Encrypts `file` into `key` (if absent). Returns the outcome and the plaintext SHA-256.
     ///
-    /// The file is mapped (MAP_POPULATE: its pages are in the page cache, PostgreSQL just
-    /// wrote them), not read: copying 16 MiB into fresh memory costs more in page faults than
-    /// all the compression. Chunks of each 16 MiB batch are compressed and sealed on one core
-    /// while the batch is hashed on the other. PostgreSQL never truncates a segment it hands
-    /// to archive_command, so the mapping stays valid.
+    /// Chunks of each 16 MiB batch are compressed and sealed on one core while the batch is
+    /// hashed on the other, straight from the file's mapping.
     func write(file: LocalFile, key: String, name: WALFileName, summary: WALSummary) async throws -> (PutOutcome, [UInt8]) {
         var encoder = EnvelopeWriter(key: repository.key, kind: Self.objectKind(name), compression: compression,
                                      level: compressionLevel, chunkSize: chunkSize, summary: WALSummary.encode(summary),
@@ -149,21 +145,17 @@ public struct WALArchive: Sendable {
             throw TidemarkError.wrap(error, doing: "archive '\(name)' to '\(location)'")
         }
         do {
-            let mapping = try file.map()
             try await writer.write(encoder.start())
+            let bytes = file.bytes
             let batch = chunkSize * 16
             var offset = 0
-            while offset < mapping.count {
-                let end = min(offset + batch, mapping.count)
-                let frames = encoder.write(UnsafeRawBufferPointer(rebasing: mapping.bytes[offset..<end]))
+            while offset < bytes.count {
+                let end = min(offset + batch, bytes.count)
+                let frames = encoder.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
                 if !frames.isEmpty { try await writer.write(frames) }
                 offset = end
             }
             let (tail, trailer) = encoder.finish()
-            guard trailer.length == UInt64(file.size) else {
-                throw TidemarkError(.io, "'\(file.path)' changed size while it was being archived",
-                                    hints: ["PostgreSQL never modifies a file it hands to archive_command; is something else writing to pg_wal?"])
-            }
             try await writer.write(tail)
             let outcome = try await writer.commit(ifAbsent: true)
             return (outcome, trailer.sha256)
@@ -173,22 +165,11 @@ public struct WALArchive: Sendable {
         }
     }
 
-    /// SHA-256 of the whole file, whatever its read position.
-    func hash(_ file: LocalFile) throws -> [UInt8] {
-        try file.rewind()
-        var hasher = ContentHasher()
-        while true {
-            let bytes = try file.read(upTo: 4 << 20)
-            if bytes.isEmpty { break }
-            hasher.update(bytes)
-        }
-        try file.rewind()
-        return hasher.finalize()
-    }
-
     /// Something is stored under `key` already: same content → success, else a conflict.
     func compareExisting(key: String, name: WALFileName, file: LocalFile) async throws -> PushOutcome {
-        let local = try hash(file)
+        var hasher = ContentHasher()
+        hasher.update(file.bytes)
+        let local = hasher.finalize()
         let existing: EnvelopeTrailer
         do {
             guard let reader = try await store.openReader(key) else {

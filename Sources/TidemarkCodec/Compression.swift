@@ -78,45 +78,6 @@ enum Compressor {
         }
     }
 
-    /// Compresses `input`; returns nil when compression would not make it smaller.
-    static func compress(_ input: UnsafeRawBufferPointer, algorithm: CompressionAlgorithm, level: Int32) -> [UInt8]? {
-        guard input.count > 0, let src = input.baseAddress else { return nil }
-        switch algorithm {
-        case .none:
-            return nil
-        case .lz4:
-            let bound = Int(LZ4_compressBound(Int32(input.count)))
-            var out = [UInt8](repeating: 0, count: bound)
-            let n = out.withUnsafeMutableBytes { dst in
-                LZ4_compress_fast(src.assumingMemoryBound(to: CChar.self),
-                                  dst.baseAddress!.assumingMemoryBound(to: CChar.self),
-                                  Int32(input.count), Int32(bound), level)
-            }
-            guard n > 0, Int(n) < input.count else { return nil }
-            out.removeSubrange(Int(n)...)
-            return out
-        case .zstd:
-            let bound = ZSTD_compressBound(input.count)
-            var out = [UInt8](repeating: 0, count: bound)
-            let n = out.withUnsafeMutableBytes { dst in
-                ZSTD_compress(dst.baseAddress!, bound, src, input.count, level)
-            }
-            guard ZSTD_isError(n) == 0, n < input.count else { return nil }
-            out.removeSubrange(n...)
-            return out
-        case .gzip:
-            var bound = compressBound(uLong(input.count))
-            var out = [UInt8](repeating: 0, count: Int(bound))
-            let rc = out.withUnsafeMutableBytes { dst in
-                compress2(dst.baseAddress!.assumingMemoryBound(to: Bytef.self), &bound,
-                          src.assumingMemoryBound(to: Bytef.self), uLong(input.count), level)
-            }
-            guard rc == Z_OK, Int(bound) < input.count else { return nil }
-            out.removeSubrange(Int(bound)...)
-            return out
-        }
-    }
-
     /// Decompresses into exactly `rawLength` bytes; throws when the data does not produce them.
     static func decompress(_ input: UnsafeRawBufferPointer, algorithm: CompressionAlgorithm, rawLength: Int) throws(EnvelopeError) -> [UInt8] {
         guard let src = input.baseAddress, input.count > 0, rawLength > 0 else { throw .corrupt("empty compressed chunk") }

@@ -524,9 +524,9 @@ final class ResultSlots: @unchecked Sendable {
 }
 
 /// Lets concurrentPerform's iterations read the caller's buffer, which outlives the call.
-struct SharedBuffer: @unchecked Sendable {
-    let buffer: UnsafeRawBufferPointer
-    init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+public struct SharedBuffer: @unchecked Sendable {
+    public let buffer: UnsafeRawBufferPointer
+    public init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
 }
 
 final class HasherBox: @unchecked Sendable {

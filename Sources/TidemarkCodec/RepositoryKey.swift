@@ -36,12 +36,6 @@ public struct RepositoryKey: Sendable {
         let macKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: key, salt: [UInt8](), info: Array("tidemark/mac/\(purpose)/v1".utf8), outputByteCount: 32)
         return Array(HMAC<SHA256>.authenticationCode(for: message, using: macKey))
     }
-
-    /// Keyed hash for content addressing that does not reveal equality to someone without the key.
-    public func keyedHash(_ message: UnsafeRawBufferPointer, purpose: String) -> [UInt8] {
-        let macKey = HKDF<SHA256>.deriveKey(inputKeyMaterial: key, salt: [UInt8](), info: Array("tidemark/mac/\(purpose)/v1".utf8), outputByteCount: 32)
-        return Array(HMAC<SHA256>.authenticationCode(for: message, using: macKey))
-    }
 }
 
 /// scrypt cost parameters, stored in the repository configuration.

@@ -120,6 +120,21 @@ public enum FileIO {
         if fsync(fd) != 0 && errno != EINVAL { throw StorageError(errno: errno, operation: "fsync directory", path: path) }
     }
 
+    /// Creates every missing component of absolute `path`: parents 0755 (like mkdir -p), the
+    /// last one 0700. An existing last component is left as it is.
+    public static func createDirectoryPath(_ path: String) throws(StorageError) {
+        var current = ""
+        let parts = path.split(separator: "/")
+        for (i, part) in parts.enumerated() {
+            current += "/" + part
+            var st = stat()
+            if stat(current, &st) == 0 { continue }
+            if mkdir(current, i == parts.count - 1 ? 0o700 : 0o755) != 0 && errno != EEXIST {
+                throw StorageError(errno: errno, operation: "create directory", path: current)
+            }
+        }
+    }
+
     /// Creates `path` and missing parents below `root` with mode 0700, fsyncing each parent
     /// whose entry was added. `root` itself must exist.
     public static func makeDirectories(_ path: String, below root: String) throws(StorageError) {
