@@ -34,6 +34,12 @@ public struct WALRestorePoint: Hashable, Sendable {
     public var lsn: LSN
     public var name: String
     public var time: PostgresTimestamp
+
+    public init(lsn: LSN, name: String, time: PostgresTimestamp) {
+        self.lsn = lsn
+        self.name = name
+        self.time = time
+    }
 }
 
 /// A checkpoint record.
@@ -47,6 +53,15 @@ public struct WALCheckpoint: Hashable, Sendable {
     public var time: Int64
     /// CHECKPOINT_SHUTDOWN (true) or CHECKPOINT_ONLINE (false).
     public var isShutdown: Bool
+
+    public init(lsn: LSN, redo: LSN, timeline: TimelineID, previousTimeline: TimelineID, time: Int64, isShutdown: Bool) {
+        self.lsn = lsn
+        self.redo = redo
+        self.timeline = timeline
+        self.previousTimeline = previousTimeline
+        self.time = time
+        self.isShutdown = isShutdown
+    }
 }
 
 /// END_OF_RECOVERY, written on fast promotion.
@@ -55,6 +70,13 @@ public struct WALEndOfRecovery: Hashable, Sendable {
     public var time: PostgresTimestamp
     public var timeline: TimelineID
     public var previousTimeline: TimelineID
+
+    public init(lsn: LSN, time: PostgresTimestamp, timeline: TimelineID, previousTimeline: TimelineID) {
+        self.lsn = lsn
+        self.time = time
+        self.timeline = timeline
+        self.previousTimeline = previousTimeline
+    }
 }
 
 /// A record a PITR tool cares about.

@@ -41,6 +41,12 @@ public struct WALRelationFile: Hashable, Sendable {
     public var tablespace: UInt32
     public var database: UInt32
     public var relation: UInt32
+
+    public init(tablespace: UInt32, database: UInt32, relation: UInt32) {
+        self.tablespace = tablespace
+        self.database = database
+        self.relation = relation
+    }
 }
 
 /// One block reference header of a record (ids 0–32).
