@@ -1,5 +1,5 @@
 /// PostgreSQL's `TimestampTz`: microseconds since 2000-01-01 00:00:00 UTC.
-public typealias PostgresTimestamp = Int64
+public typealias WALTimestamp = Int64
 
 /// Seconds between the Unix epoch and PostgreSQL's epoch (2000-01-01 UTC).
 public let postgresEpochUnixSeconds: Int64 = 946_684_800
@@ -13,13 +13,13 @@ public struct WALTransactionEnd: Hashable, Sendable {
     /// The transaction id: `xl_xid`, or for COMMIT/ABORT PREPARED the prepared transaction's xid.
     public var xid: UInt32
     /// `xact_time`.
-    public var time: PostgresTimestamp
+    public var time: WALTimestamp
     /// COMMIT PREPARED / ABORT PREPARED.
     public var isPrepared: Bool
     /// The prepared transaction's GID when the record carries it.
     public var gid: String?
 
-    public init(lsn: LSN, endLSN: LSN, xid: UInt32, time: PostgresTimestamp, isPrepared: Bool = false, gid: String? = nil) {
+    public init(lsn: LSN, endLSN: LSN, xid: UInt32, time: WALTimestamp, isPrepared: Bool = false, gid: String? = nil) {
         self.lsn = lsn
         self.endLSN = endLSN
         self.xid = xid
@@ -30,12 +30,12 @@ public struct WALTransactionEnd: Hashable, Sendable {
 }
 
 /// `pg_create_restore_point(name)`.
-public struct WALRestorePoint: Hashable, Sendable {
+public struct WALRestorePointRecord: Hashable, Sendable {
     public var lsn: LSN
     public var name: String
-    public var time: PostgresTimestamp
+    public var time: WALTimestamp
 
-    public init(lsn: LSN, name: String, time: PostgresTimestamp) {
+    public init(lsn: LSN, name: String, time: WALTimestamp) {
         self.lsn = lsn
         self.name = name
         self.time = time
@@ -67,11 +67,11 @@ public struct WALCheckpoint: Hashable, Sendable {
 /// END_OF_RECOVERY, written on fast promotion.
 public struct WALEndOfRecovery: Hashable, Sendable {
     public var lsn: LSN
-    public var time: PostgresTimestamp
+    public var time: WALTimestamp
     public var timeline: TimelineID
     public var previousTimeline: TimelineID
 
-    public init(lsn: LSN, time: PostgresTimestamp, timeline: TimelineID, previousTimeline: TimelineID) {
+    public init(lsn: LSN, time: WALTimestamp, timeline: TimelineID, previousTimeline: TimelineID) {
         self.lsn = lsn
         self.time = time
         self.timeline = timeline
@@ -83,7 +83,7 @@ public struct WALEndOfRecovery: Hashable, Sendable {
 public enum WALEvent: Hashable, Sendable {
     case commit(WALTransactionEnd)
     case abort(WALTransactionEnd)
-    case restorePoint(WALRestorePoint)
+    case restorePoint(WALRestorePointRecord)
     case checkpoint(WALCheckpoint)
     case endOfRecovery(WALEndOfRecovery)
     /// XLOG SWITCH: the rest of the segment is unused.
@@ -155,7 +155,7 @@ extension WALEvent {
             let nameBytes = UnsafeRawBufferPointer(rebasing: main[8..<min(main.count, 8 + 64)])
             let end = nameBytes.firstIndex(of: 0) ?? nameBytes.endIndex
             let name = String(decoding: UnsafeRawBufferPointer(rebasing: nameBytes[nameBytes.startIndex..<end]), as: UTF8.self)
-            return .restorePoint(WALRestorePoint(lsn: lsn, name: name, time: main.le(0)))
+            return .restorePoint(WALRestorePointRecord(lsn: lsn, name: name, time: main.le(0)))
         case 0x90:
             try need(16, "end of recovery")
             return .endOfRecovery(WALEndOfRecovery(

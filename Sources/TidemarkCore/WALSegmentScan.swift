@@ -105,7 +105,7 @@ public struct WALSegmentScan: Hashable, Sendable {
 
     /// Earliest and latest `xact_time` over commits and aborts (what `recovery_target_time`
     /// compares). Times are not monotonic in LSN order, hence a range and not first/last.
-    public var completionTimes: ClosedRange<PostgresTimestamp>? {
+    public var completionTimes: ClosedRange<WALTimestamp>? {
         var low = Int64.max
         var high = Int64.min
         for event in events {

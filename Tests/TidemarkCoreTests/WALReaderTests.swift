@@ -320,7 +320,7 @@ struct WALReaderTests {
         let s = scan(w)
         #expect(s.recordCount == 5)
         #expect(s.events == [
-            .restorePoint(WALRestorePoint(lsn: rp.lsn, name: "rp-1", time: t0)),
+            .restorePoint(WALRestorePointRecord(lsn: rp.lsn, name: "rp-1", time: t0)),
             .checkpoint(WALCheckpoint(lsn: online.lsn, redo: LSN(0x300_0028), timeline: TimelineID(1),
                                       previousTimeline: TimelineID(1), time: 1_795_000_000, isShutdown: false)),
             .checkpoint(WALCheckpoint(lsn: shutdown.lsn, redo: LSN(0x300_0100), timeline: TimelineID(2),
