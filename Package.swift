@@ -25,7 +25,8 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", providers: [.apt(["libpq-dev"])]),
 
         .target(name: "CTidemarkSupport"),
-        .target(name: "TidemarkCore", swiftSettings: strict),
+        .target(name: "CTidemarkCRC"),
+        .target(name: "TidemarkCore", dependencies: ["CTidemarkCRC"], swiftSettings: strict),
         .target(
             name: "TidemarkCodec",
             dependencies: [

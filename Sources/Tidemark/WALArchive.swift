@@ -61,6 +61,8 @@ public struct WALArchive: Sendable {
             summary.startLSN = segment.startLSN(size: size)
             summary.endLSN = summary.startLSN.map { LSN($0.rawValue + size.rawValue) }
             try await checkStanza(header: header, path: path)
+            summary.version = 2
+            summary.wal = WALSummaryFacts(scan: WALSegmentScan.scan(UnsafeRawBufferPointer(file.bytes), name: segment, size: size))
         case .history, .backupHistory:
             guard file.size <= 1 << 20 else {
                 throw TidemarkError(.invalidInput, "'\(path)' is \(file.size) bytes; a \(Self.kindName(name)) file is a small text file")

@@ -19,6 +19,10 @@ public struct WALSummary: Codable, Sendable, Equatable {
     public var startLSN: LSN?
     public var endLSN: LSN?
     public var size: UInt64
+    /// Version 2: what the segment holds for the recovery planner (commit times, restore
+    /// points, timeline start). Absent for other kinds and for segments archived by version 1
+    /// (`tidemark reindex` adds it).
+    var wal: WALSummaryFacts?
 
     static func encode(_ s: WALSummary) -> [UInt8] {
         let encoder = JSONEncoder()

@@ -1,3 +1,5 @@
+import CTidemarkCRC
+
 /// CRC-32C (Castagnoli): reflected polynomial 0x82F63B78, initial value and final XOR 0xFFFFFFFF.
 ///
 /// PostgreSQL uses it for WAL records, `pg_control` and backup manifests. Incremental: feed
@@ -55,8 +57,19 @@ public struct CRC32C: Hashable, Sendable {
         return t
     }()
 
+    /// The CPU's crc32 instruction (SSE4.2) when present: ~8 GB/s instead of ~1 GB/s, which
+    /// keeps the WAL scan in `wal-push` to a couple of milliseconds per 16 MiB segment.
+    static let hardware = tidemark_crc32c_hw_available() == 1
+
     private static func advance(_ start: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return start }
+        if hardware { return tidemark_crc32c_hw(start, base, bytes.count) }
+        return software(start, base: base, count: bytes.count)
+    }
+
+    /// Slicing-by-8 in Swift, for CPUs without the instruction (and to test it against).
+    static func software(_ start: UInt32, base: UnsafeRawPointer, count: Int) -> UInt32 {
+        let bytes = UnsafeRawBufferPointer(start: base, count: count)
         return tables.withUnsafeBufferPointer { table -> UInt32 in
             var crc = start
             var offset = 0

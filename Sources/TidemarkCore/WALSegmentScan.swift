@@ -62,6 +62,14 @@ public struct WALIncompleteRecord: Hashable, Sendable {
     public var isCompletePrefix: Bool { bytes.count == presentLength }
     /// Bytes the next segment(s) must supply.
     public var missingLength: Int { Int(totalLength) - presentLength }
+
+    public init(lsn: LSN, totalLength: UInt32, bytes: [UInt8], presentLength: Int, pageMagic: UInt16) {
+        self.lsn = lsn
+        self.totalLength = totalLength
+        self.bytes = bytes
+        self.presentLength = presentLength
+        self.pageMagic = pageMagic
+    }
 }
 
 /// The continuation of a record from the previous segment, at the start of this one
@@ -77,6 +85,12 @@ public struct WALContinuation: Hashable, Sendable {
     public var bytes: [UInt8]?
     /// Where the continued record ends; nil when it does not end in this segment.
     public var endLSN: LSN?
+
+    public init(remainingLength: UInt32, bytes: [UInt8]?, endLSN: LSN?) {
+        self.remainingLength = remainingLength
+        self.bytes = bytes
+        self.endLSN = endLSN
+    }
 }
 
 /// What one WAL segment holds, as far as its bytes are valid WAL.
