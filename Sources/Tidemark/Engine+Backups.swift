@@ -140,28 +140,18 @@ extension Engine {
         return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// `tidemark restore`.
-    public static func restore(_ configuration: Configuration, backup: String?, options: RestoreOptions) async throws -> (RestoreReport, BackupCatalog) {
-        var lastError: TidemarkError?
-        for repo in try await openRepositories(configuration) {
+    /// `tidemark restore`: plans first (nothing is written when the target is unreachable),
+    /// then restores the chosen backup and writes the plan's recovery settings.
+    public static func restore(_ configuration: Configuration, request: PlanRequest, action: RecoveryTargetAction,
+                               options: RestoreOptions) async throws -> (RestoreReport, PlanReport) {
+        let report = try await plan(configuration, request: request)
+        var options = options
+        options.recoverySettings = RecoverySettings(plan: report.plan, restoreCommand: options.restoreCommand, action: action).lines
+        options.recoveryComment = report.summaryLine
+        for (spec, repo) in zip(configuration.repositories, try await openRepositories(configuration)) where spec.name == report.repository {
             let store = BackupStore(repository: repo, stanza: configuration.stanza)
-            let catalogs = try await store.catalogs()
-            let chosen: BackupCatalog?
-            if let backup {
-                guard let id = BackupID(rawValue: backup) else {
-                    throw TidemarkError(.invalidInput, "'\(backup)' is not a backup id (like 20261126-153000F)", hints: ["`tidemark list` shows them"])
-                }
-                chosen = catalogs.first { $0.id == id }
-            } else {
-                chosen = catalogs.last
-            }
-            guard let catalog = chosen else {
-                lastError = TidemarkError(.notFound, backup.map { "backup '\($0)' does not exist in stanza '\(configuration.stanza)'" }
-                                          ?? "stanza '\(configuration.stanza)' has no backups", hints: ["`tidemark list` shows the backups"])
-                continue
-            }
-            return (try await store.restore(catalog, options: options), catalog)
+            return (try await store.restore(report.catalog, options: options), report)
         }
-        throw lastError ?? TidemarkError(.notFound, "no backup found")
+        throw TidemarkError(.repository, "repository '\(report.repository)' disappeared from the configuration")
     }
 }

@@ -10,21 +10,16 @@ import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
 
-/// How far recovery replays after the restore.
-public enum RecoveryTarget: Sendable, Equatable {
-    /// Replay the whole archive (PostgreSQL's default).
-    case latest
-    /// Stop as soon as the backup is consistent.
-    case immediate
-}
-
 public struct RestoreOptions: Sendable {
     public var directory: String
     public var force = false
     /// Old tablespace location → new location.
     public var tablespaceMap: [String: String] = [:]
-    public var target: RecoveryTarget = .latest
-    public var targetAction: String = "pause"
+    /// Recovery settings (`name = 'value'` lines, `RecoverySettings.lines`), written into
+    /// postgresql.auto.conf with recovery.signal (PostgreSQL 12+) or into recovery.conf.
+    public var recoverySettings: [String] = []
+    /// A comment line above the settings (what the plan decided).
+    public var recoveryComment: String?
     /// The shell command PostgreSQL runs to fetch WAL (`%f`, `%p` placeholders included).
     public var restoreCommand: String
     public var parallel = 2

@@ -268,22 +268,23 @@ final class RestorePlan: Sendable {
         }
     }
 
-    /// `recovery.signal` plus settings appended to `postgresql.auto.conf`.
+    /// `recovery.signal` plus the settings appended to `postgresql.auto.conf` (PostgreSQL 12+),
+    /// or `recovery.conf` for 11 and older.
     func writeRecoveryConfiguration(catalog: BackupCatalog, options: RestoreOptions) throws {
-        try writeFile("recovery.signal", [])
-        var existing = (try? Array(Data(contentsOf: URL(fileURLWithPath: root + "/postgresql.auto.conf")))) ?? []
-        if !existing.isEmpty && existing.last != 10 { existing.append(10) }
-        var lines = ["", "# Added by tidemark restore of backup \(catalog.id)",
-                     "restore_command = " + RecoveryConfig.quote(options.restoreCommand),
-                     "recovery_target_timeline = 'latest'"]
-        switch options.target {
-        case .latest:
-            break
-        case .immediate:
-            lines.append("recovery_target = 'immediate'")
-            lines.append("recovery_target_action = " + RecoveryConfig.quote(options.targetAction))
+        let major = catalog.postgresVersion >= 10000 ? catalog.postgresVersion / 10000 : catalog.postgresVersion
+        let files = RecoverySettings.files(forMajorVersion: major)
+        var lines = ["", "# Added by tidemark restore of backup \(catalog.id)"]
+        if let comment = options.recoveryComment { lines.append("# " + comment.replacing("\n", with: " ")) }
+        lines += options.recoverySettings
+        if let signal = files.signal {
+            try writeFile(signal, [])
+            var existing = (try? Array(Data(contentsOf: URL(fileURLWithPath: root + "/" + files.settings)))) ?? []
+            if !existing.isEmpty && existing.last != 10 { existing.append(10) }
+            try writeFile(files.settings, existing + Array((lines.joined(separator: "\n") + "\n").utf8))
+        } else {
+            lines.append("standby_mode = 'off'")
+            try writeFile(files.settings, Array((lines.joined(separator: "\n") + "\n").utf8))
         }
-        try writeFile("postgresql.auto.conf", existing + Array((lines.joined(separator: "\n") + "\n").utf8))
     }
 
     /// File-system helpers throw `StorageError`; a restore reports them as its own errors.

@@ -1,4 +1,5 @@
 import TidemarkCodec
+import TidemarkCore
 import TidemarkStorage
 
 /// The engine's error: a stable code (mapped to exit codes by the CLI), a one-line message
@@ -6,7 +7,7 @@ import TidemarkStorage
 public struct TidemarkError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Value: String {
-            case configuration, wrongKey, repository, conflict, io, corrupt, invalidInput, notFound, alreadyExists
+            case configuration, wrongKey, repository, conflict, io, corrupt, invalidInput, notFound, alreadyExists, unreachable
         }
         let value: Value
         /// Missing or invalid configuration, no key.
@@ -27,12 +28,16 @@ public struct TidemarkError: Error, Sendable, CustomStringConvertible {
         public static let notFound = Code(value: .notFound)
         /// Something to be created exists already.
         public static let alreadyExists = Code(value: .alreadyExists)
+        /// A recovery target the archive cannot reach (the message says why and what can).
+        public static let unreachable = Code(value: .unreachable)
         public var description: String { value.rawValue }
     }
 
     public var code: Code
     public var message: String
     public var hints: [String]
+    /// For `.unreachable`: the planner's reason and the reachable alternatives.
+    public var unreachable: Unreachable?
 
     public init(_ code: Code, _ message: String, hints: [String] = []) {
         self.code = code

@@ -91,4 +91,21 @@ public struct SegmentSummary: Hashable, Sendable, Codable {
         self.timelineStart = timelineStart
         self.switched = switched
     }
+
+    /// The summary with more events that belong to this segment (a record that starts here
+    /// and ends in the next segment, found by joining the two summaries).
+    public func adding(completions more: [WALCompletion], restorePoints points: [WALRestorePoint] = []) -> SegmentSummary {
+        var s = self
+        for c in more {
+            s.completions += 1
+            s.minTime = s.minTime.map { min($0, c.time) } ?? c.time
+            s.maxTime = s.maxTime.map { max($0, c.time) } ?? c.time
+            if s.first.map({ c.lsn < $0.lsn }) ?? true { s.first = c }
+            if s.last.map({ c.lsn > $0.lsn }) ?? true { s.last = c }
+            s.minXid = s.minXid.map { min($0, c.xid) } ?? c.xid
+            s.maxXid = s.maxXid.map { max($0, c.xid) } ?? c.xid
+        }
+        s.restorePoints += points
+        return s
+    }
 }

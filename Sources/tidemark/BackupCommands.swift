@@ -32,27 +32,24 @@ struct ListCommand: AsyncParsableCommand {
 struct RestoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",
-        abstract: "Restore a backup into a directory and configure recovery.",
-        discussion: "Default target: replay the whole archive (--latest). Run as the PostgreSQL server user.")
+        abstract: "Restore a backup into a directory and configure recovery to a target.",
+        discussion: "Plans first (as `tidemark plan`): an unreachable target exits 10 and writes nothing. "
+            + "Default target: the end of the archive (--latest). Run as the PostgreSQL server user.")
     @OptionGroup var global: GlobalOptions
+    @OptionGroup var target: TargetOptions
     @Option(name: .long, help: "Target data directory (absolute; must be empty unless --force).") var to: String
-    @Option(name: .long, help: "Backup id (default: the newest).") var backup: String?
-    @Flag(name: .long, help: "Stop recovery as soon as the backup is consistent.") var targetImmediate = false
-    @Flag(name: .long, help: "Replay the whole archive (the default).") var latest = false
-    @Option(name: .long, help: "What the server does at the target: promote, pause or shutdown.") var targetAction: String = "pause"
+    @Option(name: .long, help: "Backup id (default: the newest that reaches the target).") var backup: String?
+    @Option(name: .long, help: "What the server does at the target: promote, pause or shutdown.")
+    var targetAction: RecoveryTargetAction = .pause
     @Option(name: .long, parsing: .singleValue, help: "Relocate a tablespace: OLD=NEW (OLD is its location or OID); repeatable.")
     var tablespaceMap: [String] = []
     @Flag(name: .long, help: "Delete what is in the target directory first.") var force = false
-    @Flag(name: .long, help: "Say what would be restored, write nothing.") var dryRun = false
+    @Flag(name: .long, help: "Print the plan and the exact recovery settings; write nothing.") var dryRun = false
     @Option(name: .long, help: "Packs fetched in parallel.") var parallel: Int = 2
     @Flag(name: .long, help: "Also read every file back and check its SHA-256 (slower; blocks are always checked).")
     var verifyChecksums = false
 
     func validate() throws {
-        guard !(targetImmediate && latest) else { throw ValidationError("--target-immediate and --latest exclude each other") }
-        guard ["promote", "pause", "shutdown"].contains(targetAction) else {
-            throw ValidationError("--target-action must be promote, pause or shutdown")
-        }
         guard (1...64).contains(parallel) else { throw ValidationError("--parallel must be 1...64") }
         for m in tablespaceMap where !m.contains("=") { throw ValidationError("--tablespace-map takes OLD=NEW, got '\(m)'") }
     }
@@ -60,13 +57,12 @@ struct RestoreCommand: AsyncParsableCommand {
     func run() async throws {
         try await Tidemark_run("restore") {
             let configuration = try global.load()
+            let request = try target.request(backup: backup)
             let environment = ProcessEnvironment.current()
             let (command, notices) = Engine.restoreCommand(configuration, environment: environment,
                                                            executable: Engine.executablePath(fallback: CommandLine.arguments[0]))
             var options = RestoreOptions(directory: ConfigurationLoaderPaths.absolute(to), restoreCommand: command)
             options.force = force
-            options.target = targetImmediate ? .immediate : .latest
-            options.targetAction = targetAction
             options.parallel = parallel
             options.verifyFileChecksums = verifyChecksums
             for m in tablespaceMap {
@@ -74,20 +70,23 @@ struct RestoreCommand: AsyncParsableCommand {
                 options.tablespaceMap[parts[0]] = parts[1]
             }
             if dryRun {
-                let list = try await Engine.list(configuration)
-                let chosen = backup.flatMap { id in list.backups.first { $0.id == id } } ?? list.backups.last
-                guard let chosen else { throw TidemarkError(.notFound, "stanza '\(configuration.stanza)' has no backups") }
-                print("would restore backup \(chosen.id) (\(chosen.type), \(chosen.size) bytes) into \(options.directory)")
-                print("restore_command = \(command)")
+                let report = try await Engine.plan(configuration, request: request)
+                let settings = RecoverySettings(plan: report.plan, restoreCommand: command, action: targetAction)
+                print(report.rendered(settings: settings))
+                print("dry run: would restore backup \(report.plan.backup.id) into \(options.directory) and write the settings above "
+                      + "(with recovery.signal) into postgresql.auto.conf; nothing was written")
                 return
             }
             for n in notices { writeStderr("NOTICE: \(n)\n") }
             if geteuid() == 0 {
                 writeStderr("NOTICE: restoring as root: the files will belong to root, and PostgreSQL refuses to start on them; run the restore as the server user (runuser -u postgres -- tidemark restore ...) or chown -R postgres: the directory before starting\n")
             }
-            let (report, catalog) = try await Engine.restore(configuration, backup: backup, options: options)
-            print("restored backup \(report.backup) (\(catalog.type.rawValue), \(report.files) files, \(report.bytes) bytes) into \(options.directory) in \(String(format2(report.seconds))) s")
-            print("start the server to recover (\(targetImmediate ? "to the backup's consistency point" : "to the end of the archive"))")
+            let (report, plan) = try await Engine.restore(configuration, request: request, action: targetAction, options: options)
+            print("restored backup \(report.backup) (\(plan.catalog.type.rawValue), \(report.files) files, \(report.bytes) bytes) into \(options.directory) in \(String(format2(report.seconds))) s")
+            print("start the server to recover: timeline \(plan.plan.targetTimeline), stops \(plan.plan.stop.words)")
+            if let c = plan.plan.lastCompletion {
+                print("the last transaction applied will be \(c.xid) (\(c.verb) at \(c.time.postgresText))")
+            }
         }
     }
 }

@@ -1,0 +1,227 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import TidemarkCodec
+import TidemarkCore
+import TidemarkStorage
+
+/// A plan and where it came from.
+public struct PlanReport: Sendable {
+    public var plan: RecoveryPlan
+    /// The repository the plan reads from.
+    public var repository: String
+    public var catalog: BackupCatalog
+    public var segmentsInArchive: Int
+    public var summariesRead: Int
+    /// Segments read in full to find the exact stop record.
+    public var segmentsScanned: Int
+    public var seconds: Double
+}
+
+/// The archive of one stanza in one repository, as the planner sees it.
+struct WALInventoryLoader {
+    let repository: Repository
+    let stanza: String
+    let size: WALSegmentSize
+    var store: any ObjectStore { repository.store }
+    var location: String { store.location }
+
+    /// Lists segments and history files, reads every history and every segment's summary
+    /// (one ranged read each, `parallel` at a time).
+    func load(parallel: Int = 16) async throws -> (WALInventory, facts: [WALSegmentName: WALSummaryFacts]) {
+        var segments: [TimelineID: Set<SegmentNumber>] = [:]
+        var names: [WALSegmentName] = []
+        var histories: [TimelineHistory] = []
+        let top = try await call("list the WAL of stanza '\(stanza)'") { try await store.list(prefix: RepositoryLayout.walPrefix(stanza)) }
+        for prefix in top.prefixes {
+            if prefix == RepositoryLayout.historyPrefix(stanza) {
+                let listing = try await call("list the timeline histories") { try await store.list(prefix: prefix) }
+                for object in listing.objects {
+                    let base = String(object.key.split(separator: "/").last ?? "")
+                    guard case .history(let tl)? = WALFileName(base) else { continue }
+                    histories.append(try await history(tl, key: object.key))
+                }
+                continue
+            }
+            let listing = try await call("list '\(prefix)'") { try await store.list(prefix: prefix) }
+            for object in listing.objects {
+                let base = object.key.split(separator: "/").last.map(String.init) ?? ""
+                guard case .segment(let name)? = WALFileName(base), let n = name.segmentNumber(size: size) else { continue }
+                segments[name.timeline, default: []].insert(n)
+                names.append(name)
+            }
+        }
+        let facts = try await readFacts(names, parallel: parallel)
+        var summaries: [WALSegmentName: SegmentSummary] = [:]
+        for (name, f) in facts { summaries[name] = f.summary }
+        // A record that starts at the end of one segment and ends in the next counts for the first.
+        for (name, f) in facts where f.tail != nil {
+            guard let n = name.segmentNumber(size: size) else { continue }
+            let next = WALSegmentName(timeline: name.timeline, segment: n + 1, size: size)
+            guard let nf = facts[next], let events = f.eventsCrossing(into: nf), !events.isEmpty else { continue }
+            summaries[name] = summaries[name]?.adding(completions: WALFacts.completions(events), restorePoints: WALFacts.restorePoints(events))
+        }
+        let inventory = WALInventory(segmentSize: size, segments: segments, graph: TimelineGraph(histories: histories), summaries: summaries)
+        return (inventory, facts)
+    }
+
+    func call<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw TidemarkError.wrap(error, doing: "\(what) in '\(location)'")
+        }
+    }
+
+    func history(_ tl: TimelineID, key: String) async throws -> TimelineHistory {
+        let plain: [UInt8]
+        do {
+            guard let bytes = try await store.get(key) else {
+                throw TidemarkError(.io, "'\(location)/\(key)' disappeared while it was being read")
+            }
+            plain = try EnvelopeReader.decode(bytes, key: repository.key).plaintext
+        } catch {
+            throw TidemarkError.wrap(error, doing: "read timeline history '\(location)/\(key)'")
+        }
+        do {
+            return try TimelineHistory(timeline: tl, parsing: plain)
+        } catch {
+            throw TidemarkError(.corrupt, "the archived history of timeline \(tl) ('\(location)/\(key)') is not a history file: \(error)")
+        }
+    }
+
+    /// Summaries of `names`, read `parallel` at a time; segments archived without WAL facts
+    /// (by version 1) are simply absent.
+    func readFacts(_ names: [WALSegmentName], parallel: Int) async throws -> [WALSegmentName: WALSummaryFacts] {
+        var out: [WALSegmentName: WALSummaryFacts] = [:]
+        try await withThrowingTaskGroup(of: (WALSegmentName, WALSummaryFacts?).self) { group in
+            var next = 0
+            func add() {
+                guard next < names.count else { return }
+                let name = names[next]
+                next += 1
+                group.addTask { (name, try await summary(of: name)?.wal) }
+            }
+            for _ in 0..<parallel { add() }
+            while let (name, facts) = try await group.next() {
+                if let facts { out[name] = facts }
+                add()
+            }
+        }
+        return out
+    }
+
+    /// The authenticated summary at the front of a WAL object: one ranged read (two if the
+    /// summary is longer than the first read).
+    func summary(of name: WALSegmentName) async throws -> WALSummary? {
+        let key = RepositoryLayout.wal(stanza, .segment(name))
+        var decoder = EnvelopeDecoder(key: repository.key)
+        var have: Int64 = 0
+        var want: Int64 = 4096
+        do {
+            while decoder.summary == nil {
+                guard let bytes = try await store.get(key, range: have..<want) else { return nil }
+                if bytes.isEmpty { throw EnvelopeError.truncated }
+                have += Int64(bytes.count)
+                decoder.feed(bytes)
+                switch try decoder.next() {
+                case .needInput:
+                    guard let header = decoder.header else { want = have + 4096; continue }
+                    if header.summaryFrameLength == 0 { return nil }
+                    want = Int64(EnvelopeHeader.size + header.summaryFrameLength)
+                    if have >= want { want = have + 4096 }
+                case .chunk, .finished:
+                    break
+                }
+                if decoder.summary == nil && decoder.header?.summaryFrameLength == 0 { return nil }
+            }
+        } catch {
+            throw TidemarkError.wrap(error, doing: "read the summary of '\(location)/\(key)'")
+        }
+        guard let bytes = decoder.summary else { return nil }
+        guard let summary = try? JSONDecoder().decode(WALSummary.self, from: Data(bytes)), summary.name == name.description else {
+            throw TidemarkError(.corrupt, "the summary of '\(location)/\(key)' does not describe \(name)",
+                                hints: ["objects were renamed or swapped in the repository; do not use this copy"])
+        }
+        return summary
+    }
+
+    /// Every completion in a segment, from the segment itself (read, authenticated, scanned),
+    /// including a record that starts in it and ends in the next one.
+    func completions(in name: WALSegmentName, facts: [WALSegmentName: WALSummaryFacts]) async throws -> [WALCompletion] {
+        let key = RepositoryLayout.wal(stanza, .segment(name))
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(Int(size.rawValue))
+        do {
+            guard let reader = try await store.openReader(key) else {
+                throw TidemarkError(.notFound, "WAL segment \(name) disappeared from '\(location)' while planning")
+            }
+            _ = try await decodeObject(reader, key: repository.key) { chunk in bytes += chunk }
+        } catch {
+            throw TidemarkError.wrap(error, doing: "read WAL segment '\(location)/\(key)'")
+        }
+        let scan = WALSegmentScan.scan(bytes, name: name, size: size)
+        var events = scan.events
+        if scan.incompleteTail != nil, let n = name.segmentNumber(size: size),
+           let nf = facts[WALSegmentName(timeline: name.timeline, segment: n + 1, size: size)] {
+            events += WALSummaryFacts(scan: scan).eventsCrossing(into: nf) ?? []
+        }
+        return WALFacts.completions(events)
+    }
+}
+
+extension Engine {
+    /// `tidemark plan`: the recovery plan for `request`, proven against the archive, from the
+    /// first repository that holds backups of the stanza.
+    public static func plan(_ configuration: Configuration, request: PlanRequest) async throws -> PlanReport {
+        let started = ContinuousClock.now
+        var lastError: TidemarkError?
+        for (spec, repo) in zip(configuration.repositories, try await openRepositories(configuration)) {
+            let backups = BackupStore(repository: repo, stanza: configuration.stanza)
+            let catalogs = try await backups.catalogs()
+            guard let info = try await repo.stanzaInfo(configuration.stanza), !catalogs.isEmpty else {
+                lastError = TidemarkError(.notFound, "stanza '\(configuration.stanza)' has no backups in repository '\(spec.name)'",
+                                          hints: ["take one: tidemark backup"])
+                continue
+            }
+            guard let size = WALSegmentSize(rawValue: info.walSegmentSize) else {
+                throw TidemarkError(.corrupt, "stanza '\(configuration.stanza)' records an impossible WAL segment size \(info.walSegmentSize)")
+            }
+            let loader = WALInventoryLoader(repository: repo, stanza: configuration.stanza, size: size)
+            var (inventory, facts) = try await loader.load()
+            let planner = catalogs.map(plannerBackup)
+            var scanned = 0
+            while true {
+                switch RecoveryPlanner(backups: planner, inventory: inventory).plan(request) {
+                case .plan(let plan):
+                    guard let catalog = catalogs.first(where: { $0.id.rawValue == plan.backup.id }) else {
+                        throw TidemarkError(.corrupt, "the planner chose backup \(plan.backup.id), which has no catalog")
+                    }
+                    let elapsed = ContinuousClock.now - started
+                    return PlanReport(plan: plan, repository: spec.name, catalog: catalog,
+                                      segmentsInArchive: inventory.segments.values.reduce(0) { $0 + $1.count },
+                                      summariesRead: facts.count, segmentsScanned: scanned,
+                                      seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                case .needsDetail(let names):
+                    for name in names {
+                        inventory.details[name] = try await loader.completions(in: name, facts: facts)
+                        scanned += 1
+                    }
+                case .unreachable(let u):
+                    var error = TidemarkError(.unreachable, "target not reachable: " + u.message,
+                                              hints: u.alternatives.map { "reachable instead: " + $0 })
+                    error.unreachable = u
+                    throw error
+                }
+            }
+        }
+        throw lastError ?? TidemarkError(.notFound, "no repository holds backups of stanza '\(configuration.stanza)'")
+    }
+
+    static func plannerBackup(_ c: BackupCatalog) -> PlannerBackup {
+        PlannerBackup(id: c.id.rawValue, timeline: TimelineID(c.timeline), startLSN: c.startLSN, stopLSN: c.stopLSN,
+                      startTime: try? PostgresTimestamp(parsing: c.startTime), stopTime: try? PostgresTimestamp(parsing: c.stopTime))
+    }
+}
