@@ -113,13 +113,14 @@ final class BackupTestCluster: Sendable {
 
     /// Starts a restored data directory beside the original (its own port and socket,
     /// archive_mode off) and waits until recovery has ended with a promotion.
-    func startRestored(_ directory: String, name: String, sourceLocation: SourceLocation = #_sourceLocation)
+    func startRestored(_ directory: String, name: String, archiving: Bool = false, sourceLocation: SourceLocation = #_sourceLocation)
         async throws -> RestoredServer
     {
         try await RestoredServer(
             dataDirectory: directory, socketDirectory: try makeServerDirectory(name + "-socket"),
             logFile: scratch.child(name + ".log"), binDirectory: server.binDirectory, user: user,
-            environment: server.environment, sourceLocation: sourceLocation)
+            environment: server.environment,
+            archiveCommand: archiving ? ShellQuoting.quote(binary.path) + " wal-push %p" : nil, sourceLocation: sourceLocation)
     }
 
     /// Bytes under `<repository>/main/backup/` (packs and catalogs of every backup, complete or not).
@@ -173,7 +174,7 @@ final class RestoredServer: Sendable {
     /// win over the original's `postgresql.conf`), runs `pg_ctl start`, then waits until
     /// `pg_is_in_recovery()` is false. Throws with the server log when recovery does not end.
     init(dataDirectory: String, socketDirectory: String, logFile: String, binDirectory: String, user: SystemUser?,
-         environment: [String: String], timeout: Duration = .seconds(180),
+         environment: [String: String], timeout: Duration = .seconds(180), archiveCommand: String? = nil,
          sourceLocation: SourceLocation = #_sourceLocation) async throws {
         self.dataDirectory = dataDirectory
         self.socketDirectory = socketDirectory
@@ -191,7 +192,7 @@ final class RestoredServer: Sendable {
             port = \(port)
             listen_addresses = '127.0.0.1'
             unix_socket_directories = \(ShellQuoting.configString(socketDirectory))
-            archive_mode = off
+            \(archiveCommand.map { "archive_mode = on\narchive_command = " + ShellQuoting.configString($0) } ?? "archive_mode = off")
 
             """
         let autoConf = dataDirectory + "/postgresql.auto.conf"
