@@ -79,7 +79,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "IntegrationTests", dependencies: ["Tidemark", "TidemarkTesting"],
+            name: "IntegrationTests", dependencies: ["Tidemark", "TidemarkTesting", "TidemarkCore"],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
