@@ -25,7 +25,9 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", providers: [.apt(["libpq-dev"])]),
 
         .target(name: "CTidemarkSupport"),
-        .target(name: "TidemarkCore", swiftSettings: strict),
+        // CRC-32C with the CPU's instruction; TidemarkCore falls back to tables without it.
+        .target(name: "CTidemarkCRC32C"),
+        .target(name: "TidemarkCore", dependencies: ["CTidemarkCRC32C"], swiftSettings: strict),
         .target(
             name: "TidemarkCodec",
             dependencies: [
