@@ -10,6 +10,7 @@ extension PostgreSQLIntegration {
         @Test("every complete segment: same records, commits, aborts, restore points and checkpoints as pg_waldump",
               .timeLimit(.minutes(20)))
         func readerAgreesWithPgWaldump() async throws {
+            let startedAt = Int64(Date().timeIntervalSince1970)
             let server = try await PostgresFixture(
                 PostgresFixture.Options(configuration: [
                     "wal_level = replica",
@@ -91,6 +92,20 @@ extension PostgreSQLIntegration {
                 #expect(kinds[kind, default: 0] > 0, "no \(kind) in the WAL")
             }
             #expect(ComparableEvent.set(streamEvents).contains { $0.kind == "restore point" && $0.detail == "rp-reader-1" })
+
+            // pg_waldump prints no checkpoint or restore point times: they must at least be now-ish.
+            let finishedAt = Int64(Date().timeIntervalSince1970)
+            for event in streamEvents {
+                switch event {
+                case .checkpoint(let c):
+                    #expect((startedAt - 5...finishedAt + 5).contains(c.time), "checkpoint \(c.lsn) time \(c.time) (Unix seconds)")
+                case .restorePoint(let r):
+                    let unix = r.time / 1_000_000 + postgresEpochUnixSeconds
+                    #expect((startedAt - 5...finishedAt + 5).contains(unix), "restore point \(r.name) time \(r.time)")
+                default:
+                    break
+                }
+            }
 
             // The commit times PostgreSQL itself recorded for our rows.
             let rows = try await server.psql(
