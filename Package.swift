@@ -25,8 +25,9 @@ let package = Package(
         .systemLibrary(name: "CLibPQ", providers: [.apt(["libpq-dev"])]),
 
         .target(name: "CTidemarkSupport"),
-        .target(name: "CTidemarkCRC"),
-        .target(name: "TidemarkCore", dependencies: ["CTidemarkCRC"], swiftSettings: strict),
+        // CRC-32C with the CPU's instruction; TidemarkCore falls back to tables without it.
+        .target(name: "CTidemarkCRC32C"),
+        .target(name: "TidemarkCore", dependencies: ["CTidemarkCRC32C"], swiftSettings: strict),
         .target(
             name: "TidemarkCodec",
             dependencies: [
@@ -80,7 +81,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "IntegrationTests", dependencies: ["Tidemark", "TidemarkTesting"],
+            name: "IntegrationTests", dependencies: ["Tidemark", "TidemarkTesting", "TidemarkCore"],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,5 @@
 import Testing
-import TidemarkCore
+@testable import TidemarkCore
 
 @Suite("CRC-32C", .tags(.small))
 struct CRC32CTests {
@@ -52,5 +52,27 @@ struct CRC32CTests {
         var bytewise = CRC32C()
         for b in data { bytewise.update([b]) }
         #expect(bytewise.finalize() == whole)
+    }
+
+    /// The CPU instruction path (when this machine has it) and the table path agree on every
+    /// length and alignment, and both match the published check value.
+    @Test func hardwareAndTablesAgree() {
+        var x: UInt32 = 99
+        let data = (0..<1100).map { _ -> UInt8 in
+            x = x &* 1_103_515_245 &+ 12_345
+            return UInt8(truncatingIfNeeded: x >> 16)
+        }
+        data.withUnsafeBytes { all in
+            for start in 0..<9 {
+                for length in [0, 1, 7, 8, 9, 63, 64, 65, 1000] {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<start + length])
+                    let tables = CRC32C.advanceWithTables(0xFFFF_FFFF, slice) ^ 0xFFFF_FFFF
+                    #expect(CRC32C.checksum(slice) == tables, "start \(start) length \(length)")
+                }
+            }
+        }
+        let check = Array("123456789".utf8).withUnsafeBytes { CRC32C.advanceWithTables(0xFFFF_FFFF, $0) ^ 0xFFFF_FFFF }
+        #expect(check == 0xE306_9283)
+        print("CRC-32C uses the CPU instruction: \(CRC32C.usesHardware)")
     }
 }

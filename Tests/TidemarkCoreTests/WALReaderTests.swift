@@ -457,6 +457,39 @@ struct WALReaderTests {
         #expect(s.stopReason == .crcMismatch(c.lsn))
     }
 
+    @Test func continuationFlagAndLengthAreChecked() {
+        var w = WALWriter()
+        w.pad(toPageOffset: blockSize - 16)
+        let c = w.append(commit(xid: 2, time: t0))
+        #expect(scan(w).events.count == 1)
+        // The second page loses its continuation flag: the record was abandoned.
+        var noFlag = w
+        noFlag.segments[0][blockSize + 2] &= ~0x01
+        guard case .invalidRecord(let at, _) = scan(noFlag).stopReason else {
+            Issue.record("missing continuation flag accepted: \(scan(noFlag).stopReason)")
+            return
+        }
+        #expect(at == c.lsn)
+        // xlp_rem_len disagrees with what the record still needs.
+        var wrongLength = w
+        wrongLength.segments[0][blockSize + 16] &+= 8
+        guard case .invalidRecord(let at2, _) = scan(wrongLength).stopReason else {
+            Issue.record("wrong xlp_rem_len accepted: \(scan(wrongLength).stopReason)")
+            return
+        }
+        #expect(at2 == c.lsn)
+        // A continuation flag where a new record must start.
+        var w2 = WALWriter()
+        w2.pad(toPageOffset: 24)
+        w2.append(commit(xid: 3, time: t0))
+        w2.segments[0][blockSize + 2] |= 0x01
+        guard case .badPage(let page, _) = scan(w2).stopReason else {
+            Issue.record("continuation flag at a record start accepted: \(scan(w2).stopReason)")
+            return
+        }
+        #expect(page == LSN(0x30_2000))
+    }
+
     @Test func stalePageAddressStops() {
         var w = WALWriter()
         w.append(commit(xid: 1, time: t0))
