@@ -14,6 +14,22 @@ public struct InfoReport: Codable, Sendable {
         public var cipher: String
         public var keyID: String
         public var kdf: String
+        /// Why the repository could not be opened (the fields above are then empty), or null.
+        public var error: String? = nil
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(path, forKey: .path)
+            try c.encode(type, forKey: .type)
+            try c.encode(required, forKey: .required)
+            try c.encode(formatVersion, forKey: .formatVersion)
+            try c.encode(created, forKey: .created)
+            try c.encode(cipher, forKey: .cipher)
+            try c.encode(keyID, forKey: .keyID)
+            try c.encode(kdf, forKey: .kdf)
+            try c.encode(error, forKey: .error)
+        }
     }
 
     public struct TimelineSection: Codable, Sendable {
@@ -79,6 +95,10 @@ public struct InfoReport: Codable, Sendable {
         var out: [String] = []
         for r in repositories {
             out.append("repository \(r.name): \(r.path) (\(r.type), \(r.required ? "required" : "optional"))")
+            if let error = r.error {
+                out.append("  UNAVAILABLE: \(error)")
+                continue
+            }
             out.append("  format v\(r.formatVersion), created \(r.created), \(r.cipher), key \(r.keyID) (\(r.kdf))")
         }
         if stanzas.isEmpty { out.append("no stanzas yet: nothing has been archived") }
@@ -112,7 +132,21 @@ extension Engine {
     public static func info(_ configuration: Configuration) async throws -> InfoReport {
         var repos: [InfoReport.RepositorySection] = []
         var stanzas: [InfoReport.StanzaSection] = []
-        let opened = Array(zip(configuration.repositories, try await openRepositories(configuration)))
+        let passphrase = try configuration.requireKey()
+        var opened: [(RepositorySpec, Repository)] = []
+        var firstError: (any Error)?
+        for spec in configuration.repositories {
+            do {
+                opened.append((spec, try await open(spec, configuration: configuration, passphrase: passphrase)))
+            } catch {
+                // Shown, not thrown, while another repository can be read: info matters most then.
+                firstError = firstError ?? error
+                repos.append(.init(name: spec.name, path: spec.location, type: spec.type.rawValue, required: spec.required, formatVersion: 0,
+                                   created: "", cipher: "", keyID: "", kdf: "",
+                                   error: TidemarkError.wrap(error, doing: "open repository '\(spec.name)'").message))
+            }
+        }
+        if opened.isEmpty, let firstError { throw firstError }
         for (spec, repo) in opened {
             let c = repo.config
             repos.append(.init(name: spec.name, path: spec.location, type: spec.type.rawValue, required: spec.required, formatVersion: c.version, created: c.created, cipher: c.cipher,
@@ -127,6 +161,8 @@ extension Engine {
                                      postgresVersion: identity?.postgresVersion, walSegmentSize: identity?.walSegmentSize, wal: wal))
             }
         }
+        let order = configuration.repositories.map(\.name)
+        repos.sort { (order.firstIndex(of: $0.name) ?? 0) < (order.firstIndex(of: $1.name) ?? 0) }
         let alerts = try await outstandingAlerts(configuration, repositories: opened)
         return InfoReport(repositories: repos, stanzas: stanzas, alerts: alerts)
     }
