@@ -174,7 +174,8 @@ extension Engine {
                                       executable: String) -> (command: String, notices: [String]) {
         var words: [String] = []
         var notices: [String] = []
-        if configuration.configFile == nil || environment["BACKUP_DIR"] != nil, let dir = configuration.repositories.first?.path {
+        if configuration.configFile == nil || environment["BACKUP_DIR"] != nil,
+           let dir = configuration.repositories.first(where: { $0.type == .posix })?.path {
             words.append("BACKUP_DIR=" + RecoveryConfig.shellWord(dir))
         }
         if let keyFile = environment["BACKUP_ENCRYPTION_KEY_FILE"], environment["BACKUP_ENCRYPTION_KEY"] == nil {
