@@ -17,12 +17,77 @@ public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConver
     public var debugDescription: String { "<redacted>" }
 }
 
-/// One place archives and backups are written to.
+/// One place archives and backups are written to (an entry of `repositories`).
+///
+/// `path` is required for `posix` and absent for `s3` (where it is ""); `s3` holds the
+/// file's S3 section as written, resolved into `S3RepositorySettings` by the loader.
 public struct RepositorySpec: Codable, Sendable, Hashable {
-    public enum Kind: String, Codable, Sendable { case posix }
+    public enum Kind: String, Codable, Sendable { case posix, s3 }
     public var name: String
     public var type: Kind
     public var path: String
+    /// wal-push and backup fail when a required repository fails; an optional one that fails
+    /// raises an alert instead.
+    public var required: Bool = true
+    public var s3: S3Section? = nil
+
+    enum CodingKeys: String, CodingKey { case name, type, path, required, s3 }
+
+    /// Where the repository is, for messages: the directory, or `s3://bucket/prefix`.
+    public var location: String {
+        switch type {
+        case .posix: return path
+        case .s3:
+            guard let s3, let bucket = s3.bucket else { return "s3://?" }
+            let prefix = S3RepositorySettings.normalizedPrefix(s3.prefix ?? "")
+            return "s3://\(bucket)" + (prefix.isEmpty ? "" : "/" + prefix.dropLast())
+        }
+    }
+}
+
+extension RepositorySpec {
+    /// Tolerant: `path` may be absent (s3), `required` defaults to true.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        type = try c.decode(Kind.self, forKey: .type)
+        path = try c.decodeIfPresent(String.self, forKey: .path) ?? ""
+        required = try c.decodeIfPresent(Bool.self, forKey: .required) ?? true
+        s3 = try c.decodeIfPresent(S3Section.self, forKey: .s3)
+    }
+}
+
+/// The `s3` section of a repository in the config file, as written. Never printed whole: it
+/// may hold `secretAccessKey`.
+public struct S3Section: Codable, Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
+    public var bucket: String?
+    public var prefix: String?
+    /// `https://host[:port]`; `http://` only for loopback. Default: AWS for `region`.
+    public var endpoint: String?
+    public var region: String?
+    /// `path` or `virtual`.
+    public var addressing: String?
+    /// PEM file of the certificate authorities to trust (default: the system's).
+    public var caBundle: String?
+    public var accessKeyId: String?
+    /// File holding the secret access key (mode 0600).
+    public var secretAccessKeyFile: String?
+    /// The secret itself: accepted only when the config file is readable by its owner alone.
+    public var secretAccessKey: String?
+    public var partSizeMiB: Int?
+    public var concurrency: Int?
+
+    public init(bucket: String? = nil, prefix: String? = nil, endpoint: String? = nil, region: String? = nil) {
+        self.bucket = bucket
+        self.prefix = prefix
+        self.endpoint = endpoint
+        self.region = region
+    }
+
+    public var description: String {
+        "S3Section(bucket: \(bucket ?? "nil"), prefix: \(prefix ?? "nil"), endpoint: \(endpoint ?? "nil"), secretAccessKey: \(secretAccessKey == nil ? "nil" : "<redacted>"))"
+    }
+    public var debugDescription: String { description }
 }
 
 /// The configuration file (`tidemark.json`). Every field is optional; the environment
@@ -66,6 +131,17 @@ public struct Configuration: Sendable {
     public var conninfo: String = ""
     public var archiveTimeoutSeconds: Double = 60
     public var fastCheckpoint = true
+    /// Resolved settings of each s3 repository, by repository name.
+    public var s3Settings: [String: S3RepositorySettings] = [:]
+
+    /// The repository named `name`, or a configuration error listing the names.
+    public func repository(named name: String) throws -> RepositorySpec {
+        guard let spec = repositories.first(where: { $0.name == name }) else {
+            throw TidemarkError(.configuration, "no repository is named '\(name)'",
+                                hints: ["configured: " + repositories.map(\.name).joined(separator: ", ")])
+        }
+        return spec
+    }
 
     public static let defaultConfigPath = "/etc/tidemark/tidemark.json"
 
@@ -97,25 +173,65 @@ public enum ConfigurationLoader {
             usedPath = Configuration.defaultConfigPath
         }
 
-        // 2. Repositories: BACKUP_DIR replaces the first posix repository (or adds one).
+        // 2. Repositories. BACKUP_DIR sets the path of the first posix repository (or adds
+        //    `local` in front); AWS_BACKUP_BUCKET the bucket of the first s3 one (or adds
+        //    `offsite` at the end). Either alone works; both give two repositories.
         var repositories = file.repositories ?? []
         if let dir = env["BACKUP_DIR"], !dir.isEmpty {
-            let spec = RepositorySpec(name: repositories.first?.name ?? "local", type: .posix, path: absolute(dir))
-            if repositories.isEmpty { repositories = [spec] } else { repositories[0] = spec }
+            if let i = repositories.firstIndex(where: { $0.type == .posix }) {
+                repositories[i].path = absolute(dir)
+            } else {
+                repositories.insert(RepositorySpec(name: "local", type: .posix, path: absolute(dir)), at: 0)
+            }
+        }
+        var environmentS3: String?
+        if let bucketText = env["AWS_BACKUP_BUCKET"], !bucketText.isEmpty {
+            let (bucket, prefix) = S3RepositorySettings.splitBucket(bucketText)
+            if let i = repositories.firstIndex(where: { $0.type == .s3 }) {
+                var section = repositories[i].s3 ?? S3Section()
+                section.bucket = bucket
+                section.prefix = prefix
+                repositories[i].s3 = section
+                environmentS3 = repositories[i].name
+            } else {
+                repositories.append(RepositorySpec(name: "offsite", type: .s3, path: "", s3: S3Section(bucket: bucket, prefix: prefix)))
+                environmentS3 = "offsite"
+            }
+        } else {
+            environmentS3 = repositories.first { $0.type == .s3 }?.name
         }
         guard !repositories.isEmpty else {
             throw TidemarkError(.configuration, "no repository configured",
-                                hints: ["set BACKUP_DIR to the repository directory, or list repositories in \(usedPath ?? "a config file (--config, TIDEMARK_CONFIG or \(Configuration.defaultConfigPath))")"])
+                                hints: ["set BACKUP_DIR to the repository directory (and/or AWS_BACKUP_BUCKET for S3), or list repositories in \(usedPath ?? "a config file (--config, TIDEMARK_CONFIG or \(Configuration.defaultConfigPath))")"])
         }
         var names = Set<String>()
         for r in repositories {
-            guard r.path.hasPrefix("/") else {
-                throw TidemarkError(.configuration, "repository '\(r.name)' path '\(r.path)' is not absolute",
-                                    hints: ["archive_command runs in the data directory; give an absolute path"])
+            guard !r.name.isEmpty, r.name.utf8.count <= 64, !r.name.hasPrefix("."), r.name.utf8.allSatisfy({
+                ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 || $0 == 45 || $0 == 46
+            }) else {
+                throw TidemarkError(.configuration, "repository name '\(r.name)' is not valid", hints: ["use 1-64 letters, digits, '_', '-' or '.' (not starting with '.')"])
             }
             guard names.insert(r.name).inserted else {
                 throw TidemarkError(.configuration, "repository name '\(r.name)' is used twice", hints: ["give each repository its own name"])
             }
+            switch r.type {
+            case .posix:
+                guard r.path.hasPrefix("/") else {
+                    throw TidemarkError(.configuration, r.path.isEmpty ? "repository '\(r.name)' (posix) has no path" : "repository '\(r.name)' path '\(r.path)' is not absolute",
+                                        hints: ["archive_command runs in the data directory; give an absolute path"])
+                }
+                guard r.s3 == nil else {
+                    throw TidemarkError(.configuration, "repository '\(r.name)' is posix but has an s3 section", hints: ["set \"type\": \"s3\" or remove the s3 section"])
+                }
+            case .s3:
+                guard r.path.isEmpty else {
+                    throw TidemarkError(.configuration, "repository '\(r.name)' is s3 but has a path", hints: ["an s3 repository takes s3.bucket and s3.prefix, not path"])
+                }
+            }
+        }
+        guard repositories.contains(where: \.required) else {
+            throw TidemarkError(.configuration, "no repository is required: wal-push would succeed with the segment stored nowhere",
+                                hints: ["mark at least one repository \"required\": true (the default)"])
         }
 
         // 3. Key: env passphrase, env key file, file passphrase, file key file.
@@ -164,6 +280,11 @@ public enum ConfigurationLoader {
         var configuration = Configuration(stanza: stanza, repositories: repositories, encryptionKey: key, keySource: keySource,
                                           compression: compression, compressionLevel: level, ioTimeoutSeconds: timeout,
                                           configFile: usedPath.map(absolute))
+        for r in repositories where r.type == .s3 {
+            configuration.s3Settings[r.name] = try S3RepositorySettings.resolve(
+                name: r.name, section: r.s3, environment: env, environmentWins: r.name == environmentS3,
+                configFile: usedPath.map(absolute), timeout: timeout)
+        }
         configuration.conninfo = env["TIDEMARK_PG_CONNINFO"].flatMap { $0.isEmpty ? nil : $0 } ?? file.postgres?.conninfo ?? ""
         configuration.archiveTimeoutSeconds = file.archiveTimeoutSeconds ?? 60
         switch file.checkpoint ?? "fast" {

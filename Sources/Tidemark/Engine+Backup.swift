@@ -109,13 +109,30 @@ extension Engine {
         return UInt64(t)
     }
 
-    /// `tidemark backup`: BASE_BACKUP into the first repository; the backup is complete only
-    /// once the WAL it needs is in the repository.
-    public static func backup(_ configuration: Configuration, type: BackupType, label: String?,
+    /// `tidemark backup`: one BASE_BACKUP stream into every repository (or only the one named
+    /// `repository`), all under the same backup id. The backup is complete in a repository only
+    /// once the WAL it needs is there. A required repository that fails fails the backup (and
+    /// leaves nothing visible anywhere); an optional one is dropped with an alert.
+    public static func backup(_ configuration: Configuration, type: BackupType, label: String?, repository named: String? = nil,
                               progress: (@Sendable (Int64, Int64?) -> Void)? = nil) async throws -> BackupResult {
         try checkOwnership(configuration, command: "backup")
-        guard let repository = try await openRepositories(configuration).first else {
-            throw TidemarkError(.configuration, "no repository configured")
+        var specs = configuration.repositories
+        if let named {
+            var spec = try configuration.repository(named: named)
+            spec.required = true  // asked for by name
+            specs = [spec]
+        }
+        let passphrase = try configuration.requireKey()
+        var alerts: [String] = []
+        var opened: [(RepositorySpec, Repository)] = []
+        for spec in specs {
+            do {
+                opened.append((spec, try await open(spec, configuration: configuration, passphrase: passphrase)))
+            } catch {
+                let e = TidemarkError.wrap(error, doing: "open repository '\(spec.name)'")
+                if spec.required { throw e }
+                alerts.append("optional repository '\(spec.name)' is left out of this backup: \(e.message)")
+            }
         }
         let connection = try await connect(configuration)
         defer { connection.close() }
@@ -125,21 +142,37 @@ extension Engine {
             throw TidemarkError(.configuration, "archive_mode is '\(archiveMode)': a backup without archived WAL cannot be restored",
                                 hints: ["set archive_mode = on and archive_command = 'tidemark wal-push %p' (restart needed); `tidemark check` verifies the setup"])
         }
-        // One stanza, one cluster.
+        // One stanza, one cluster, in every repository.
         let walSize = WALSegmentSize(rawValue: facts.walSegmentSize) ?? .default
-        let stanza = try await repository.establishStanza(StanzaInfo(
-            name: configuration.stanza, systemIdentifier: facts.systemIdentifier, walSegmentSize: facts.walSegmentSize,
-            postgresVersion: facts.postgresVersion / 10000, created: Date().formatted(.iso8601)))
-        guard stanza.systemIdentifier == facts.systemIdentifier else {
-            throw TidemarkError(.conflict, "the server's system identifier is \(facts.systemIdentifier) but stanza '\(configuration.stanza)' holds cluster \(stanza.systemIdentifier)",
-                                hints: ["back this cluster up to its own stanza (--stanza / TIDEMARK_STANZA)"])
+        var targets: [BackupTarget] = []
+        var archives: [String: WALArchive] = [:]
+        for (spec, repository) in opened {
+            do {
+                let stanza = try await repository.establishStanza(StanzaInfo(
+                    name: configuration.stanza, systemIdentifier: facts.systemIdentifier, walSegmentSize: facts.walSegmentSize,
+                    postgresVersion: facts.postgresVersion / 10000, created: Date().formatted(.iso8601)))
+                guard stanza.systemIdentifier == facts.systemIdentifier else {
+                    throw TidemarkError(.conflict, "the server's system identifier is \(facts.systemIdentifier) but stanza '\(configuration.stanza)' in repository '\(spec.name)' holds cluster \(stanza.systemIdentifier)",
+                                        hints: ["back this cluster up to its own stanza (--stanza / TIDEMARK_STANZA)"])
+                }
+            } catch {
+                if spec.required { throw error }
+                alerts.append("optional repository '\(spec.name)' is left out of this backup: \(TidemarkError.wrap(error, doing: "check stanza '\(configuration.stanza)'").message)")
+                continue
+            }
+            targets.append(BackupTarget(name: spec.name, required: spec.required,
+                                        store: BackupStore(repository: repository, stanza: configuration.stanza)))
+            archives[spec.name] = archive(repository, spec: spec, configuration: configuration)
+        }
+        guard !targets.isEmpty else {
+            throw TidemarkError(.repository, "no repository can take the backup", hints: alerts)
         }
         _ = identity
         let label = label ?? "tidemark \(type.rawValue)"
         let options = BaseBackupOptions(label: label, progress: progress != nil,
                                         checkpoint: configuration.fastCheckpoint ? .fast : .spread,
                                         // The server would poll archive_status once a second; Tidemark
-                                        // waits for the segments in its own repository instead (250 ms).
+                                        // waits for the segments in its own repositories instead (250 ms).
                                         waitForWALArchive: false, manifest: .yes, manifestChecksums: .crc32c)
         let stream: BaseBackupStream
         do {
@@ -149,22 +182,23 @@ extension Engine {
         }
         let total = TotalEstimate()
         var source = ReplicationBackupSource(stream: stream, total: total)
-        let store = BackupStore(repository: repository, stanza: configuration.stanza)
-        let archive = WALArchive(repository: repository, stanza: configuration.stanza, compression: configuration.compression)
         let timeout = configuration.archiveTimeoutSeconds
         let onBytes: (@Sendable (Int64) -> Void)? = progress.map { report in
             let box = total
             return { (bytes: Int64) in report(bytes, box.value) }
         }
-        let waitForWAL: @Sendable (BackupCatalog) async throws -> Void = { catalog in
+        let waitArchives = archives
+        let waitForWAL: @Sendable (BackupTarget, BackupCatalog) async throws -> Void = { target, catalog in
+            guard let archive = waitArchives[target.name] else { return }
             try await archive.waitForSegments(from: catalog.startLSN, through: catalog.stopLSN,
                                               timeline: TimelineID(catalog.stopTimeline), size: walSize, timeout: timeout)
         }
+        let run = BackupFanOut(targets: targets)
+        let results: [RepositoryBackup]
         do {
-            return try await store.takeBackup(type: type, label: label, server: facts, source: &source,
-                                              compression: configuration.compression,
-                                              compressionLevel: configuration.compressionLevel,
-                                              progress: onBytes, beforeCommit: waitForWAL)
+            results = try await run.take(type: type, label: label, server: facts, source: &source,
+                                         compression: configuration.compression, compressionLevel: configuration.compressionLevel,
+                                         progress: onBytes, beforeCommit: waitForWAL)
         } catch let e as ReplicationError {
             stream.cancel()
             throw TidemarkError.from(e, conninfoHint: "")
@@ -172,6 +206,9 @@ extension Engine {
             stream.cancel()
             throw error
         }
+        guard let first = results.first else { throw TidemarkError(.io, "internal: the backup produced no result") }
+        return BackupResult(catalog: first.catalog, notices: run.notices, newBlocks: first.newBlocks, reusedBlocks: first.reusedBlocks,
+                            repositories: results.map(\.repository), alerts: alerts + run.alerts)
     }
 }
 
@@ -195,7 +232,7 @@ extension WALArchive {
                 continue
             }
             guard ContinuousClock.now < deadline else {
-                throw TidemarkError(.io, "the backup needs WAL segment \(name), which did not reach repository '\(location)' within \(Int(timeout)) s; the backup is not complete",
+                throw TidemarkError(.io, "the backup needs WAL segment \(name), which did not reach repository '\(repositoryName ?? location)' within \(Int(timeout)) s; the backup is not complete",
                                     hints: ["check archive_command = 'tidemark wal-push %p' with this repository and stanza, and pg_stat_archiver / the server log for failures",
                                             "`tidemark check` tests the whole archive path"])
             }

@@ -73,20 +73,61 @@ public struct BackupListEntry: Codable, Sendable {
 }
 
 public struct BackupList: Codable, Sendable {
+    /// One configured repository, as `list` saw it.
+    public struct RepositoryEntry: Codable, Sendable {
+        public var name: String
+        public var type: String
+        public var location: String
+        public var required: Bool
+        /// Complete backups of the stanza in it (0 when it could not be read).
+        public var backups: Int
+        /// Why it could not be read, or null.
+        public var error: String?
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(type, forKey: .type)
+            try c.encode(location, forKey: .location)
+            try c.encode(required, forKey: .required)
+            try c.encode(backups, forKey: .backups)
+            try c.encode(error, forKey: .error)
+        }
+    }
+
+    /// Every repository's complete backups, oldest first (same id: in configuration order).
     public var backups: [BackupListEntry]
+    public var repositories: [RepositoryEntry]
+
+    enum CodingKeys: String, CodingKey { case backups, repositories }
+
+    public init(backups: [BackupListEntry], repositories: [RepositoryEntry] = []) {
+        self.backups = backups
+        self.repositories = repositories
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        backups = try c.decode([BackupListEntry].self, forKey: .backups)
+        repositories = try c.decodeIfPresent([RepositoryEntry].self, forKey: .repositories) ?? []
+    }
 
     public func rendered() -> String {
-        guard !backups.isEmpty else { return "no backups yet: run `tidemark backup`" }
-        var rows = [["id", "type", "parent", "start (UTC)", "stop (UTC)", "LSN range", "tl", "db size", "stored", "duration"]]
+        var out: [String] = []
+        for r in repositories where r.error != nil {
+            out.append("repository \(r.name) (\(r.location)) could not be read: \(r.error ?? "")")
+        }
+        guard !backups.isEmpty else { return (out + ["no backups yet: run `tidemark backup`"]).joined(separator: "\n") }
+        var rows = [["id", "type", "parent", "start (UTC)", "stop (UTC)", "LSN range", "tl", "db size", "stored", "duration", "repository"]]
         for b in backups {
             rows.append([b.id, b.type, b.parent ?? "-", b.startTime, b.stopTime, "\(b.startLSN)-\(b.stopLSN)", String(b.timeline),
-                         formatBytes(b.size), formatBytes(b.storedSize), String(Int(b.durationSeconds.rounded())) + " s"])
+                         formatBytes(b.size), formatBytes(b.storedSize), String(Int(b.durationSeconds.rounded())) + " s", b.repository])
         }
         let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
-        return rows.map { row in
+        return (out + rows.map { row in
             row.enumerated().map { $0.element + String(repeating: " ", count: widths[$0.offset] - $0.element.count) }
                 .joined(separator: "  ").trimmingTrailingSpaces()
-        }.joined(separator: "\n")
+        }).joined(separator: "\n")
     }
 }
 
@@ -100,14 +141,30 @@ extension String {
 
 extension Engine {
     /// `tidemark list`: the complete backups of the stanza in every repository, oldest first.
+    /// A repository that cannot be read is reported in `repositories` (with its error) as long
+    /// as another one can; when none can, its error is thrown.
     public static func list(_ configuration: Configuration) async throws -> BackupList {
-        var rows: [BackupListEntry] = []
-        for (spec, repo) in zip(configuration.repositories, try await openRepositories(configuration)) {
-            for c in try await BackupStore(repository: repo, stanza: configuration.stanza).catalogs() {
-                rows.append(BackupListEntry(c, repository: spec.name))
+        let passphrase = try configuration.requireKey()
+        var rows: [(Int, BackupListEntry)] = []
+        var repositories: [BackupList.RepositoryEntry] = []
+        var firstError: (any Error)?
+        for (index, spec) in configuration.repositories.enumerated() {
+            var entry = BackupList.RepositoryEntry(name: spec.name, type: spec.type.rawValue, location: spec.location,
+                                                   required: spec.required, backups: 0, error: nil)
+            do {
+                let repo = try await open(spec, configuration: configuration, passphrase: passphrase)
+                let catalogs = try await BackupStore(repository: repo, stanza: configuration.stanza).catalogs()
+                rows += catalogs.map { (index, BackupListEntry($0, repository: spec.name)) }
+                entry.backups = catalogs.count
+            } catch {
+                firstError = firstError ?? error
+                entry.error = TidemarkError.wrap(error, doing: "list the backups in repository '\(spec.name)'").message
             }
+            repositories.append(entry)
         }
-        return BackupList(backups: rows)
+        if let firstError, repositories.allSatisfy({ $0.error != nil }) { throw firstError }
+        rows.sort { ($0.1.id, $0.0) < ($1.1.id, $1.0) }
+        return BackupList(backups: rows.map(\.1), repositories: repositories)
     }
 
     /// The restore_command to write: this binary, the same configuration, quoted for the shell.
@@ -117,7 +174,8 @@ extension Engine {
                                       executable: String) -> (command: String, notices: [String]) {
         var words: [String] = []
         var notices: [String] = []
-        if configuration.configFile == nil || environment["BACKUP_DIR"] != nil, let dir = configuration.repositories.first?.path {
+        if configuration.configFile == nil || environment["BACKUP_DIR"] != nil,
+           let dir = configuration.repositories.first(where: { $0.type == .posix })?.path {
             words.append("BACKUP_DIR=" + RecoveryConfig.shellWord(dir))
         }
         if let keyFile = environment["BACKUP_ENCRYPTION_KEY_FILE"], environment["BACKUP_ENCRYPTION_KEY"] == nil {

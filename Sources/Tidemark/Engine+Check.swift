@@ -24,14 +24,34 @@ extension Engine {
     /// arrive in the repository within `archiveTimeoutSeconds`.
     public static func check(_ configuration: Configuration) async throws -> [CheckResult] {
         var results: [CheckResult] = []
-        let repository: Repository
+        var opened: [(RepositorySpec, Repository)] = []
+        let passphrase: Secret
         do {
-            guard let first = try await openRepositories(configuration).first else { throw TidemarkError(.configuration, "no repository") }
-            repository = first
-            results.append(.pass("repository \(first.store.location) opens with the configured key"))
+            passphrase = try configuration.requireKey()
         } catch let e as TidemarkError {
             results.append(.fail("repository", e.message, fix: e.hints.first ?? "see docs/configuration.md"))
             return results
+        }
+        let several = configuration.repositories.count > 1
+        for spec in configuration.repositories {
+            let what = several ? "repository '\(spec.name)'" : "repository"
+            do {
+                let repo = try await open(spec, configuration: configuration, passphrase: passphrase)
+                opened.append((spec, repo))
+                results.append(.pass("\(what) \(spec.location) opens with the configured key"))
+            } catch {
+                let e = TidemarkError.wrap(error, doing: "open repository '\(spec.name)'")
+                results.append(.fail(what, e.message, fix: e.hints.first ?? "see docs/configuration.md"))
+            }
+        }
+        guard !opened.isEmpty else { return results }
+        if let alerts = try? await outstandingAlerts(configuration, repositories: opened, removeResolved: true), !alerts.isEmpty {
+            let byRepository = Dictionary(grouping: alerts, by: \.repository)
+            for (name, missed) in byRepository.sorted(by: { $0.key < $1.key }) {
+                let files = missed.map(\.file)
+                results.append(.fail("repository '\(name)'", "misses \(files.count) WAL file(s) that wal-push could not store there: \(files.prefix(5).joined(separator: ", "))\(files.count > 5 ? ", ..." : "")",
+                                     fix: "fix the repository (the ALERT lines in the server log say why), then copy the files over: tidemark wal-fetch from another repository and wal-push again; `tidemark info` lists them all"))
+            }
         }
         let connection: ReplicationConnection
         do {
@@ -69,28 +89,35 @@ extension Engine {
                        : .fail("max_wal_senders", "is \(senders); a backup needs one sender", fix: "max_wal_senders = 10 (restart)"))
         do {
             let (facts, _) = try await serverFacts(connection)
-            if let stanza = try await repository.stanzaInfo(configuration.stanza), stanza.systemIdentifier != facts.systemIdentifier {
-                results.append(.fail("stanza '\(configuration.stanza)'", "holds cluster \(stanza.systemIdentifier), the server is \(facts.systemIdentifier)",
-                                     fix: "use a stanza of its own for this cluster (--stanza)"))
-            } else {
-                results.append(.pass("stanza '\(configuration.stanza)' matches system identifier \(facts.systemIdentifier)"))
+            for (spec, repository) in opened {
+                let whose = several ? " in repository '\(spec.name)'" : ""
+                if let stanza = try await repository.stanzaInfo(configuration.stanza), stanza.systemIdentifier != facts.systemIdentifier {
+                    results.append(.fail("stanza '\(configuration.stanza)'\(whose)", "holds cluster \(stanza.systemIdentifier), the server is \(facts.systemIdentifier)",
+                                         fix: "use a stanza of its own for this cluster (--stanza)"))
+                } else {
+                    results.append(.pass("stanza '\(configuration.stanza)'\(whose) matches system identifier \(facts.systemIdentifier)"))
+                }
             }
-            // Force a segment switch and watch it arrive.
+            // Force a segment switch and watch it arrive in every repository that opened.
             let rows = try await connection.simpleQuery("SELECT pg_walfile_name(pg_switch_wal())")
             guard let name = rows.first?.first ?? nil, let file = WALFileName(name) else {
                 throw TidemarkError(.io, "pg_switch_wal() returned no segment name")
             }
-            let archive = WALArchive(repository: repository, stanza: configuration.stanza, compression: configuration.compression)
             let key = RepositoryLayout.wal(configuration.stanza, file)
             let deadline = ContinuousClock.now + .seconds(configuration.archiveTimeoutSeconds)
-            var arrived = false
-            while ContinuousClock.now < deadline {
-                if try await archive.objectExists(key) { arrived = true; break }
-                try await Task.sleep(for: .milliseconds(250))
+            for (spec, repository) in opened {
+                let archive = archive(repository, spec: spec, configuration: configuration)
+                var arrived = false
+                while true {
+                    if try await archive.objectExists(key) { arrived = true; break }
+                    if ContinuousClock.now >= deadline { break }
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+                let target = several ? "repository '\(spec.name)'" : "the repository"
+                results.append(arrived ? .pass("WAL segment \(name) arrived in \(target) after a switch")
+                               : .fail("WAL archiving", "segment \(name) did not reach \(target) within \(Int(configuration.archiveTimeoutSeconds)) s",
+                                       fix: "look at pg_stat_archiver.last_failed_wal and the server log; archive_command must use this BACKUP_DIR/config and key"))
             }
-            results.append(arrived ? .pass("WAL segment \(name) arrived in the repository after a switch")
-                           : .fail("WAL archiving", "segment \(name) did not reach the repository within \(Int(configuration.archiveTimeoutSeconds)) s",
-                                   fix: "look at pg_stat_archiver.last_failed_wal and the server log; archive_command must use this BACKUP_DIR/config and key"))
         } catch let e as ReplicationError {
             results.append(.fail("server", e.message, fix: "see the server log"))
         } catch let e as TidemarkError {

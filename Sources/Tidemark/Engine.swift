@@ -12,24 +12,23 @@ import TidemarkStorage
 
 /// Entry points the CLI calls: one function per command, configuration in, result out.
 public enum Engine {
-    static func store(for spec: RepositorySpec, configuration: Configuration) -> any ObjectStore {
-        switch spec.type {
-        case .posix: return FileSystemStore(root: spec.path, timeout: configuration.ioTimeoutSeconds)
-        }
+    static func store(for spec: RepositorySpec, configuration: Configuration) throws -> any ObjectStore {
+        try StoreFactory.makeStore(for: spec, configuration: configuration)
     }
 
-    /// `tidemark init`: creates every configured repository that does not exist yet.
+    /// `tidemark init`: creates every configured repository that does not exist yet. A posix
+    /// repository gets its directory (0700); an S3 one only its config object.
     public static func initialize(_ configuration: Configuration, parameters: ScryptParameters? = nil) async throws -> [String] {
         let passphrase = try configuration.requireKey()
         var lines: [String] = []
         try checkOwnership(configuration, command: "init")
         for spec in configuration.repositories {
-            try createRoot(spec.path)
-            let store = store(for: spec, configuration: configuration)
+            if spec.type == .posix { try createRoot(spec.path) }
+            let store = try store(for: spec, configuration: configuration)
             let repo = try await Repository.initialize(store: store, passphrase: passphrase, parameters: parameters)
             let p = repo.config.wrappedKey.scrypt
-            lines.append("initialized repository '\(spec.name)' at \(spec.path) (key \(repo.key.idHex), scrypt N=2^\(p.logN) r=\(p.r) p=\(p.p))")
-            if geteuid() == 0 {
+            lines.append("initialized repository '\(spec.name)' at \(spec.location) (key \(repo.key.idHex), scrypt N=2^\(p.logN) r=\(p.r) p=\(p.p))")
+            if spec.type == .posix && geteuid() == 0 {
                 lines.append("WARNING: the repository is owned by root; archive_command runs as the PostgreSQL server user: chown -R postgres: '\(spec.path)'")
             }
         }
@@ -73,36 +72,56 @@ public enum Engine {
         let passphrase = try configuration.requireKey()
         var repos: [Repository] = []
         for spec in configuration.repositories {
-            repos.append(try await Repository.open(store: store(for: spec, configuration: configuration), passphrase: passphrase))
+            repos.append(try await open(spec, configuration: configuration, passphrase: passphrase))
         }
         return repos
     }
 
-    static func archives(_ configuration: Configuration) async throws -> [WALArchive] {
-        try await openRepositories(configuration).map {
-            WALArchive(repository: $0, stanza: configuration.stanza, compression: configuration.compression,
-                       compressionLevel: configuration.compressionLevel)
-        }
+    static func open(_ spec: RepositorySpec, configuration: Configuration, passphrase: Secret) async throws -> Repository {
+        try await Repository.open(store: store(for: spec, configuration: configuration), passphrase: passphrase)
     }
 
-    /// `tidemark wal-push PATH`: succeeds only when every repository holds a durable copy.
-    /// Returns notices for stderr (empty when all went as usual).
+    static func archive(_ repository: Repository, spec: RepositorySpec, configuration: Configuration) -> WALArchive {
+        var archive = WALArchive(repository: repository, stanza: configuration.stanza, compression: configuration.compression,
+                                 compressionLevel: configuration.compressionLevel)
+        archive.repositoryName = spec.name
+        return archive
+    }
+
+    /// `tidemark wal-push PATH`: succeeds only when every required repository holds a durable,
+    /// verified copy. Returns lines for stderr (empty when all went as usual): notices, and
+    /// `tidemark: ALERT:` lines for optional repositories that failed.
     public static func walPush(_ configuration: Configuration, path: String) async throws -> [String] {
         try checkOwnership(configuration, command: "wal-push")
-        var notices: [String] = []
-        for archive in try await archives(configuration) {
-            switch try await archive.push(path: path) {
-            case .stored, .alreadyArchived:
-                break
-            case .storedAlongside(let key):
-                notices.append("NOTICE: a different '\(FileIO.basename(path))' was archived before in '\(archive.location)'; this one is kept beside it as '\(key)'")
-            }
+        let passphrase = try configuration.requireKey()
+        // One repository: exactly the plain path (wal-push's cost per segment is benchmarked).
+        if configuration.repositories.count == 1, let spec = configuration.repositories.first {
+            let archive = archive(try await open(spec, configuration: configuration, passphrase: passphrase), spec: spec,
+                                  configuration: configuration)
+            return notices(for: try await archive.push(path: path), archive: archive, path: path)
         }
-        return notices
+        return try await MultiPush(configuration: configuration, passphrase: passphrase, path: path).run()
     }
 
-    /// `tidemark wal-fetch NAME DEST`.
-    public static func walFetch(_ configuration: Configuration, name: String, destination: String) async throws {
-        try await WALArchive.fetch(name: name, to: destination, from: archives(configuration))
+    static func notices(for outcome: PushOutcome, archive: WALArchive, path: String) -> [String] {
+        switch outcome {
+        case .stored, .alreadyArchived:
+            return []
+        case .storedAlongside(let key):
+            return ["NOTICE: a different '\(FileIO.basename(path))' was archived before in '\(archive.location)'; this one is kept beside it as '\(key)'"]
+        }
+    }
+
+    /// `tidemark wal-fetch NAME DEST`: from the first repository holding a valid copy.
+    /// `report` gets a line for each repository passed over (missing or damaged copy).
+    public static func walFetch(_ configuration: Configuration, name: String, destination: String,
+                                report: @Sendable (String) -> Void = { _ in }) async throws {
+        let passphrase = try configuration.requireKey()
+        let sources = configuration.repositories.map { spec in
+            WALArchive.Source(name: spec.name) {
+                archive(try await open(spec, configuration: configuration, passphrase: passphrase), spec: spec, configuration: configuration)
+            }
+        }
+        try await WALArchive.fetch(name: name, to: destination, from: sources, report: report)
     }
 }

@@ -5,12 +5,31 @@ import TidemarkStorage
 public struct InfoReport: Codable, Sendable {
     public struct RepositorySection: Codable, Sendable {
         public var name: String
+        /// The directory (posix) or `s3://bucket/prefix`.
         public var path: String
+        public var type: String
+        public var required: Bool
         public var formatVersion: Int
         public var created: String
         public var cipher: String
         public var keyID: String
         public var kdf: String
+        /// Why the repository could not be opened (the fields above are then empty), or null.
+        public var error: String? = nil
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(name, forKey: .name)
+            try c.encode(path, forKey: .path)
+            try c.encode(type, forKey: .type)
+            try c.encode(required, forKey: .required)
+            try c.encode(formatVersion, forKey: .formatVersion)
+            try c.encode(created, forKey: .created)
+            try c.encode(cipher, forKey: .cipher)
+            try c.encode(keyID, forKey: .keyID)
+            try c.encode(kdf, forKey: .kdf)
+            try c.encode(error, forKey: .error)
+        }
     }
 
     public struct TimelineSection: Codable, Sendable {
@@ -42,35 +61,44 @@ public struct InfoReport: Codable, Sendable {
 
     public var repositories: [RepositorySection]
     public var stanzas: [StanzaSection]
+    /// WAL files that optional repositories missed and still lack (configured stanza).
+    public var alerts: [MissedWAL] = []
 
     /// The first repository, under the name the issue's JSON promises.
     public var repository: RepositorySection? { repositories.first }
 
-    enum CodingKeys: String, CodingKey { case repository, repositories, stanzas }
+    enum CodingKeys: String, CodingKey { case repository, repositories, stanzas, alerts }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encodeIfPresent(repository, forKey: .repository)
         try c.encode(repositories, forKey: .repositories)
         try c.encode(stanzas, forKey: .stanzas)
+        try c.encode(alerts, forKey: .alerts)
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         repositories = try c.decode([RepositorySection].self, forKey: .repositories)
         stanzas = try c.decode([StanzaSection].self, forKey: .stanzas)
+        alerts = try c.decodeIfPresent([MissedWAL].self, forKey: .alerts) ?? []
     }
 
-    init(repositories: [RepositorySection], stanzas: [StanzaSection]) {
+    init(repositories: [RepositorySection], stanzas: [StanzaSection], alerts: [MissedWAL] = []) {
         self.repositories = repositories
         self.stanzas = stanzas
+        self.alerts = alerts
     }
 
     /// Human-readable form.
     public func rendered() -> String {
         var out: [String] = []
         for r in repositories {
-            out.append("repository \(r.name): \(r.path)")
+            out.append("repository \(r.name): \(r.path) (\(r.type), \(r.required ? "required" : "optional"))")
+            if let error = r.error {
+                out.append("  UNAVAILABLE: \(error)")
+                continue
+            }
             out.append("  format v\(r.formatVersion), created \(r.created), \(r.cipher), key \(r.keyID) (\(r.kdf))")
         }
         if stanzas.isEmpty { out.append("no stanzas yet: nothing has been archived") }
@@ -80,6 +108,9 @@ public struct InfoReport: Codable, Sendable {
             for t in s.wal.timelines {
                 out.append("  timeline \(t.timeline): \(t.first) ... \(t.last) (\(t.segments) segments)" + (t.gaps.isEmpty ? "" : ", missing: " + t.gaps.joined(separator: ", ")))
             }
+        }
+        for a in alerts {
+            out.append("ALERT: repository \(a.repository) lacks \(a.file) (missed \(a.recorded): \(a.error))")
         }
         return out.joined(separator: "\n")
     }
@@ -101,12 +132,27 @@ extension Engine {
     public static func info(_ configuration: Configuration) async throws -> InfoReport {
         var repos: [InfoReport.RepositorySection] = []
         var stanzas: [InfoReport.StanzaSection] = []
-        for (spec, repo) in zip(configuration.repositories, try await openRepositories(configuration)) {
+        let passphrase = try configuration.requireKey()
+        var opened: [(RepositorySpec, Repository)] = []
+        var firstError: (any Error)?
+        for spec in configuration.repositories {
+            do {
+                opened.append((spec, try await open(spec, configuration: configuration, passphrase: passphrase)))
+            } catch {
+                // Shown, not thrown, while another repository can be read: info matters most then.
+                firstError = firstError ?? error
+                repos.append(.init(name: spec.name, path: spec.location, type: spec.type.rawValue, required: spec.required, formatVersion: 0,
+                                   created: "", cipher: "", keyID: "", kdf: "",
+                                   error: TidemarkError.wrap(error, doing: "open repository '\(spec.name)'").message))
+            }
+        }
+        if opened.isEmpty, let firstError { throw firstError }
+        for (spec, repo) in opened {
             let c = repo.config
-            repos.append(.init(name: spec.name, path: spec.path, formatVersion: c.version, created: c.created, cipher: c.cipher,
+            repos.append(.init(name: spec.name, path: spec.location, type: spec.type.rawValue, required: spec.required, formatVersion: c.version, created: c.created, cipher: c.cipher,
                                keyID: repo.key.idHex, kdf: "scrypt N=2^\(c.wrappedKey.scrypt.logN) r=\(c.wrappedKey.scrypt.r) p=\(c.wrappedKey.scrypt.p)"))
             let top: ObjectListing
-            do { top = try await repo.store.list(prefix: "") } catch { throw TidemarkError.wrap(error, doing: "list '\(spec.path)'") }
+            do { top = try await repo.store.list(prefix: "") } catch { throw TidemarkError.wrap(error, doing: "list '\(spec.location)'") }
             for prefix in top.prefixes {
                 let name = String(prefix.dropLast())
                 let identity = try await repo.stanzaInfo(name)
@@ -115,7 +161,10 @@ extension Engine {
                                      postgresVersion: identity?.postgresVersion, walSegmentSize: identity?.walSegmentSize, wal: wal))
             }
         }
-        return InfoReport(repositories: repos, stanzas: stanzas)
+        let order = configuration.repositories.map(\.name)
+        repos.sort { (order.firstIndex(of: $0.name) ?? 0) < (order.firstIndex(of: $1.name) ?? 0) }
+        let alerts = try await outstandingAlerts(configuration, repositories: opened)
+        return InfoReport(repositories: repos, stanzas: stanzas, alerts: alerts)
     }
 
     static func walSection(_ store: any ObjectStore, stanza: String, segmentSize: WALSegmentSize) async throws -> InfoReport.WALSection {

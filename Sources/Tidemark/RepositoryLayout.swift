@@ -14,6 +14,8 @@ import TidemarkCore
 /// <stanza>/backup/<id>/backup_manifest            envelope: the server's manifest
 /// <stanza>/backup/<id>/catalog                    envelope: JSON catalog, written last
 /// <stanza>/backup.lock                            plain: who is running a backup
+/// <stanza>/alerts/<repository>/<WAL file>.json    plain JSON: a WAL file that optional
+///                                                 repository <repository> missed
 /// ```
 /// WAL names are visible so that listing needs no key; contents are encrypted.
 public enum RepositoryLayout {
@@ -45,6 +47,13 @@ public enum RepositoryLayout {
     }
 
     public static func backupLock(_ stanza: String) -> String { "\(stanza)/backup.lock" }
+
+    public static func alertPrefix(_ stanza: String) -> String { "\(stanza)/alerts/" }
+
+    /// The record that `repository` (optional) missed WAL file `file` (see docs/multiple-repositories.md).
+    public static func alert(_ stanza: String, repository: String, file: String) -> String {
+        alertPrefix(stanza) + repository + "/" + file + ".json"
+    }
 
     /// Where a second, different `.partial` of the same name is kept (see WALArchive).
     public static func alternatePartial(_ stanza: String, _ segment: WALSegmentName, sha256Hex: String) -> String {

@@ -13,6 +13,31 @@ public struct BackupResult: Sendable {
     public var notices: [String]
     public var newBlocks: Int
     public var reusedBlocks: Int
+    /// The repositories that hold the backup (all under `catalog.id`).
+    public var repositories: [String] = []
+    /// Optional repositories that failed (the backup completed in the others).
+    public var alerts: [String] = []
+}
+
+/// One repository a backup is taken into.
+public struct BackupTarget: Sendable {
+    public var name: String
+    /// A required target that fails fails the backup; an optional one is dropped with an alert.
+    public var required: Bool
+    public var store: BackupStore
+    public init(name: String, required: Bool, store: BackupStore) {
+        self.name = name
+        self.required = required
+        self.store = store
+    }
+}
+
+/// What one repository got from `BackupFanOut.take`.
+public struct RepositoryBackup: Sendable {
+    public var repository: String
+    public var catalog: BackupCatalog
+    public var newBlocks: Int
+    public var reusedBlocks: Int
 }
 
 extension BackupStore {
@@ -22,44 +47,139 @@ extension BackupStore {
                            source: inout some BackupInputSource, compression: CompressionAlgorithm,
                            compressionLevel: Int32?, progress: (@Sendable (Int64) -> Void)? = nil,
                            beforeCommit: (@Sendable (BackupCatalog) async throws -> Void)? = nil) async throws -> BackupResult {
-        let lock = try await self.lock()
+        let run = BackupFanOut(targets: [BackupTarget(name: store.location, required: true, store: self)])
+        var commitCheck: (@Sendable (BackupTarget, BackupCatalog) async throws -> Void)?
+        if let beforeCommit {
+            commitCheck = { @Sendable (_: BackupTarget, catalog: BackupCatalog) async throws in try await beforeCommit(catalog) }
+        }
+        let results = try await run.take(type: requested, label: label, server: server, source: &source, compression: compression,
+                                         compressionLevel: compressionLevel, progress: progress, beforeCommit: commitCheck)
+        guard let first = results.first else { throw TidemarkError(.io, "internal: the backup produced no result") }
+        return BackupResult(catalog: first.catalog, notices: run.notices, newBlocks: first.newBlocks, reusedBlocks: first.reusedBlocks,
+                            repositories: [first.repository], alerts: run.alerts)
+    }
+}
+
+/// One base-backup stream fanned out into one `BackupBuilder` per repository: each repository
+/// has its own data key and its own parent chain, so blocks are hashed and encoded once per
+/// repository (memory: a few batches per repository). Every repository gets the same id.
+///
+/// A required repository that fails fails the whole backup: every repository's partial backup
+/// is removed (and catalogs already written are deleted again), so nothing incomplete is
+/// visible anywhere. An optional repository that fails is dropped, its partial backup removed,
+/// and `alerts` says so; the others carry on.
+final class BackupFanOut {
+    final class State {
+        let target: BackupTarget
+        var lock: BackupLock?
+        var parent: BackupCatalog?
+        var builder: BackupBuilder?
+        var failure: TidemarkError?
+        var catalog: BackupCatalog?
+        var committed = false
+        init(_ target: BackupTarget) { self.target = target }
+        var name: String { target.name }
+        var store: BackupStore { target.store }
+    }
+
+    let states: [State]
+    private(set) var notices: [String] = []
+    private(set) var alerts: [String] = []
+    private var id: BackupID?
+
+    init(targets: [BackupTarget]) {
+        states = targets.map(State.init)
+    }
+
+    private var live: [State] { states.filter { $0.failure == nil } }
+    private var several: Bool { states.count > 1 }
+
+    /// Drops an optional target (with an alert) or rethrows for a required one.
+    private func fail(_ s: State, _ error: any Error, doing what: String) async throws {
+        let e = TidemarkError.wrap(error, doing: what)
+        if s.target.required { throw e }
+        s.failure = e
+        await s.builder?.abort()
+        s.builder = nil
+        alerts.append("optional repository '\(s.name)' dropped out of the backup\(id.map { " '\($0)'" } ?? ""): \(e.message); the backup goes on in the other repositories")
+        if live.isEmpty { throw e }
+    }
+
+    /// Runs `body` for every live target; a failure is handled by `fail`.
+    private func each(_ what: String, _ body: (State) async throws -> Void) async throws {
+        for s in live {
+            do { try await body(s) } catch { try await fail(s, error, doing: what + (several ? " in repository '\(s.name)'" : "")) }
+        }
+    }
+
+    func take(type requested: BackupType, label: String, server: ServerFacts,
+              source: inout some BackupInputSource, compression: CompressionAlgorithm,
+              compressionLevel: Int32?, progress: (@Sendable (Int64) -> Void)?,
+              beforeCommit: (@Sendable (BackupTarget, BackupCatalog) async throws -> Void)?) async throws -> [RepositoryBackup] {
         do {
-            let result = try await takeLocked(type: requested, label: label, server: server, source: &source,
-                                              compression: compression, compressionLevel: compressionLevel, progress: progress,
-                                              beforeCommit: beforeCommit)
-            await lock.release()
-            return result
+            let results = try await takeLocked(type: requested, label: label, server: server, source: &source,
+                                               compression: compression, compressionLevel: compressionLevel, progress: progress,
+                                               beforeCommit: beforeCommit)
+            await cleanUp(failedOnly: true)
+            return results
         } catch {
-            await lock.release()
+            await cleanUp(failedOnly: false)
             throw error
+        }
+    }
+
+    /// Removes partial backups (all, or those of dropped targets) and releases the locks.
+    private func cleanUp(failedOnly: Bool) async {
+        for s in states {
+            if let id, !failedOnly || s.failure != nil {
+                await s.builder?.abort()
+                s.builder = nil
+                if s.committed { try? await s.store.store.delete(RepositoryLayout.backupObject(s.store.stanza, id, "catalog")) }
+                if s.lock != nil { try? await s.store.store.removeAll(prefix: RepositoryLayout.backupDirectory(s.store.stanza, id)) }
+            }
+            await s.lock?.release()
+            s.lock = nil
         }
     }
 
     private func takeLocked(type requested: BackupType, label: String, server: ServerFacts,
                             source: inout some BackupInputSource, compression: CompressionAlgorithm,
                             compressionLevel: Int32?, progress: (@Sendable (Int64) -> Void)?,
-                            beforeCommit: (@Sendable (BackupCatalog) async throws -> Void)?) async throws -> BackupResult {
-        var notices: [String] = []
-        let removed = try await removeIncomplete()
-        if !removed.isEmpty {
-            notices.append("removed incomplete backup(s) left by an interrupted run: " + removed.map(\.rawValue).joined(separator: ", "))
+                            beforeCommit: (@Sendable (BackupTarget, BackupCatalog) async throws -> Void)?) async throws -> [RepositoryBackup] {
+        try await each("take the backup lock") { s in s.lock = try await s.store.lock() }
+        try await each("remove incomplete backups") { s in
+            let removed = try await s.store.removeIncomplete()
+            if !removed.isEmpty {
+                notices.append("removed incomplete backup(s) left by an interrupted run: " + removed.map(\.rawValue).joined(separator: ", ")
+                               + (several ? " (repository '\(s.name)')" : ""))
+            }
         }
         var type = requested
-        var parent: BackupCatalog?
         if type == .incremental {
-            parent = try await catalogs().last { $0.systemIdentifier == server.systemIdentifier && $0.blockSize == server.blockSize }
-            if parent == nil {
-                notices.append("no earlier backup of this cluster to base an incremental on: taking a full backup")
+            try await each("find the parent backup") { s in
+                s.parent = try await s.store.catalogs().last { $0.systemIdentifier == server.systemIdentifier && $0.blockSize == server.blockSize }
+            }
+            if let lacking = live.first(where: { $0.parent == nil }) {
+                notices.append("no earlier backup of this cluster to base an incremental on: taking a full backup"
+                               + (several ? " in every repository (repository '\(lacking.name)' has none)" : ""))
                 type = .full
+                for s in states { s.parent = nil }
             }
         }
         let started = Date()
-        let id = try await newID(type: type, at: started)
-        var known: [BlockHash: BlockLocation] = [:]
-        if let parent { known = try await knownBlocks(of: parent) }
-        let builder = BackupBuilder(repository: repository, stanza: stanza, id: id, blockSize: server.blockSize,
-                                    compression: compression, compressionLevel: compressionLevel,
-                                    parentPacks: parent?.packs ?? [], known: known)
+        var existing = Set<Substring>()
+        try await each("list the backups") { s in
+            for (id, _) in try await s.store.backupDirectories() { existing.insert(id.rawValue.prefix(15)) }
+        }
+        let id = try await BackupStore.newID(type: type, at: started, existing: existing)
+        self.id = id
+        try await each("prepare the backup") { s in
+            var known: [BlockHash: BlockLocation] = [:]
+            if let parent = s.parent { known = try await s.store.knownBlocks(of: parent) }
+            s.builder = BackupBuilder(repository: s.store.repository, stanza: s.store.stanza, id: id, blockSize: server.blockSize,
+                                      compression: compression, compressionLevel: compressionLevel,
+                                      parentPacks: s.parent?.packs ?? [], known: known)
+        }
         var startLSN: LSN?, stopLSN: LSN?
         var timeline: TimelineID?, stopTimeline: TimelineID?
         var tablespaces: [CatalogTablespace] = []
@@ -68,71 +188,100 @@ extension BackupStore {
         var capture: String?
         var captured: [String: [UInt8]] = [:]
         var streamed: Int64 = 0
-        do {
-            while let event = try await source.next() {
-                switch event {
-                case .started(let lsn, let tli):
-                    startLSN = lsn
-                    timeline = tli
-                case .tablespaces(let list):
-                    tablespaces = list
-                case .archive(let oid):
-                    tablespace = oid
-                case .directory(let path, let mode):
-                    builder.directory(path, mode: mode, tablespace: tablespace)
-                case .symlink(let path, let target):
-                    builder.symlink(path, target: target, tablespace: tablespace)
-                case .fileStarted(let path, let size, let mode, let modified):
-                    try builder.beginFile(path, size: size, mode: mode, modified: modified, tablespace: tablespace)
-                    capture = tablespace == nil && (path == "backup_label" || path == "tablespace_map") ? path : nil
-                case .fileData(let bytes):
-                    if let capture { captured[capture, default: []] += bytes }
-                    try await builder.fileData(bytes)
-                    streamed += Int64(bytes.count)
-                    progress?(streamed)
-                case .fileEnded:
-                    try await builder.endFile()
-                    capture = nil
-                case .manifest(let bytes):
-                    manifest = bytes
-                case .finished(let lsn, let tli):
-                    stopLSN = lsn
-                    stopTimeline = tli
+        while let event = try await source.next() {
+            switch event {
+            case .started(let lsn, let tli):
+                startLSN = lsn
+                timeline = tli
+            case .tablespaces(let list):
+                tablespaces = list
+            case .archive(let oid):
+                tablespace = oid
+            case .directory(let path, let mode):
+                for s in live { s.builder?.directory(path, mode: mode, tablespace: tablespace) }
+            case .symlink(let path, let target):
+                for s in live { s.builder?.symlink(path, target: target, tablespace: tablespace) }
+            case .fileStarted(let path, let size, let mode, let modified):
+                try await each("store '\(path)'") { s in
+                    try s.builder?.beginFile(path, size: size, mode: mode, modified: modified, tablespace: tablespace)
                 }
+                capture = tablespace == nil && (path == "backup_label" || path == "tablespace_map") ? path : nil
+            case .fileData(let bytes):
+                if let capture { captured[capture, default: []] += bytes }
+                try await each("store file data") { s in try await s.builder?.fileData(bytes) }
+                streamed += Int64(bytes.count)
+                progress?(streamed)
+            case .fileEnded:
+                try await each("store a file") { s in try await s.builder?.endFile() }
+                capture = nil
+            case .manifest(let bytes):
+                manifest = bytes
+            case .finished(let lsn, let tli):
+                stopLSN = lsn
+                stopTimeline = tli
             }
-            guard let startLSN, let stopLSN, let timeline, let stopTimeline else {
-                throw TidemarkError(.io, "the base backup stream ended before the server reported its end; the backup is incomplete")
-            }
-            guard let backupLabel = captured["backup_label"] else {
-                throw TidemarkError(.io, "the base backup stream carried no backup_label; the backup is incomplete")
-            }
-            let ownPacks = try await builder.finish()
-            var stored = ownPacks
-            stored += try await putObject(id, "blockmap", builder.blockMap, kind: .catalog)
-            if let manifest { stored += try await putObject(id, "backup_manifest", manifest, kind: .catalog) }
-            let stopped = Date()
-            let catalog = BackupCatalog(
-                id: id, type: type, parent: parent?.id, label: label.isEmpty ? labelFromBackupLabel(backupLabel) ?? "" : label, startTime: started.formatted(.iso8601),
-                stopTime: stopped.formatted(.iso8601), startLSN: startLSN, stopLSN: stopLSN, timeline: timeline.rawValue,
-                stopTimeline: stopTimeline.rawValue, postgresVersion: server.postgresVersion,
+        }
+        guard let startLSN, let stopLSN, let timeline, let stopTimeline else {
+            throw TidemarkError(.io, "the base backup stream ended before the server reported its end; the backup is incomplete")
+        }
+        guard let backupLabel = captured["backup_label"] else {
+            throw TidemarkError(.io, "the base backup stream carried no backup_label; the backup is incomplete")
+        }
+        let stopped = Date()
+        try await each("finish the backup") { s in
+            guard let builder = s.builder else { return }
+            var stored = try await builder.finish()
+            stored += try await s.store.putObject(id, "blockmap", builder.blockMap, kind: .catalog)
+            if let manifest { stored += try await s.store.putObject(id, "backup_manifest", manifest, kind: .catalog) }
+            s.catalog = BackupCatalog(
+                id: id, type: type, parent: s.parent?.id, label: label.isEmpty ? s.store.labelFromBackupLabel(backupLabel) ?? "" : label,
+                startTime: started.formatted(.iso8601), stopTime: stopped.formatted(.iso8601), startLSN: startLSN, stopLSN: stopLSN,
+                timeline: timeline.rawValue, stopTimeline: stopTimeline.rawValue, postgresVersion: server.postgresVersion,
                 systemIdentifier: server.systemIdentifier, walSegmentSize: server.walSegmentSize, blockSize: server.blockSize,
                 backupLabel: String(decoding: backupLabel, as: UTF8.self),
                 tablespaceMap: captured["tablespace_map"].map { String(decoding: $0, as: UTF8.self) },
                 tablespaces: tablespaces, databaseSize: builder.databaseSize, storedSize: stored,
                 durationSeconds: stopped.timeIntervalSince(started), packs: builder.packs, entries: builder.entries)
-            // E.g. "the WAL this backup needs is archived": a backup that cannot be restored
-            // must never look complete.
-            try await beforeCommit?(catalog)
-            let json = Array(try JSONEncoder().encode(catalog))
-            // The catalog's own size is known only after it is written; it is not counted.
-            _ = try await putObject(id, "catalog", json, kind: .catalog)
-            return BackupResult(catalog: catalog, notices: notices, newBlocks: builder.newBlocks, reusedBlocks: builder.reusedBlocks)
-        } catch {
-            await builder.abort()
-            throw TidemarkError.wrap(error, doing: "take backup '\(id)'")
+        }
+        // E.g. "the WAL this backup needs is archived": a backup that cannot be restored must
+        // never look complete. Every repository waits at once.
+        if let beforeCommit {
+            let checks = live.compactMap { s in s.catalog.map { (s.target, $0) } }
+            let outcomes = await withTaskGroup(of: (String, (any Error)?).self) { group in
+                for (target, catalog) in checks {
+                    group.addTask {
+                        do { try await beforeCommit(target, catalog); return (target.name, nil) } catch { return (target.name, error) }
+                    }
+                }
+                var out: [String: any Error] = [:]
+                for await (name, error) in group { if let error { out[name] = error } }
+                return out
+            }
+            // Required failures first, so that a required one decides the error.
+            for s in live.sorted(by: { $0.target.required && !$1.target.required }) {
+                if let error = outcomes[s.name] { try await fail(s, error, doing: "complete backup '\(id)'") }
+            }
+        }
+        // Required repositories commit first: if one fails, the others' catalogs are deleted again.
+        for s in live.sorted(by: { $0.target.required && !$1.target.required }) {
+            guard let catalog = s.catalog else { continue }
+            do {
+                let json = Array(try JSONEncoder().encode(catalog))
+                // The catalog's own size is known only after it is written; it is not counted.
+                _ = try await s.store.putObject(id, "catalog", json, kind: .catalog)
+                s.committed = true
+            } catch {
+                try await fail(s, error, doing: "write the catalog of backup '\(id)'")
+            }
+        }
+        return live.compactMap { s in
+            s.catalog.map { RepositoryBackup(repository: s.name, catalog: $0, newBlocks: s.builder?.newBlocks ?? 0,
+                                             reusedBlocks: s.builder?.reusedBlocks ?? 0) }
         }
     }
+}
 
+extension BackupStore {
     /// The LABEL line of backup_label.
     func labelFromBackupLabel(_ label: [UInt8]) -> String? {
         for line in String(decoding: label, as: UTF8.self).split(separator: "\n") where line.hasPrefix("LABEL: ") {
@@ -152,8 +301,12 @@ extension BackupStore {
 
     /// `YYYYMMDD-HHMMSS` + type letter, UTC; waits out a clash with an existing id.
     func newID(type: BackupType, at date: Date) async throws -> BackupID {
+        try await Self.newID(type: type, at: date, existing: Set(try await backupDirectories().map { $0.0.rawValue.prefix(15) }))
+    }
+
+    /// The same, avoiding the ids (their first 15 characters) in `existing`.
+    static func newID(type: BackupType, at date: Date, existing: Set<Substring>) async throws -> BackupID {
         var when = date
-        let existing = Set(try await backupDirectories().map { $0.0.rawValue.prefix(15) })
         for _ in 0..<5 {
             let stamp = when.formatted(.iso8601.year().month().day().dateSeparator(.omitted)) + "-"
                 + when.formatted(.iso8601.time(includingFractionalSeconds: false).timeSeparator(.omitted))

@@ -29,6 +29,8 @@ public struct WALArchive: Sendable {
     public var compressionLevel: Int32?
     /// Plaintext bytes per envelope chunk.
     public var chunkSize: Int = 1 << 20
+    /// The configured repository name, for messages (nil: the store's location).
+    public var repositoryName: String?
 
     public init(repository: Repository, stanza: String, compression: CompressionAlgorithm, compressionLevel: Int32? = nil) {
         self.repository = repository
@@ -206,23 +208,59 @@ public struct WALArchive: Sendable {
 
     // MARK: fetch
 
+    /// A repository to fetch from, opened only when the ones before it do not serve the file.
+    public struct Source: Sendable {
+        public var name: String
+        public var open: @Sendable () async throws -> WALArchive
+        public init(name: String, open: @escaping @Sendable () async throws -> WALArchive) {
+            self.name = name
+            self.open = open
+        }
+    }
+
     /// Restores `name` into `destination` (written to a temp name, verified, then renamed).
     /// Throws `.notFound` only when no repository holds the file.
     public static func fetch(name text: String, to destination: String, from archives: [WALArchive]) async throws {
+        try await fetch(name: text, to: destination,
+                        from: archives.map { a in Source(name: a.repositoryName ?? a.location) { a } }, report: { _ in })
+    }
+
+    /// Restores `name` from the first source holding a valid copy. A missing, damaged or
+    /// unreadable copy moves on to the next source, and `report` gets a line saying so (lines
+    /// about missing copies only when a later source serves the file: PostgreSQL asks for
+    /// files that do not exist, and that must stay quiet). Throws `.notFound` only when every
+    /// source confirms the file absent; otherwise the first failure.
+    public static func fetch(name text: String, to destination: String, from sources: [Source],
+                             report: (String) -> Void) async throws {
         guard let name = WALFileName(text) else {
             throw TidemarkError(.invalidInput, "'\(text)' is not a WAL file name",
                                 hints: ["restore_command must pass %f and %p: restore_command = 'tidemark wal-fetch %f %p'"])
         }
         var failures: [TidemarkError] = []
-        for archive in archives {
+        var missing: [String] = []
+        for (i, source) in sources.enumerated() {
+            let next = i + 1 < sources.count ? sources[i + 1].name : nil
             do {
-                if try await archive.fetch(name, to: destination) { return }
-            } catch let e as TidemarkError {
+                let archive = try await source.open()
+                if try await archive.fetch(name, to: destination) {
+                    missing.forEach(report)
+                    return
+                }
+                if let next { missing.append("tidemark: '\(name)' not in repository '\(source.name)'; trying '\(next)'") }
+            } catch {
+                let e = TidemarkError.wrap(error, doing: "fetch '\(name)' from repository '\(source.name)'")
                 failures.append(e)
+                if let next {
+                    missing.forEach(report)
+                    missing = []
+                    let what = e.code == .corrupt ? "is damaged in '\(source.name)'" : "could not be read from '\(source.name)'"
+                    report("tidemark: '\(name)' \(what) (\(e.message)); trying '\(next)'")
+                }
             }
         }
         if let first = failures.first {
             // A damaged or unreadable copy is never reported as "not archived".
+            missing.forEach(report)
             throw first
         }
         throw TidemarkError(.notFound, "'\(name)' is not in the archive")

@@ -109,6 +109,7 @@ struct BackupCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(name: .long, help: "full or incremental (stores only the blocks its parent chain lacks).") var type: String = "full"
     @Option(name: .long, help: "A label recorded in backup_label and the catalog.") var label: String?
+    @Option(name: .customLong("repo"), help: "Back up into this repository only (default: every configured repository).") var repo: String?
 
     func validate() throws {
         guard ["full", "incremental", "incr"].contains(type) else { throw ValidationError("--type must be full or incremental") }
@@ -123,12 +124,16 @@ struct BackupCommand: AsyncParsableCommand {
             let report: @Sendable (Int64, Int64?) -> Void = { bytes, total in meter.update(bytes, total: total) }
             let configuration = try global.load()
             let backupType: BackupType = type == "full" ? .full : .incremental
-            let result = try await Engine.backup(configuration, type: backupType, label: label,
+            let result = try await Engine.backup(configuration, type: backupType, label: label, repository: repo,
                                                  progress: meter.enabled ? report : nil)
             meter.finish()
             for n in result.notices { writeStderr("NOTICE: \(n)\n") }
+            for a in result.alerts { writeStderr("tidemark: ALERT: \(a)\n") }
             let c = result.catalog
             print("backup \(c.id) (\(c.type.rawValue)\(c.parent.map { ", parent \($0)" } ?? "")) complete: \(c.databaseSize) bytes of data, \(c.storedSize) bytes stored, LSN \(c.startLSN)-\(c.stopLSN), timeline \(c.timeline), \(format2(c.durationSeconds)) s")
+            if configuration.repositories.count > 1 {
+                print("stored in repositories: " + result.repositories.joined(separator: ", "))
+            }
         }
     }
 }

@@ -60,7 +60,7 @@ struct WALFetchCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("wal-fetch", fetch: true) {
-            try await Engine.walFetch(global.load(), name: name, destination: destination)
+            try await Engine.walFetch(global.load(), name: name, destination: destination, report: { writeStderr($0 + "\n") })
         }
     }
 }

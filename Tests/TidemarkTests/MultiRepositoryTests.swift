@@ -1,0 +1,399 @@
+import Foundation
+import Synchronization
+import Testing
+@testable import Tidemark
+import TidemarkCodec
+import TidemarkCore
+import TidemarkStorage
+import TidemarkTesting
+
+@Suite("Repository configuration: s3, required, environment")
+struct RepositoryConfigurationTests {
+    let aws = ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG", "AWS_BACKUP_BUCKET": "tm-backups/clinic/pg"]
+
+    func load(_ env: [String: String], config: String? = nil) throws -> Configuration {
+        try ConfigurationLoader.load(configPath: config, stanza: nil, environment: env)
+    }
+
+    /// Writes `json` as `<dir>/tidemark.json` with `mode`.
+    func configFile(_ json: String, in dir: Scratch, mode: mode_t = 0o600) throws -> String {
+        try configFile(in: dir, json, mode: mode)
+    }
+
+    func configFile(in dir: Scratch, _ json: String, mode: mode_t = 0o600) throws -> String {
+        let path = try dir.write("tidemark.json", Array(json.utf8))
+        chmod(path, mode)
+        return path
+    }
+
+    @Test func environmentOnlyCombinations() throws {
+        let both = try load(aws.merging(["BACKUP_DIR": "/var/lib/tm"]) { $1 })
+        #expect(both.repositories.map(\.name) == ["local", "offsite"])
+        #expect(both.repositories.map(\.type) == [.posix, .s3])
+        #expect(both.repositories.allSatisfy { $0.required })
+        let s3 = try #require(both.s3Settings["offsite"])
+        #expect(s3.bucket == "tm-backups" && s3.prefix == "clinic/pg/")
+        #expect(s3.region == "us-east-1" && s3.endpoint == "https://s3.us-east-1.amazonaws.com" && s3.addressing == .virtual)
+        #expect(s3.credentials.accessKeyID == "AKIDEXAMPLE" && s3.credentials.secretAccessKey.bytes == Array("wJalrXUtnFEMI/K7MDENG".utf8))
+        #expect(s3.credentials.sessionToken == nil)
+        #expect(!"\(s3.credentials)".contains("wJalr"), "the secret must not print")
+        #expect(both.repositories[1].location == "s3://tm-backups/clinic/pg")
+
+        let s3Only = try load(aws.merging(["AWS_REGION": "eu-central-1", "AWS_SESSION_TOKEN": "tok",
+                                          "AWS_ENDPOINT_URL": "http://127.0.0.1:9000"]) { $1 })
+        #expect(s3Only.repositories.map(\.name) == ["offsite"])
+        let only = try #require(s3Only.s3Settings["offsite"])
+        #expect(only.region == "eu-central-1" && only.endpoint == "http://127.0.0.1:9000" && only.addressing == .path)
+        #expect(only.credentials.sessionToken?.bytes == Array("tok".utf8))
+
+        let local = try load(["BACKUP_DIR": "/var/lib/tm"])
+        #expect(local.repositories == [RepositorySpec(name: "local", type: .posix, path: "/var/lib/tm")])
+        #expect(local.s3Settings.isEmpty)
+    }
+
+    @Test func s3NeedsCredentialsAndSaysWhichVariableIsMissing() async throws {
+        var noKeyID = aws
+        noKeyID["AWS_ACCESS_KEY_ID"] = nil
+        let e1 = await expectError(.configuration) { _ = try self.load(noKeyID) }
+        #expect(e1?.message.contains("AWS_ACCESS_KEY_ID") == true, "\(String(describing: e1))")
+        var noSecret = aws
+        noSecret["AWS_SECRET_ACCESS_KEY"] = ""
+        let e2 = await expectError(.configuration) { _ = try self.load(noSecret) }
+        #expect(e2?.message.contains("AWS_SECRET_ACCESS_KEY") == true, "\(String(describing: e2))")
+        #expect(e2?.description.contains("wJalr") == false)
+        let fileDir = try Scratch()
+        let file = try configFile(#"{"repositories": [{"name": "offsite", "type": "s3", "s3": {"prefix": "x"}}]}"#, in: fileDir)
+        let e3 = await expectError(.configuration) { _ = try self.load(["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"], config: file) }
+        #expect(e3?.message.contains("no bucket") == true && e3?.hints.joined().contains("AWS_BACKUP_BUCKET") == true)
+        let e4 = await expectError(.configuration) { _ = try self.load(aws.merging(["AWS_BACKUP_BUCKET": "Bad_Bucket"]) { $1 }) }
+        #expect(e4?.message.contains("Bad_Bucket") == true)
+    }
+
+    @Test(arguments: ["http://10.0.0.5:9000", "http://s3.example.com", "http://127.0.0.1.evil.example", "http://[::2]:9000",
+                      "ftp://127.0.0.1", "https://", "https://host/path", "https://user@host", "https://host:99999"])
+    func endpointsThatAreRefused(_ endpoint: String) async throws {
+        let error = await expectError(.configuration) { _ = try self.load(self.aws.merging(["AWS_ENDPOINT_URL": endpoint]) { $1 }) }
+        #expect(error?.message.contains(endpoint) == true, "\(String(describing: error))")
+        if endpoint.hasPrefix("http://") {
+            #expect(error?.message.contains("loopback") == true)
+            #expect(error?.hints.joined().contains("https://") == true)
+        }
+    }
+
+    @Test(arguments: ["http://127.0.0.1:9000", "http://127.8.9.10", "http://[::1]:9000", "http://localhost:4566/",
+                      "https://minio.internal:9000", "https://s3.eu-west-1.amazonaws.com"])
+    func endpointsThatAreAccepted(_ endpoint: String) throws {
+        let c = try load(aws.merging(["AWS_ENDPOINT_URL": endpoint]) { $1 })
+        #expect(c.s3Settings["offsite"]?.endpoint == (endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint))
+    }
+
+    @Test func fileRepositoriesRequiredOptionalAndTolerantPath() throws {
+        let keyDir = try Scratch()
+        let secretFile = try keyDir.write("s3secret", Array("filesecret\n".utf8))
+        chmod(secretFile, 0o600)
+        let fileDir = try Scratch()
+        let file = try configFile(in: fileDir, """
+        {"repositories": [
+          {"name": "local", "type": "posix", "path": "/srv/tm"},
+          {"name": "nas", "type": "posix", "path": "/mnt/nas/tm", "required": false},
+          {"name": "offsite", "type": "s3", "required": false,
+           "s3": {"bucket": "tm-b", "prefix": "/a/b/", "endpoint": "https://minio.lan:9000", "addressing": "virtual",
+                  "accessKeyId": "FILEKEY", "secretAccessKeyFile": "\(secretFile)", "partSizeMiB": 8, "concurrency": 2,
+                  "region": "eu-west-3", "caBundle": "/etc/ssl/private-ca.pem"}}]}
+        """)
+        let c = try load(["TIDEMARK_IO_TIMEOUT": "12"], config: file)
+        #expect(c.repositories.map(\.name) == ["local", "nas", "offsite"])
+        #expect(c.repositories.map(\.required) == [true, false, false])
+        #expect(c.repositories[2].path == "")
+        let s3 = try #require(c.s3Settings["offsite"])
+        #expect(s3.prefix == "a/b/" && s3.addressing == .virtual && s3.partSizeMiB == 8 && s3.concurrency == 2)
+        #expect(s3.credentials.accessKeyID == "FILEKEY" && s3.credentials.secretAccessKey.bytes == Array("filesecret".utf8))
+        #expect(s3.caBundle == "/etc/ssl/private-ca.pem" && s3.timeoutSeconds == 12 && s3.region == "eu-west-3")
+        // AWS_BACKUP_BUCKET and the AWS_* variables win for the first s3 repository.
+        let overridden = try load(aws.merging(["BACKUP_DIR": "/elsewhere"]) { $1 }, config: file)
+        #expect(overridden.repositories.map(\.name) == ["local", "nas", "offsite"])
+        #expect(overridden.repositories[0].path == "/elsewhere" && overridden.repositories[1].path == "/mnt/nas/tm")
+        #expect(overridden.s3Settings["offsite"]?.bucket == "tm-backups")
+        #expect(overridden.s3Settings["offsite"]?.credentials.accessKeyID == "AKIDEXAMPLE")
+        #expect(try overridden.repository(named: "nas").required == false)
+    }
+
+    @Test func invalidRepositoryListsAreRefused() async throws {
+        let cases: [(String, String)] = [
+            (#"[{"name": "a", "type": "posix", "path": "/x"}, {"name": "a", "type": "posix", "path": "/y"}]"#, "used twice"),
+            (#"[{"name": "a", "type": "posix"}]"#, "has no path"),
+            (#"[{"name": "a", "type": "posix", "path": "rel/x"}]"#, "not absolute"),
+            (#"[{"name": "a", "type": "posix", "path": "/x", "required": false}]"#, "no repository is required"),
+            (#"[{"name": "a b", "type": "posix", "path": "/x"}]"#, "not valid"),
+            (#"[{"name": "a", "type": "s3", "path": "/x", "s3": {"bucket": "bkt"}}]"#, "has a path"),
+        ]
+        for (list, expected) in cases {
+            let fileDir = try Scratch()
+        let file = try configFile(#"{"repositories": "# + list + "}", in: fileDir)
+            let e = await expectError(.configuration) { _ = try self.load(["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"], config: file) }
+            #expect(e?.message.contains(expected) == true, "\(list): \(String(describing: e))")
+        }
+    }
+
+    @Test func anInlineSecretNeedsAPrivateConfigFile() async throws {
+        let json = #"{"repositories": [{"name": "offsite", "type": "s3", "s3": {"bucket": "tm-b", "accessKeyId": "K", "secretAccessKey": "inline-secret"}}]}"#
+        let openDir = try Scratch()
+        let open = try configFile(json, in: openDir, mode: 0o644)
+        let e = await expectError(.configuration) { _ = try self.load([:], config: open) }
+        #expect(e?.message.contains("other users can read") == true, "\(String(describing: e))")
+        #expect(e?.hints.joined().contains("secretAccessKeyFile") == true)
+        #expect(e?.description.contains("inline-secret") == false, "the secret must not appear in the error")
+        let closedDir = try Scratch()
+        let closed = try configFile(json, in: closedDir, mode: 0o600)
+        let c = try load([:], config: closed)
+        #expect(c.s3Settings["offsite"]?.credentials.secretAccessKey.bytes == Array("inline-secret".utf8))
+    }
+
+    @Test func s3IsNotLinkedYetAndSaysSo() async throws {
+        let c = try load(aws.merging(["BACKUP_ENCRYPTION_KEY": "k"]) { $1 })
+        let e = await expectError(.configuration) { _ = try StoreFactory.makeStore(for: c.repositories[0], configuration: c) }
+        #expect(e?.message == "repository 'offsite': S3 support is not linked into this build")
+    }
+}
+
+/// Two (or three) file-system repositories configured through a config file.
+struct TwoRepositories {
+    let scratch: Scratch
+    let configuration: Configuration
+    var first: String { scratch.path + "/first" }
+    var second: String { scratch.path + "/second" }
+
+    /// `second` is optional unless `secondRequired`; `initializeSecond: false` leaves it missing.
+    init(secondRequired: Bool = true, initializeSecond: Bool = true) async throws {
+        scratch = try Scratch()
+        let json = """
+        {"repositories": [{"name": "first", "type": "posix", "path": "\(scratch.path)/first"},
+                          {"name": "second", "type": "posix", "path": "\(scratch.path)/second", "required": \(secondRequired)}],
+         "encryptionKey": "unit-test-key-unit-test-key-0123456789"}
+        """
+        let file = try scratch.write("tidemark.json", Array(json.utf8))
+        chmod(file, 0o600)
+        configuration = try ConfigurationLoader.load(configPath: file, stanza: nil, environment: [:])
+        var toInitialize = configuration
+        if !initializeSecond { toInitialize.repositories.removeLast() }
+        _ = try await Engine.initialize(toInitialize, parameters: fastKDF)
+    }
+
+    func only(_ name: String) throws -> Configuration {
+        var c = configuration
+        c.repositories = [try c.repository(named: name)]
+        c.repositories[0].required = true
+        return c
+    }
+
+    func walObject(_ root: String, _ name: WALSegmentName) -> String {
+        root + "/" + RepositoryLayout.wal("main", .segment(name))
+    }
+
+    func opened() async throws -> [(RepositorySpec, Repository)] {
+        var out: [(RepositorySpec, Repository)] = []
+        for spec in configuration.repositories {
+            if let repo = try? await Engine.open(spec, configuration: configuration, passphrase: configuration.requireKey()) {
+                out.append((spec, repo))
+            }
+        }
+        return out
+    }
+}
+
+final class Lines: Sendable {
+    let lines = Mutex<[String]>([])
+    func add(_ s: String) { lines.withLock { $0.append(s) } }
+    var all: [String] { lines.withLock { $0 } }
+}
+
+@Suite("wal-push and wal-fetch with several repositories")
+struct MultiRepositoryArchiveTests {
+    let seg = segmentName("000000010000000000000003")
+
+    @Test func bothRequiredRepositoriesGetTheSegment() async throws {
+        let repos = try await TwoRepositories()
+        let dir = try Scratch()
+        let bytes = SyntheticWAL.segment(seg)
+        let path = try dir.write(seg.description, bytes)
+        #expect(try await Engine.walPush(repos.configuration, path: path) == [])
+        for name in ["first", "second"] {
+            try await Engine.walFetch(try repos.only(name), name: seg.description, destination: dir.path + "/back-" + name)
+            #expect(try dir.read("back-" + name) == bytes, "repository \(name)")
+        }
+        // An identical re-push succeeds without writing.
+        let before = try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg)))
+        #expect(try await Engine.walPush(repos.configuration, path: path) == [])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg))) == before)
+    }
+
+    @Test func aFailingOptionalRepositoryRaisesAnAlertAndIsRecorded() async throws {
+        let repos = try await TwoRepositories(secondRequired: false, initializeSecond: false)
+        let dir = try Scratch()
+        let path = try dir.write(seg.description, SyntheticWAL.segment(seg))
+        let notices = try await Engine.walPush(repos.configuration, path: path)
+        let alert = try #require(notices.first { $0.hasPrefix("tidemark: ALERT:") }, "\(notices)")
+        #expect(alert.contains("'second'") && alert.contains(seg.description) && alert.contains("not initialized"), "\(alert)")
+        let record = repos.first + "/" + RepositoryLayout.alert("main", repository: "second", file: seg.description)
+        let miss = try JSONDecoder().decode(MissedWAL.self, from: Data(contentsOf: URL(fileURLWithPath: record)))
+        #expect(miss.repository == "second" && miss.file == seg.description && !miss.error.isEmpty)
+        #expect(FileManager.default.fileExists(atPath: repos.walObject(repos.first, seg)))
+        #expect(try await Engine.outstandingAlerts(repos.configuration, repositories: repos.opened()) == [miss])
+
+        // The repository comes back and the segment is pushed again: the alert is resolved.
+        var second = repos.configuration
+        second.repositories = [try repos.configuration.repository(named: "second")]
+        second.repositories[0].required = true
+        _ = try await Engine.initialize(second, parameters: fastKDF)
+        #expect(try await Engine.walPush(repos.configuration, path: path) == [])
+        #expect(try await Engine.outstandingAlerts(repos.configuration, repositories: repos.opened(), removeResolved: true) == [])
+        #expect(!FileManager.default.fileExists(atPath: record), "a resolved alert is removed")
+    }
+
+    @Test func aFailingRequiredRepositoryFailsThePush() async throws {
+        let repos = try await TwoRepositories(secondRequired: true, initializeSecond: false)
+        let dir = try Scratch()
+        let path = try dir.write(seg.description, SyntheticWAL.segment(seg))
+        let e = await expectError(.repository) { _ = try await Engine.walPush(repos.configuration, path: path) }
+        #expect(e?.message.contains("required repository 'second'") == true, "\(String(describing: e))")
+    }
+
+    @Test func aConflictInOneRepositoryFailsAndOverwritesNothing() async throws {
+        let repos = try await TwoRepositories(secondRequired: false)
+        let dir = try Scratch(), other = try Scratch()
+        let original = SyntheticWAL.segment(seg)
+        _ = try await Engine.walPush(try repos.only("first"), path: try dir.write(seg.description, original))
+        let before = try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg)))
+        var changed = original
+        changed[5000] ^= 0xFF
+        let e = await expectError(.conflict) { _ = try await Engine.walPush(repos.configuration, path: try other.write(self.seg.description, changed)) }
+        #expect(e?.message.contains(hexString(sha256(original))) == true, "\(String(describing: e))")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg))) == before)
+    }
+
+    @Test func fetchFallsBackWhenTheFirstCopyIsMissingOrDamaged() async throws {
+        let repos = try await TwoRepositories()
+        let dir = try Scratch()
+        let bytes = SyntheticWAL.segment(seg)
+        _ = try await Engine.walPush(repos.configuration, path: try dir.write(seg.description, bytes))
+        let firstObject = repos.walObject(repos.first, seg)
+        let saved = try Data(contentsOf: URL(fileURLWithPath: firstObject))
+
+        // Damaged (one byte flipped) in the first: served from the second, with a message.
+        var flipped = saved
+        flipped[flipped.count / 2] ^= 0x01
+        try flipped.write(to: URL(fileURLWithPath: firstObject))
+        let damaged = Lines()
+        try await Engine.walFetch(repos.configuration, name: seg.description, destination: dir.path + "/a", report: damaged.add)
+        #expect(try dir.read("a") == bytes)
+        #expect(damaged.all.count == 1 && damaged.all[0].hasPrefix("tidemark: '\(seg)' is damaged in 'first' (")
+                && damaged.all[0].hasSuffix("; trying 'second'"), "\(damaged.all)")
+
+        // Missing in the first.
+        try FileManager.default.removeItem(atPath: firstObject)
+        let missing = Lines()
+        try await Engine.walFetch(repos.configuration, name: seg.description, destination: dir.path + "/b", report: missing.add)
+        #expect(try dir.read("b") == bytes)
+        #expect(missing.all == ["tidemark: '\(seg)' not in repository 'first'; trying 'second'"])
+
+        // The first repository gone entirely.
+        try FileManager.default.removeItem(atPath: repos.first)
+        let gone = Lines()
+        try await Engine.walFetch(repos.configuration, name: seg.description, destination: dir.path + "/c", report: gone.add)
+        #expect(try dir.read("c") == bytes)
+        #expect(gone.all.count == 1 && gone.all[0].contains("could not be read from 'first'"), "\(gone.all)")
+    }
+
+    @Test func damagedEverywhereIsAFailureAndMissingEverywhereIsQuiet() async throws {
+        let repos = try await TwoRepositories()
+        let dir = try Scratch()
+        _ = try await Engine.walPush(repos.configuration, path: try dir.write(seg.description, SyntheticWAL.segment(seg)))
+        let quiet = Lines()
+        await _ = expectError(.notFound) {
+            try await Engine.walFetch(repos.configuration, name: "000000010000000000000009", destination: dir.path + "/x", report: quiet.add)
+        }
+        #expect(quiet.all.isEmpty, "not archived anywhere must be quiet: \(quiet.all)")
+        for root in [repos.first, repos.second] {
+            let object = repos.walObject(root, seg)
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: object))
+            bytes[bytes.count - 40] ^= 0x80
+            try bytes.write(to: URL(fileURLWithPath: object))
+        }
+        let lines = Lines()
+        await _ = expectError(.corrupt) {
+            try await Engine.walFetch(repos.configuration, name: self.seg.description, destination: dir.path + "/dest", report: lines.add)
+        }
+        #expect(!dir.exists("dest"))
+        #expect(dir.entries == [seg.description], "no temporary file left: \(dir.entries)")
+        #expect(lines.all.count == 1 && lines.all[0].contains("is damaged in 'first'"), "\(lines.all)")
+        // Missing in the first, damaged in the second: a failure, never "not archived".
+        try FileManager.default.removeItem(atPath: repos.walObject(repos.first, seg))
+        await _ = expectError(.corrupt) {
+            try await Engine.walFetch(repos.configuration, name: self.seg.description, destination: dir.path + "/dest")
+        }
+    }
+}
+
+@Suite("Backups into several repositories")
+struct MultiRepositoryBackupTests {
+    let server = ServerFacts(systemIdentifier: "7300000000000000001", postgresVersion: 150018, walSegmentSize: 16 << 20, blockSize: 8192)
+    let cluster = FakeCluster(files: ["base/1/1000": randomBytes(8192 * 40, seed: 7), "global/pg_control": randomBytes(8192, seed: 8)])
+
+    func target(_ name: String, required: Bool) async throws -> (BackupTarget, MemoryStore) {
+        let store = MemoryStore(location: "memory:" + name)
+        let repo = try await Repository.initialize(store: store, passphrase: testPassphrase, parameters: fastKDF)
+        return (BackupTarget(name: name, required: required, store: BackupStore(repository: repo, stanza: "main")), store)
+    }
+
+    @Test func everyRepositoryGetsTheBackupUnderOneID() async throws {
+        let (a, _) = try await target("a", required: true)
+        let (b, _) = try await target("b", required: true)
+        var source = cluster.stream()
+        let results = try await BackupFanOut(targets: [a, b]).take(
+            type: .full, label: "x", server: server, source: &source, compression: .lz4, compressionLevel: nil, progress: nil, beforeCommit: nil)
+        #expect(results.map(\.repository) == ["a", "b"])
+        let idA = try #require(try await a.store.catalogs().first?.id)
+        #expect(try await b.store.catalogs().map(\.id) == [idA])
+        // Incremental: each repository against its own parent.
+        try await Task.sleep(for: .seconds(1.1))
+        var again = cluster.stream()
+        let incremental = try await BackupFanOut(targets: [a, b]).take(
+            type: .incremental, label: "y", server: server, source: &again, compression: .lz4, compressionLevel: nil, progress: nil, beforeCommit: nil)
+        #expect(incremental.map(\.catalog.parent) == [idA, idA])
+        #expect(incremental.allSatisfy { $0.newBlocks == 0 }, "nothing changed, nothing new: \(incremental.map(\.newBlocks))")
+    }
+
+    @Test func anOptionalRepositoryFailingMidBackupIsDroppedWithAnAlert() async throws {
+        let (a, _) = try await target("a", required: true)
+        let (b, storeB) = try await target("b", required: false)
+        storeB.failWrites(with: StorageError(.noSpace, key: "x", message: "No space left on device"))
+        var source = cluster.stream()
+        let run = BackupFanOut(targets: [a, b])
+        let results = try await run.take(type: .full, label: "x", server: server, source: &source, compression: .lz4,
+                                         compressionLevel: nil, progress: nil, beforeCommit: nil)
+        #expect(results.map(\.repository) == ["a"])
+        #expect(run.alerts.count == 1 && run.alerts[0].contains("'b'"), "\(run.alerts)")
+        #expect(try await a.store.catalogs().count == 1)
+        storeB.failWrites(with: nil)
+        #expect(try await b.store.catalogs().isEmpty)
+        #expect(!storeB.snapshot.keys.contains { $0.contains("/backup") }, "nothing of the backup left in b: \(storeB.snapshot.keys.sorted())")
+    }
+
+    @Test func aRequiredRepositoryFailingFailsTheBackupEverywhere() async throws {
+        let (a, storeA) = try await target("a", required: true)
+        let (b, _) = try await target("b", required: true)
+        var source = cluster.stream()
+        let check: @Sendable (BackupTarget, BackupCatalog) async throws -> Void = { target, _ in
+            if target.name == "b" { throw TidemarkError(.io, "the WAL did not arrive in 'b'") }
+        }
+        await _ = expectError(.io) {
+            _ = try await BackupFanOut(targets: [a, b]).take(type: .full, label: "x", server: self.server, source: &source,
+                                                             compression: .lz4, compressionLevel: nil, progress: nil, beforeCommit: check)
+        }
+        #expect(try await a.store.catalogs().isEmpty)
+        #expect(try await b.store.catalogs().isEmpty)
+        #expect(try await a.store.backupDirectories().isEmpty, "nothing incomplete left")
+        #expect(try await b.store.backupDirectories().isEmpty, "nothing incomplete left")
+        #expect(storeA.snapshot[RepositoryLayout.backupLock("main")] == nil, "the lock is released")
+    }
+}
