@@ -53,7 +53,11 @@ struct WALInventoryLoader {
                 names.append(name)
             }
         }
-        let facts = try await readFacts(names, parallel: parallel)
+        var facts = try await readFacts(names, parallel: parallel)
+        // Segments archived without facts may have them in the index `tidemark reindex` writes.
+        if facts.count < names.count {
+            facts.merge(try await readIndex(names.filter { facts[$0] == nil }), uniquingKeysWith: { a, _ in a })
+        }
         var summaries: [WALSegmentName: SegmentSummary] = [:]
         for (name, f) in facts { summaries[name] = f.summary }
         // A record that starts at the end of one segment and ends in the next counts for the first.
@@ -113,6 +117,33 @@ struct WALInventoryLoader {
         return out
     }
 
+    /// Facts from `tidemark reindex`'s index objects for `names` (those that have one).
+    func readIndex(_ names: [WALSegmentName]) async throws -> [WALSegmentName: WALSummaryFacts] {
+        var out: [WALSegmentName: WALSummaryFacts] = [:]
+        var listed: [String: Set<String>] = [:]
+        for name in names {
+            let key = RepositoryLayout.walIndex(stanza, name)
+            let dir = String(key[..<(key.lastIndex(of: "/") ?? key.endIndex)]) + "/"
+            if listed[dir] == nil {
+                let listing = try await call("list the WAL index") { try await store.list(prefix: dir) }
+                listed[dir] = Set(listing.objects.map(\.key))
+            }
+            guard listed[dir]?.contains(key) == true else { continue }
+            do {
+                guard let bytes = try await store.get(key) else { continue }
+                let plain = try EnvelopeReader.decode(bytes, key: repository.key).plaintext
+                let summary = try JSONDecoder().decode(WALSummary.self, from: Data(plain))
+                guard summary.name == name.description else {
+                    throw TidemarkError(.corrupt, "the index object '\(location)/\(key)' describes \(summary.name), not \(name)")
+                }
+                if let wal = summary.wal { out[name] = wal }
+            } catch {
+                throw TidemarkError.wrap(error, doing: "read the WAL index object '\(location)/\(key)'")
+            }
+        }
+        return out
+    }
+
     /// The authenticated summary at the front of a WAL object: one ranged read (two if the
     /// summary is longer than the first read).
     func summary(of name: WALSegmentName) async throws -> WALSummary? {
@@ -151,6 +182,17 @@ struct WALInventoryLoader {
     /// Every completion in a segment, from the segment itself (read, authenticated, scanned),
     /// including a record that starts in it and ends in the next one.
     func completions(in name: WALSegmentName, facts: [WALSegmentName: WALSummaryFacts]) async throws -> [WALCompletion] {
+        let scan = try await scan(name)
+        var events = scan.events
+        if scan.incompleteTail != nil, let n = name.segmentNumber(size: size),
+           let nf = facts[WALSegmentName(timeline: name.timeline, segment: n + 1, size: size)] {
+            events += WALSummaryFacts(scan: scan).eventsCrossing(into: nf) ?? []
+        }
+        return WALFacts.completions(events)
+    }
+
+    /// The segment read from the archive, authenticated and scanned.
+    func scan(_ name: WALSegmentName) async throws -> WALSegmentScan {
         let key = RepositoryLayout.wal(stanza, .segment(name))
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Int(size.rawValue))
@@ -162,13 +204,7 @@ struct WALInventoryLoader {
         } catch {
             throw TidemarkError.wrap(error, doing: "read WAL segment '\(location)/\(key)'")
         }
-        let scan = WALSegmentScan.scan(bytes, name: name, size: size)
-        var events = scan.events
-        if scan.incompleteTail != nil, let n = name.segmentNumber(size: size),
-           let nf = facts[WALSegmentName(timeline: name.timeline, segment: n + 1, size: size)] {
-            events += WALSummaryFacts(scan: scan).eventsCrossing(into: nf) ?? []
-        }
-        return WALFacts.completions(events)
+        return WALSegmentScan.scan(bytes, name: name, size: size)
     }
 }
 

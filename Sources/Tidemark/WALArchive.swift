@@ -29,6 +29,9 @@ public struct WALArchive: Sendable {
     public var compressionLevel: Int32?
     /// Plaintext bytes per envelope chunk.
     public var chunkSize: Int = 1 << 20
+    /// Scan segments and store their WAL facts in the summary (off only to test `reindex`
+    /// against archives written by version 1).
+    var recordsWALFacts = true
     /// The configured repository name, for messages (nil: the store's location).
     public var repositoryName: String?
 
@@ -63,8 +66,10 @@ public struct WALArchive: Sendable {
             summary.startLSN = segment.startLSN(size: size)
             summary.endLSN = summary.startLSN.map { LSN($0.rawValue + size.rawValue) }
             try await checkStanza(header: header, path: path)
-            summary.version = 2
-            summary.wal = WALSummaryFacts(scan: WALSegmentScan.scan(UnsafeRawBufferPointer(file.bytes), name: segment, size: size))
+            if recordsWALFacts {
+                summary.version = 2
+                summary.wal = WALSummaryFacts(scan: WALSegmentScan.scan(UnsafeRawBufferPointer(file.bytes), name: segment, size: size))
+            }
         case .history, .backupHistory:
             guard file.size <= 1 << 20 else {
                 throw TidemarkError(.invalidInput, "'\(path)' is \(file.size) bytes; a \(Self.kindName(name)) file is a small text file")

@@ -14,6 +14,8 @@ public enum ObjectKind: UInt8, Sendable, Codable, CaseIterable {
     case stanzaInfo = 5
     case catalog = 6
     case backupData = 7
+    /// A WAL segment's summary kept beside the archive (`tidemark reindex`).
+    case walIndex = 8
 }
 
 /// The fixed 80-byte envelope header. See docs/format.md for the layout.

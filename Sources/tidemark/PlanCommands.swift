@@ -103,3 +103,29 @@ struct PlanCommand: AsyncParsableCommand {
 }
 
 extension RecoveryTargetAction: ExpressibleByArgument {}
+
+struct ReindexCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reindex",
+        abstract: "Add the recovery planner's WAL summaries for segments archived without them.",
+        discussion: "Reads, authenticates and scans each such segment; writes a separate index object per segment "
+            + "(archived segments are never modified). Safe to run while archiving continues.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .long, help: "Rebuild the index for every segment, not only those without a summary.") var force = false
+
+    func run() async throws {
+        try await Tidemark_run("reindex") {
+            let reports = try await Engine.reindex(try global.load(), force: force)
+            var failed = false
+            for r in reports {
+                print("repository '\(r.repository)': \(r.segments) segments, \(r.alreadyIndexed) already summarized, \(r.indexed.count) indexed now, \(r.failed.count) failed")
+                for f in r.failed { writeStderr("tidemark reindex: ERROR: \(f)\n") }
+                failed = failed || !r.failed.isEmpty
+            }
+            if failed {
+                throw TidemarkError(.corrupt, "some segments could not be indexed (listed above)",
+                                    hints: ["a damaged archived segment must be replaced from another repository copy"])
+            }
+        }
+    }
+}
