@@ -199,17 +199,36 @@ extension Engine {
     }
 
     /// `tidemark restore`: plans first (nothing is written when the target is unreachable),
-    /// then restores the chosen backup and writes the plan's recovery settings.
+    /// then restores the chosen backup and writes the plan's recovery settings. Reads from the
+    /// first repository that can plan; if restoring from it fails (a missing or damaged
+    /// object), the target is cleared and the next repository is tried, and `report` says so.
     public static func restore(_ configuration: Configuration, request: PlanRequest, action: RecoveryTargetAction,
-                               options: RestoreOptions) async throws -> (RestoreReport, PlanReport) {
-        let report = try await plan(configuration, request: request)
+                               options: RestoreOptions, report: @escaping @Sendable (String) -> Void = { _ in })
+        async throws -> (RestoreReport, PlanReport)
+    {
+        var sequence = PlanSequence(configuration: configuration, request: request, report: report)
         var options = options
-        options.recoverySettings = RecoverySettings(plan: report.plan, restoreCommand: options.restoreCommand, action: action).lines
-        options.recoveryComment = report.summaryLine
-        for (spec, repo) in zip(configuration.repositories, try await openRepositories(configuration)) where spec.name == report.repository {
-            let store = BackupStore(repository: repo, stanza: configuration.stanza)
-            return (try await store.restore(report.catalog, options: options), report)
+        let baseCommand = options.restoreCommand
+        while let (plan, repo) = try await sequence.next() {
+            var command = baseCommand
+            if plan.repository != configuration.repositories.first?.name {
+                // The earlier repositories could not be used, and a repository that cannot answer
+                // makes wal-fetch stop recovery (it cannot confirm a file is absent). The plan proved
+                // this repository holds every file recovery needs: read only from it.
+                command = command.replacingOccurrences(of: " wal-fetch ", with: " wal-fetch --repo \(RecoveryConfig.shellWord(plan.repository)) ")
+            }
+            options.restoreCommand = command
+            options.recoverySettings = RecoverySettings(plan: plan.plan, restoreCommand: command, action: action).lines
+            options.recoveryComment = plan.summaryLine
+            do {
+                return (try await BackupStore(repository: repo, stanza: configuration.stanza).restore(plan.catalog, options: options), plan)
+            } catch let e as TidemarkError where (e.code == .corrupt || e.code == .notFound || e.code == .io)
+                && sequence.index < configuration.repositories.count {
+                report("tidemark: restoring from repository '\(plan.repository)' failed (\(e.message)); clearing \(options.directory) and trying '\(configuration.repositories[sequence.index].name)'")
+                // The target was empty (or --force) when this restore began: clearing it is safe.
+                options.force = true
+            }
         }
-        throw TidemarkError(.repository, "repository '\(report.repository)' disappeared from the configuration")
+        throw sequence.lastError ?? TidemarkError(.notFound, "no repository holds backups of stanza '\(configuration.stanza)'")
     }
 }

@@ -70,7 +70,7 @@ struct RestoreCommand: AsyncParsableCommand {
                 options.tablespaceMap[parts[0]] = parts[1]
             }
             if dryRun {
-                let report = try await Engine.plan(configuration, request: request)
+                let report = try await Engine.plan(configuration, request: request, report: { writeStderr($0 + "\n") })
                 let settings = RecoverySettings(plan: report.plan, restoreCommand: command, action: targetAction)
                 print(report.rendered(settings: settings))
                 print("dry run: would restore backup \(report.plan.backup.id) into \(options.directory) and write the settings above "
@@ -81,7 +81,8 @@ struct RestoreCommand: AsyncParsableCommand {
             if geteuid() == 0 {
                 writeStderr("NOTICE: restoring as root: the files will belong to root, and PostgreSQL refuses to start on them; run the restore as the server user (runuser -u postgres -- tidemark restore ...) or chown -R postgres: the directory before starting\n")
             }
-            let (report, plan) = try await Engine.restore(configuration, request: request, action: targetAction, options: options)
+            let (report, plan) = try await Engine.restore(configuration, request: request, action: targetAction, options: options,
+                                                            report: { writeStderr($0 + "\n") })
             print("restored backup \(report.backup) (\(plan.catalog.type.rawValue), \(report.files) files, \(report.bytes) bytes) into \(options.directory) in \(String(format2(report.seconds))) s")
             print("start the server to recover: timeline \(plan.plan.targetTimeline), stops \(plan.plan.stop.words)")
             if let c = plan.plan.lastCompletion {

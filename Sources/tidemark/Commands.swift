@@ -57,10 +57,14 @@ struct WALFetchCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "WAL file name (%f).") var name: String
     @Argument(help: "Destination path (%p).") var destination: String
+    @Option(name: .long, help: "Read only from this repository (restore writes it when it restored from a repository other than the first).")
+    var repo: String?
 
     func run() async throws {
         try await Tidemark_run("wal-fetch", fetch: true) {
-            try await Engine.walFetch(global.load(), name: name, destination: destination, report: { writeStderr($0 + "\n") })
+            var configuration = try global.load()
+            if let repo { configuration.repositories = [try configuration.repository(named: repo)] }
+            try await Engine.walFetch(configuration, name: name, destination: destination, report: { writeStderr($0 + "\n") })
         }
     }
 }

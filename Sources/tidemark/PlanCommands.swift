@@ -89,7 +89,7 @@ struct PlanCommand: AsyncParsableCommand {
             let request = try target.request(backup: backup)
             let report: PlanReport
             do {
-                report = try await Engine.plan(configuration, request: request)
+                report = try await Engine.plan(configuration, request: request, report: { writeStderr($0 + "\n") })
             } catch let error as TidemarkError {
                 if json, let u = error.unreachable { print(try jsonText(PlanJSON.unreachable(u))) }
                 throw error

@@ -168,6 +168,26 @@ extension PostgreSQLIntegration {
             let afterList = try JSONDecoder().decode(MultiListJSON.self, from: after.stdout)
             #expect(afterList.backups.map(\.repository) == ["second"])
             #expect(afterList.repositories.first?.error != nil)
+
+            // Restore from the second repository alone: it says so, recovery reads only from it,
+            // and the restored cluster holds exactly the server's rows.
+            let target = scratch.child("restored")
+            let restore = try await tidemark.run("restore", "--to", target, "--target-action", "promote")
+            try #require(restore.exitCode == 0, "restore with the first repository gone: \(restore)")
+            #expect(restore.stderrText.contains("repository 'local' cannot be used") && restore.stderrText.contains("trying 'second'"),
+                    "the fallback must be said: \(restore.stderrText)")
+            let autoConf = try String(contentsOfFile: target + "/postgresql.auto.conf", encoding: .utf8)
+            #expect(autoConf.contains("wal-fetch --repo second"), "restore_command reads only from 'second': \(autoConf)")
+            let socket = scratch.child("restored-socket")
+            try FileManager.default.makeDirectory(socket, mode: 0o700, owner: user)
+            let restored = try await RestoredServer(
+                dataDirectory: target, socketDirectory: socket, logFile: scratch.child("restored.log"),
+                binDirectory: server.binDirectory, user: user, environment: server.environment)
+            defer { restored.stop() }
+            let tables = ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"]
+            let original = try await rowDigests(tables) { try await server.psql($0) }
+            let copy = try await rowDigests(tables) { try await restored.psql($0) }
+            #expect(copy == original, "restored from 'second' alone: \(copy) vs \(original)")
         }
 
         @Test("an optional repository that cannot be written: archiving goes on, the misses are recorded and reported",
