@@ -275,7 +275,11 @@ final class RestorePlan: Sendable {
         let files = RecoverySettings.files(forMajorVersion: major)
         var lines = ["", "# Added by tidemark restore of backup \(catalog.id)"]
         if let comment = options.recoveryComment { lines.append("# " + comment.replacing("\n", with: " ")) }
-        lines += options.recoverySettings
+        // Without a plan's settings (a direct BackupStore.restore): replay the whole archive.
+        let settings = options.recoverySettings.isEmpty
+            ? ["restore_command = " + RecoverySettings.quote(options.restoreCommand), "recovery_target_timeline = 'latest'"]
+            : options.recoverySettings
+        lines += settings
         if let signal = files.signal {
             try writeFile(signal, [])
             var existing = (try? Array(Data(contentsOf: URL(fileURLWithPath: root + "/" + files.settings)))) ?? []
