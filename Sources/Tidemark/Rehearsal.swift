@@ -129,8 +129,7 @@ extension Engine {
         let user = try runAsUser(configuration, options: options)
 
         // The scratch directory: from here on, every problem is a failure in the report.
-        let stamp = Date().formatted(.iso8601).filter { $0.isNumber }
-        let root = options.scratchParent + "/tidemark-rehearsal-" + stamp + "-" + String(UInt32.random(in: 0...UInt32.max, using: &rng), radix: 16)
+        let root = options.scratchParent + "/tidemark-rehearsal-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
         guard mkdir(root, 0o700) == 0 else {
             throw TidemarkError(.io, "unable to create the scratch directory '\(root)': \(String(cString: strerror(errno)))",
                                 hints: ["--scratch DIR names the directory the scratch cluster is created in"])
@@ -141,7 +140,15 @@ extension Engine {
         }
         environment["HOME"] = user.home
         environment["PGCONNECT_TIMEOUT"] = "10"
-        let cluster = ScratchCluster(root: root, binDirectory: bin, user: user, environment: environment, keep: options.keep,
+        let socketDirectory: String
+        do {
+            socketDirectory = try ScratchCluster.socketDirectory(root: root)
+            if geteuid() == 0 && user.uid != 0 { _ = lchown(socketDirectory, user.uid, user.gid) }
+        } catch {
+            try? FileManager.default.removeItem(atPath: root)
+            throw error
+        }
+        let cluster = ScratchCluster(root: root, socketDirectory: socketDirectory, binDirectory: bin, user: user, environment: environment, keep: options.keep,
                                      port: try RehearsalSystem.freePort(), databaseUser: options.databaseUser)
         report.scratch = root
         report.port = Int(cluster.port)
@@ -235,8 +242,6 @@ extension Engine {
 
         // A server of its own: free loopback port, socket and log in the scratch directory, nothing
         // that reaches the production world (no archiving, no sync standbys, no cleanup commands).
-        try FileManager.default.createDirectory(atPath: cluster.socketDirectory, withIntermediateDirectories: false)
-        chmod(cluster.socketDirectory, 0o700)
         try writeOverrides(cluster, major: RehearsalSystem.major(ofServerVersion: planned.catalog.postgresVersion))
         if geteuid() == 0 && cluster.user.uid != 0 { try RehearsalSystem.chownTree(root, to: cluster.user) }
 
@@ -281,7 +286,7 @@ extension Engine {
             if started.succeeded && !report.failures.contains(where: { $0.hasPrefix("recovery had not ended") }) {
                 var text = "recovery failed"
                 if let object = facts.failedObject ?? facts.failedSegment { text += ": WAL object \(object) could not be restored" }
-                if let fatal = facts.fatalLines.first { text += " (server log: \(fatal.trimmed))" }
+                if let fatal = facts.fatalLines.first(where: { $0.contains("FATAL:") || $0.contains("PANIC:") }) { text += " (server log: \(fatal.trimmed))" }
                 report.failures.append(text)
             }
             if let fetch = facts.fetchLines.first(where: { $0.contains("ERROR") }) { report.failures.append("wal-fetch: " + fetch.trimmed) }

@@ -39,8 +39,10 @@ public struct RecoveryLogFacts: Sendable, Equatable {
     ]
 
     public init(parsing log: String) {
+        var previous = ""
         for raw in log.split(separator: "\n", omittingEmptySubsequences: true) {
             let line = String(raw)
+            defer { previous = line }
             if let r = line.range(of: "recovery stopping ") {
                 stopLine = line
                 stop = Self.parseStop(String(line[r.upperBound...]))
@@ -54,7 +56,14 @@ public struct RecoveryLogFacts: Sendable, Equatable {
                 startupFailed = true
             }
             if line.contains("FATAL:") || line.contains("PANIC:") {
-                if !Self.connectionNoise.contains(where: { line.contains($0) }) { fatalLines.append(line) }
+                if !Self.connectionNoise.contains(where: { line.contains($0) }) {
+                    // The line before often says why ("Unix-domain socket path … is too long").
+                    if previous.contains("LOG:") || previous.contains("ERROR:") || previous.contains("WARNING:"),
+                       !previous.contains("tidemark"), fatalLines.last != previous {
+                        fatalLines.append(previous)
+                    }
+                    fatalLines.append(line)
+                }
                 if failedSegment == nil, line.contains("could not restore file"), let name = Self.walName(in: line) {
                     failedSegment = name
                 }

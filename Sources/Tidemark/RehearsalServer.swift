@@ -26,11 +26,13 @@ final class ScratchCluster: Sendable {
     let databaseUser: String
     private let tornDown = Mutex(false)
 
-    init(root: String, binDirectory: String, user: OSUser, environment: [String: String], keep: Bool, port: UInt16,
-         databaseUser: String) {
+    /// `socketDirectory`: inside `root` unless its socket path would pass the 107-byte limit
+    /// of `sun_path`; then a private directory under /tmp, removed with the cluster.
+    init(root: String, socketDirectory: String, binDirectory: String, user: OSUser, environment: [String: String], keep: Bool,
+         port: UInt16, databaseUser: String) {
         self.root = root
         dataDirectory = root + "/data"
-        socketDirectory = root + "/socket"
+        self.socketDirectory = socketDirectory
         logFile = root + "/postgresql.log"
         self.binDirectory = binDirectory
         self.user = user
@@ -86,7 +88,21 @@ final class ScratchCluster: Sendable {
             _ = try? tool("pg_ctl", ["stop", "-s", "-w", "-t", "60", "-D", dataDirectory, "-m", "immediate"], timeout: .seconds(70)).runBlocking()
             if isRunning, let pid = postmasterPID { kill(pid, SIGKILL) }
         }
+        if !socketDirectory.hasPrefix(root + "/") { try? FileManager.default.removeItem(atPath: socketDirectory) }
         if !keep { try? FileManager.default.removeItem(atPath: root) }
+    }
+
+    /// `<root>/sock`, or a new `/tmp/tidemark-sock-XXXXXX` when that would make the socket's
+    /// path (`…/.s.PGSQL.65535`) too long for `sun_path`.
+    static func socketDirectory(root: String) throws -> String {
+        let inside = root + "/sock"
+        if (inside + "/.s.PGSQL.65535").utf8.count <= 107 {
+            guard mkdir(inside, 0o700) == 0 else { throw TidemarkError(.io, "unable to create '\(inside)': \(String(cString: strerror(errno)))") }
+            return inside
+        }
+        var template = Array("/tmp/tidemark-sock-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw TidemarkError(.io, "unable to create a socket directory under /tmp: \(String(cString: strerror(errno)))") }
+        return String(cString: made)
     }
 }
 
