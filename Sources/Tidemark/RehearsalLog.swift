@@ -158,7 +158,10 @@ public struct RehearsalCheck: Sendable, Equatable, Codable {
         var current: (name: String, database: String, sql: [String], expect: [String], line: Int)?
         func finish() throws(ParseError) {
             guard let c = current else { return }
-            let sql = c.sql.joined(separator: "\n").trimmed
+            var lines = c.sql
+            while let l = lines.last, l.trimmed.isEmpty { lines.removeLast() }
+            while let f = lines.first, f.trimmed.isEmpty { lines.removeFirst() }
+            let sql = lines.joined(separator: "\n")
             guard !sql.replacingNewlines.isEmpty else { throw ParseError(line: c.line, message: "check '\(c.name)' has no SQL") }
             checks.append(RehearsalCheck(name: c.name, database: c.database, sql: sql,
                                          expected: c.expect.isEmpty ? nil : c.expect.joined(separator: "\n")))
