@@ -236,8 +236,13 @@ extension Engine {
         case .before(let c), .after(let c): stopXid = c.xid
         default: break
         }
+        // The plan's last completion can precede the backup's start (no commit between the
+        // backup and the target): replay begins at the start LSN and applies none, and the
+        // server then reports no completed transaction.
+        let planLast = p.lastCompletion
+        let replayedLast = planLast.flatMap { $0.lsn >= p.backup.startLSN ? $0 : nil }
         report.predicted = .init(timeline: p.targetTimeline.rawValue, stop: p.stop.words, stopXid: stopXid,
-                                 lastCommit: p.lastCompletion.map { .init(xid: $0.xid, time: $0.time.postgresText, lsn: $0.lsn.description, kind: $0.verb) },
+                                 lastCommit: replayedLast.map { .init(xid: $0.xid, time: $0.time.postgresText, lsn: $0.lsn.description, kind: $0.verb) },
                                  segments: p.segments.map(\.description), replayBytes: p.replayBytes)
 
         // A server of its own: free loopback port, socket and log in the scratch directory, nothing
@@ -296,7 +301,13 @@ extension Engine {
 
         // Predicted against actual.
         var matches: Bool?
-        if let predicted = p.lastCompletion {
+        if let last = planLast, replayedLast == nil {
+            matches = facts.lastCompletedTime == nil
+            if let actual = facts.lastCompletedTime {
+                report.failures.append("last commit: the plan predicted that replay applies no commit (the last one, transaction \(last.xid) at \(last.time.postgresText), precedes the backup's start \(p.backup.startLSN)); the server reports the last completed transaction at \(actual.postgresText)")
+            }
+        }
+        if let predicted = replayedLast {
             let same = facts.lastCompletedTime == predicted.time
             matches = same
             if !same {

@@ -45,7 +45,8 @@ public struct RehearsalReport: Codable, Sendable {
         public var stop: String
         /// The transaction recovery stops at (before or after it), when the stop is one.
         public var stopXid: UInt32?
-        /// The last commit or abort replay applies.
+        /// The last commit or abort replay applies; null when it applies none (the plan's last
+        /// commit precedes the backup's start, or the archive shows none).
         public var lastCommit: Completion?
         public var segments: [String]
         public var replayBytes: UInt64
@@ -161,7 +162,7 @@ public struct RehearsalReport: Codable, Sendable {
         }
         if let p = predicted {
             row("predicted", "stop \(p.stop)")
-            if let c = p.lastCommit { row("", "last \(c.kind): transaction \(c.xid) at \(c.time)") }
+            if let c = p.lastCommit { row("", "last \(c.kind): transaction \(c.xid) at \(c.time)") } else { row("", "no commit replayed before the stop") }
         }
         if let r = recovery {
             if let s = r.stopLine { row("actual", s.trimmed) }
