@@ -22,6 +22,11 @@ struct TargetOptions: ParsableArguments {
     var targetExclusive = false
     @Flag(name: .long, help: "Stop just after the target (the default).") var targetInclusive = false
 
+    /// True when a target flag was given (`rehearse` otherwise draws one).
+    var isGiven: Bool {
+        targetTime != nil || targetLsn != nil || targetXid != nil || targetName != nil || targetImmediate || latest
+    }
+
     func validate() throws {
         let given = [targetTime != nil, targetLsn != nil, targetXid != nil, targetName != nil, targetImmediate, latest].filter { $0 }.count
         guard given <= 1 else {

@@ -1,0 +1,198 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import TidemarkCore
+
+/// The outcome of `tidemark rehearse` (`--json` prints it). Field names are an interface,
+/// documented in docs/rehearsal.md; absent optional fields are written as null.
+public struct RehearsalReport: Codable, Sendable {
+    public struct Backup: Codable, Sendable {
+        public var id: String
+        public var type: String
+        public var stopTime: String
+        public var stopLSN: String
+        public var timeline: UInt32
+        public var postgresVersion: Int
+        /// `newest`, `given` (--backup) or `random` (--random).
+        public var chosen: String
+    }
+
+    public struct Target: Codable, Sendable {
+        /// `time`, `lsn`, `xid`, `name`, `immediate` or `latest`.
+        public var kind: String
+        public var value: String?
+        public var inclusive: Bool
+        /// `random` (an instant in the window), `given`, or `latest` (the window was empty).
+        public var chosen: String
+        /// The recoverable window a random instant was drawn from (UTC).
+        public var windowFrom: String?
+        public var windowUntil: String?
+    }
+
+    public struct Completion: Codable, Sendable {
+        public var xid: UInt32
+        public var time: String
+        public var lsn: String?
+        /// `commit` or `abort`.
+        public var kind: String
+    }
+
+    public struct Prediction: Codable, Sendable {
+        public var timeline: UInt32
+        /// The plan's stop point in words.
+        public var stop: String
+        /// The transaction recovery stops at (before or after it), when the stop is one.
+        public var stopXid: UInt32?
+        /// The last commit or abort replay applies; null when it applies none (the plan's last
+        /// commit precedes the backup's start, or the archive shows none).
+        public var lastCommit: Completion?
+        public var segments: [String]
+        public var replayBytes: UInt64
+    }
+
+    public struct Recovery: Codable, Sendable {
+        /// Recovery ended and the server was promoted.
+        public var completed: Bool
+        /// `recovery stopping …` from the server log.
+        public var stopLine: String?
+        public var stopXid: UInt32?
+        /// `last completed transaction was at log time …` (UTC).
+        public var lastCommitTime: String?
+        /// Predicted and actual last commit (and stop transaction) agree; null when the plan
+        /// predicted none.
+        public var matchesPlan: Bool?
+        /// FATAL lines and wal-fetch errors quoted from the server log.
+        public var logExcerpt: [String]
+        /// The WAL segment and the repository object a failing fetch named.
+        public var failedSegment: String?
+        public var failedObject: String?
+    }
+
+    public struct Check: Codable, Sendable {
+        public var name: String
+        /// `builtin` or `sql`.
+        public var kind: String
+        public var database: String?
+        /// `pass`, `fail` or `skip`.
+        public var status: String
+        public var expected: String?
+        public var actual: String?
+        public var detail: String?
+    }
+
+    public struct RTO: Codable, Sendable {
+        /// Planning and restoring the backup.
+        public var restoreSeconds: Double
+        /// Server start until recovery ended (promotion).
+        public var replaySeconds: Double
+        public var totalSeconds: Double
+    }
+
+    /// `pass` or `fail`.
+    public var status: String
+    public var failures: [String]
+    /// Replays the random choices: `tidemark rehearse --seed N`.
+    public var seed: UInt64
+    public var startedAt: String
+    public var repository: String?
+    public var backup: Backup?
+    public var target: Target?
+    public var predicted: Prediction?
+    public var recovery: Recovery?
+    public var checks: [Check]
+    public var rto: RTO
+    public var restoredBytes: Int64
+    public var restoredFiles: Int
+    /// `plan.replayBytes`: WAL between the backup's start and the stop.
+    public var walReplayBytes: UInt64
+    public var walSegments: Int
+    public var scratch: String?
+    /// The scratch cluster was left in place (--keep).
+    public var kept: Bool
+    public var port: Int?
+    public var postgresBin: String?
+
+    public var passed: Bool { status == "pass" }
+
+    enum CodingKeys: String, CodingKey {
+        case status, failures, seed, startedAt, repository, backup, target, predicted, recovery, checks, rto, restoredBytes,
+             restoredFiles, walReplayBytes, walSegments, scratch, kept, port, postgresBin
+    }
+
+    /// Writes null for absent optionals so every documented field is always present.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(status, forKey: .status)
+        try c.encode(failures, forKey: .failures)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(startedAt, forKey: .startedAt)
+        try c.encode(repository, forKey: .repository)
+        try c.encode(backup, forKey: .backup)
+        try c.encode(target, forKey: .target)
+        try c.encode(predicted, forKey: .predicted)
+        try c.encode(recovery, forKey: .recovery)
+        try c.encode(checks, forKey: .checks)
+        try c.encode(rto, forKey: .rto)
+        try c.encode(restoredBytes, forKey: .restoredBytes)
+        try c.encode(restoredFiles, forKey: .restoredFiles)
+        try c.encode(walReplayBytes, forKey: .walReplayBytes)
+        try c.encode(walSegments, forKey: .walSegments)
+        try c.encode(scratch, forKey: .scratch)
+        try c.encode(kept, forKey: .kept)
+        try c.encode(port, forKey: .port)
+        try c.encode(postgresBin, forKey: .postgresBin)
+    }
+
+    /// A few lines a DBA can read at 3 a.m.
+    public func rendered() -> String {
+        var out: [String] = []
+        func row(_ k: String, _ v: String) { out.append("  " + k.padding(toLength: 13, withPad: " ", startingAt: 0) + v) }
+        out.append("Rehearsal \(passed ? "PASS" : "FAIL")  (seed \(seed); `--seed \(seed)` repeats the choices)")
+        for f in failures { out.append("  FAIL: " + f) }
+        if let b = backup {
+            row("backup", "\(b.id) (\(b.type), \(b.chosen)), consistent at \(b.stopLSN) (\(b.stopTime)), timeline \(b.timeline)")
+        }
+        if let t = target {
+            var text = t.kind + (t.value.map { " " + $0 } ?? "")
+            if t.chosen == "random", let f = t.windowFrom, let u = t.windowUntil { text += " (random instant in \(f) … \(u))" }
+            if t.chosen == "latest" { text += " (no commit after the backup: replayed to the end of the archive)" }
+            row("target", text)
+        }
+        if let p = predicted {
+            row("predicted", "stop \(p.stop)")
+            if let c = p.lastCommit { row("", "last \(c.kind): transaction \(c.xid) at \(c.time)") } else { row("", "no commit replayed before the stop") }
+        }
+        if let r = recovery {
+            if let s = r.stopLine { row("actual", s.trimmed) }
+            if let t = r.lastCommitTime { row(r.stopLine == nil ? "actual" : "", "last completed transaction at \(t)") }
+            if !r.completed && r.stopLine == nil && r.lastCommitTime == nil { row("actual", "recovery did not complete") }
+            if let m = r.matchesPlan { row("match", m ? "yes: the last replayed commit is the predicted one" : "NO") }
+            if let o = r.failedObject ?? r.failedSegment { row("object", o) }
+            for line in r.logExcerpt.prefix(12) { row("log", line) }
+        }
+        let failed = checks.filter { $0.status == "fail" }
+        let skipped = checks.filter { $0.status == "skip" }.count
+        row("checks", "\(checks.count - failed.count - skipped) passed, \(failed.count) failed, \(skipped) skipped")
+        for c in checks where c.status != "pass" {
+            var text = "\(c.status.uppercased()) \(c.kind) '\(c.name)'" + (c.database.map { " in \($0)" } ?? "")
+            if c.status == "fail", c.expected != nil || c.actual != nil {
+                text += ": expected \(quoted(c.expected)), got \(quoted(c.actual))"
+            }
+            if let d = c.detail { text += ": " + d }
+            row("", text)
+        }
+        row("RTO", "\(seconds(rto.totalSeconds)) (restore \(seconds(rto.restoreSeconds)), replay \(seconds(rto.replaySeconds))); "
+            + "\(mebibytes(UInt64(max(0, restoredBytes)))) restored, \(mebibytes(walReplayBytes)) of WAL in \(walSegments) segments")
+        if let s = scratch { row("scratch", kept ? "kept: \(s)" + (port.map { " (port \($0))" } ?? "") : "removed (\(s))") }
+        return out.joined(separator: "\n")
+    }
+
+    func quoted(_ s: String?) -> String {
+        guard let s else { return "nothing" }
+        return "'" + s.replacing("\n", with: "\\n") + "'"
+    }
+
+    func seconds(_ v: Double) -> String { "\((v * 10).rounded() / 10) s" }
+}
