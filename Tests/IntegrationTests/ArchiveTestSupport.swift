@@ -50,10 +50,10 @@ struct InfoJSON: Decodable {
 /// `tidemark init` on it, asserting success.
 func initializedRepository(
     in scratch: ScratchDirectory, name: String = "repository", binary: TidemarkBinary, user: SystemUser?,
-    sourceLocation: SourceLocation = #_sourceLocation
+    environment extra: [String: String] = [:], sourceLocation: SourceLocation = #_sourceLocation
 ) async throws -> (RepositoryFixture, TidemarkRunner) {
     let repository = try RepositoryFixture.create(in: scratch, name: name, owner: user)
-    let tidemark = TidemarkRunner(binary: binary, environment: repository.environment, user: user)
+    let tidemark = TidemarkRunner(binary: binary, environment: repository.environment.merging(extra) { _, new in new }, user: user)
     let result = try await tidemark.run("init")
     try #require(result.exitCode == 0, "tidemark init failed: \(result)", sourceLocation: sourceLocation)
     return (repository, tidemark)

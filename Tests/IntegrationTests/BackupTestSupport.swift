@@ -21,11 +21,14 @@ final class BackupTestCluster: Sendable {
 
     /// `prefix` names the scratch directory (owned by the server user, so it can create
     /// restore targets and tablespace locations in it).
-    init(prefix: String, configuration extra: [String] = [], timeout: Duration = .seconds(300)) async throws {
+    /// `environment` reaches the server (so its archive_command) and every `tidemark` run, and
+    /// `tidemark init` (e.g. AWS_* variables for an S3 repository beside the local one).
+    init(prefix: String, configuration extra: [String] = [], timeout: Duration = .seconds(300),
+         environment: [String: String] = [:]) async throws {
         let user = try SystemUser.serverUser()
         let scratch = try ScratchDirectory(prefix: prefix, mode: 0o755, owner: user)
         let binary = try TidemarkBinary.install()
-        let (repository, runner) = try await initializedRepository(in: scratch, binary: binary, user: user)
+        let (repository, runner) = try await initializedRepository(in: scratch, binary: binary, user: user, environment: environment)
         let server = try await PostgresFixture(
             PostgresFixture.Options(
                 configuration: [
@@ -36,7 +39,7 @@ final class BackupTestCluster: Sendable {
                     "max_wal_size = '1GB'",
                     "checkpoint_timeout = '30min'",
                 ] + extra,
-                environment: repository.environment))
+                environment: repository.environment.merging(environment) { _, new in new }))
         self.user = user
         self.scratch = scratch
         self.binary = binary
@@ -72,7 +75,9 @@ final class BackupTestCluster: Sendable {
         try #require(result.exitCode == 0, "tidemark backup --type \(type) failed: \(result)\nserver log:\n\(server.serverLog())",
                      sourceLocation: sourceLocation)
         let after = try await list(sourceLocation: sourceLocation).backups
-        let new = after.filter { !before.contains($0.id) }
+        // With several repositories the same backup is listed once per repository.
+        var seen = Set<String>()
+        let new = after.filter { !before.contains($0.id) && seen.insert($0.id).inserted }
         try #require(new.count == 1, "expected exactly one new backup in list --json, got \(new.map(\.id))", sourceLocation: sourceLocation)
         #expect(result.stdoutText.contains(new[0].id), "backup output names its id: \(result.stdoutText)", sourceLocation: sourceLocation)
         return (new[0], result)
