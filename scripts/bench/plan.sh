@@ -99,6 +99,12 @@ for kind in time lsn latest; do
         e=$(bench_now_us)
         echo $(( e - s )) >>"$SCRATCH/$kind.us"
     done
-    read_info=$(python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["timing"]; print(f"{t[\"segmentsInArchive\"]} segments archived, {t[\"summariesRead\"]} summaries, {t[\"segmentsScanned\"]} whole segments; in-process {t[\"seconds\"]:.3f} s")' "$SCRATCH/$kind.json")
+    read_info=$(python3 - "$SCRATCH/$kind.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["timing"]
+print("%d segments archived, %d summaries, %d whole segments; in-process %.3f s"
+      % (t["segmentsInArchive"], t["summariesRead"], t["segmentsScanned"], t["seconds"]))
+PY
+)
     printf '%-8s %10s %10s   %s (%s)\n' "$kind" "$(bench_median_ms "$SCRATCH/$kind.us")" "$(bench_pct_ms "$SCRATCH/$kind.us" 100)" "$read_info" "${label[$kind]}"
 done
