@@ -73,7 +73,7 @@ public final class S3ObjectStore: ObjectStore {
         if range.isEmpty { return try await size(key).map { _ in [] } }
         let request = S3Request(
             method: .GET, key: full, headers: [("range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")],
-            maxResponseBytes: Int(range.count) + 1)
+            maxResponseBytes: max(Int(range.count) + 1, 1 << 16))
         let r = try await transport.send(request, operation: "read a range of")
         switch r.status {
         case 206: return r.body
@@ -110,7 +110,7 @@ public final class S3ObjectStore: ObjectStore {
             var query = [("list-type", "2"), ("prefix", full), ("delimiter", "/"), ("max-keys", String(pageSize))]
             if let token { query.append(("continuation-token", token)) }
             let r = try await transport.send(S3Request(method: .GET, key: nil, query: query), operation: "list")
-            guard r.status == 200, let root = XMLElement.parse(r.body), root.name == "ListBucketResult" else {
+            guard r.status == 200, let root = XMLElement.parse(r.body), root.name != "Error" else {
                 throw unexpected(r, "list", full)
             }
             for c in root.all("Contents") {
@@ -134,7 +134,7 @@ public final class S3ObjectStore: ObjectStore {
             var query = [("list-type", "2"), ("prefix", full), ("max-keys", String(pageSize))]
             if let token { query.append(("continuation-token", token)) }
             let r = try await transport.send(S3Request(method: .GET, key: nil, query: query), operation: "list")
-            guard r.status == 200, let root = XMLElement.parse(r.body), root.name == "ListBucketResult" else {
+            guard r.status == 200, let root = XMLElement.parse(r.body), root.name != "Error" else {
                 throw unexpected(r, "list", full)
             }
             keys += root.all("Contents").compactMap { $0["Key"] }
@@ -185,7 +185,7 @@ public final class S3ObjectStore: ObjectStore {
                 attempted: { n in attempts.withLock { $0 = n } })
             switch r.status {
             case 200:
-                try await verify(full, size: Int64(bytes.count), etag: md5Hex, reportedETag: r.etag)
+                try await verifyOrRemove(full, size: Int64(bytes.count), etag: md5Hex, reportedETag: r.etag, created: ifAbsent)
                 return .created
             case 412 where conditional:
                 // A retried PUT may find the object its own earlier attempt created.
@@ -200,6 +200,17 @@ public final class S3ObjectStore: ObjectStore {
             default:
                 throw unexpected(r, "write", full)
             }
+        }
+    }
+
+    /// `verify`, and when the object is wrong and certainly ours (`created`: a conditional create
+    /// succeeded), deletes it so that no corrupt object stays visible.
+    func verifyOrRemove(_ full: String, size: Int64, etag: String, reportedETag: String?, created: Bool) async throws {
+        do {
+            try await verify(full, size: size, etag: etag, reportedETag: reportedETag)
+        } catch let error as StorageError where error.code == .integrity && created {
+            _ = try? await transport.send(S3Request(method: .DELETE, key: full), operation: "delete")
+            throw error
         }
     }
 
@@ -240,7 +251,7 @@ public final class S3ObjectStore: ObjectStore {
                 S3Request(method: .POST, key: nil, query: [("delete", "")],
                     headers: [("content-md5", Digest.base64(Digest.md5(body))), ("content-type", "application/xml")], body: body),
                 operation: "delete objects below")
-            guard r.status == 200, let root = XMLElement.parse(r.body), root.name == "DeleteResult" else {
+            guard r.status == 200, let root = XMLElement.parse(r.body), root.name != "Error" else {
                 throw unexpected(r, "delete objects below", full)
             }
             if let failed = root.all("Error").first {
@@ -270,7 +281,7 @@ public final class S3ObjectStore: ObjectStore {
             if let keyMarker { query.append(("key-marker", keyMarker)) }
             if let uploadMarker { query.append(("upload-id-marker", uploadMarker)) }
             let r = try await transport.send(S3Request(method: .GET, key: nil, query: query), operation: "list uploads below")
-            guard r.status == 200, let root = XMLElement.parse(r.body), root.name == "ListMultipartUploadsResult" else {
+            guard r.status == 200, let root = XMLElement.parse(r.body), root.name != "Error" else {
                 throw unexpected(r, "list uploads below", fullPrefix)
             }
             for u in root.all("Upload") {

@@ -259,6 +259,7 @@ final class S3Transport: Sendable {
             return "TLS failed: \(ssl)\nHINT: the server's certificate does not verify; set AWS_CA_BUNDLE to its CA's PEM file if it uses a private CA"
         }
         if error is NIOSSLExtraError { return "TLS failed: \(error)" }
+        if error is NIOTooManyBytesError { return "the answer is larger than expected (\(error))" }
         if let http = error as? HTTPClientError {
             if [HTTPClientError.invalidURL, .emptyHost, .emptyScheme, .alreadyShutdown].contains(http) { return "\(http)" }
             return nil

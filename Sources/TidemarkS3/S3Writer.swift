@@ -23,6 +23,9 @@ actor S3Writer: ObjectWriter {
     private var nextPart = 1
     private var total: Int64 = 0
     private var finished = false
+    /// Set when CreateMultipartUpload had to be retried: an earlier attempt may have created an
+    /// upload whose id never reached us.
+    private var createRetried = false
 
     init(store: S3ObjectStore, key: String) {
         self.store = store
@@ -62,10 +65,12 @@ actor S3Writer: ObjectWriter {
     }
 
     private func create() async throws -> String {
+        let attempts = Locked(0)
         let r = try await store.transport.send(
             S3Request(method: .POST, key: key, query: [("uploads", "")], headers: [("content-type", "application/octet-stream")]),
-            operation: "start a multipart upload of")
-        guard r.status == 200, let root = XMLElement.parse(r.body), root.name == "InitiateMultipartUploadResult",
+            operation: "start a multipart upload of", attempted: { n in attempts.withLock { $0 = n } })
+        if attempts.value > 1 { createRetried = true }
+        guard r.status == 200, let root = XMLElement.parse(r.body), root.name != "Error",
               let id = root["UploadId"], !id.isEmpty
         else { throw store.unexpected(r, "start a multipart upload of", key) }
         return id
@@ -104,6 +109,7 @@ actor S3Writer: ObjectWriter {
             if outcome == .alreadyExists {
                 try await store.abortUpload(full: key, uploadID: uploadID, required: false)
             }
+            await abortOrphans(except: uploadID)
             return outcome
         } catch {
             finished = false
@@ -140,8 +146,8 @@ actor S3Writer: ObjectWriter {
             let retried = attempts.value > 1 || rounds > 1
             let root = XMLElement.parse(r.body)
             switch r.status {
-            case 200 where root?.name == "CompleteMultipartUploadResult":
-                try await store.verify(key, size: total, etag: expected, reportedETag: root?["ETag"]?.replacingQuotes)
+            case 200 where root?.name != "Error":
+                try await store.verifyOrRemove(key, size: total, etag: expected, reportedETag: root?["ETag"]?.replacingQuotes, created: conditional || ifAbsent)
                 return .created
             case 200 where root?.name == "Error" && rounds < 4:
                 // S3 may answer 200 and report an error in the body after a long completion.
@@ -169,6 +175,19 @@ actor S3Writer: ObjectWriter {
         buffer = []
         if let uploadID {
             try? await store.abortUpload(full: key, uploadID: uploadID, required: false)
+            await abortOrphans(except: uploadID)
+        }
+    }
+
+    /// After a retried CreateMultipartUpload, aborts the other uploads in flight for this very
+    /// key: an attempt whose answer was lost may have created one. A concurrent writer of the
+    /// same key would see its upload aborted and fail (and retry), which loses nothing; an
+    /// orphaned upload would be billed forever.
+    private func abortOrphans(except ours: String) async {
+        guard createRetried else { return }
+        guard let uploads = try? await store.multipartUploads(fullPrefix: key) else { return }
+        for upload in uploads where store.configuration.prefix + upload.key == key && upload.uploadID != ours {
+            try? await store.abortUpload(full: key, uploadID: upload.uploadID, required: false)
         }
     }
 }
@@ -199,7 +218,7 @@ actor S3Reader: ObjectReader {
             var headers = [("range", "bytes=\(position)-\(end - 1)")]
             if !etag.isEmpty { headers.append(("if-match", "\"\(etag)\"")) }
             let r = try await store.transport.send(
-                S3Request(method: .GET, key: key, headers: headers, maxResponseBytes: Int(end - position) + 1), operation: "read")
+                S3Request(method: .GET, key: key, headers: headers, maxResponseBytes: max(Int(end - position) + 1, 1 << 16)), operation: "read")
             switch r.status {
             case 206 where r.body.count == Int(end - position):
                 buffer = r.body
