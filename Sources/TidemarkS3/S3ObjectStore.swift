@@ -97,6 +97,11 @@ public final class S3ObjectStore: ObjectStore {
         switch r.status {
         case 200: return (r.contentLength ?? 0, r.etag ?? "")
         case 404: return nil
+        case 403:
+            // A HEAD answer has no body to say why: ask again with a one-byte GET, whose error
+            // document tells a wrong secret (thrown as `.authentication`) from a missing permission.
+            _ = try await transport.send(S3Request(method: .GET, key: full, headers: [("range", "bytes=0-0")]), operation: "look up")
+            throw unexpected(r, "look up", full)
         default: throw unexpected(r, "look up", full)
         }
     }

@@ -167,7 +167,7 @@ final class S3Transport: Sendable {
                 message: "\(what): no success within the deadline of \(formatSeconds(self.config.operationDeadline))\(last.isEmpty ? "" : " (last failure: \(last))")")
         }
         let lastFailure = Locked("")
-        return try await withDeadline(deadline, onTimeout: { timeout(lastFailure.withLock { $0 }) }) {
+        return try await withTimeLimit(deadline, onTimeout: { timeout(lastFailure.withLock { $0 }) }) {
             var attempt = 0
             while true {
                 attempt += 1
@@ -281,7 +281,7 @@ final class S3Transport: Sendable {
 }
 
 /// Runs `body`, giving up at `deadline` with `onTimeout()`; the body's task is cancelled then.
-func withDeadline<T: Sendable>(
+func withTimeLimit<T: Sendable>(
     _ deadline: ContinuousClock.Instant, onTimeout: @escaping @Sendable () -> any Error,
     _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {

@@ -118,3 +118,41 @@ struct S3SignedTests {
         await store.shutdown()
     }
 }
+
+@Suite("S3 transport safety", .tags(.large), .timeLimit(.minutes(2)))
+struct S3TransportSafetyTests {
+    @Test func tlsIsVerifiedAndItsFailureIsNotRetried() async throws {
+        let moto = try await SharedMoto.unchecked.get()
+        // moto speaks plain HTTP: a TLS handshake with it fails, and must fail at once.
+        var config = try moto.configuration(bucket: "tls-bucket", deadline: 20)
+        config.endpoint = "https://127.0.0.1:\(moto.port)"
+        let store = try S3ObjectStore(config)
+        let start = ContinuousClock.now
+        await #expect { _ = try await store.get("x") } throws: { error in
+            guard let e = error as? StorageError else { return false }
+            return e.code == .io && e.message.contains("TLS")
+        }
+        // async-http-client itself keeps trying to connect until its connect timeout (10 s); no retry of ours follows.
+        #expect(ContinuousClock.now - start < .seconds(15), "a TLS failure is not retried until the deadline")
+        await store.shutdown()
+    }
+
+    @Test func aMissingCABundleIsAConfigurationError() throws {
+        #expect(throws: StorageError.self) {
+            _ = try S3ObjectStore(S3Configuration(
+                endpoint: "https://s3.example.com", bucket: "b-1",
+                credentials: S3Credentials(accessKeyID: "a", secretAccessKey: S3Secret("b")), caBundlePath: "/nonexistent/ca.pem"))
+        }
+    }
+
+    @Test func aWrongSecretOnHeadIsStillReportedAsSuch() async throws {
+        let moto = try await SharedMoto.checked.get()
+        let bucket = uniqueBucket("head")
+        try moto.createBucket(bucket)
+        let store = try S3ObjectStore(moto.configuration(bucket: bucket, secret: "wrong-secret-value"))
+        await #expect { _ = try await store.size("k") } throws: { error in
+            (error as? StorageError)?.code == .authentication
+        }
+        await store.shutdown()
+    }
+}
