@@ -1,3 +1,4 @@
+import Logging
 import NIOHTTP1
 import TidemarkStorage
 
@@ -31,14 +32,19 @@ public final class S3ObjectStore: ObjectStore {
     /// Keys per ListObjectsV2 page (S3's maximum and default is 1000).
     let pageSize: Int
 
-    public convenience init(_ configuration: S3Configuration) throws(StorageError) {
-        try self.init(configuration, pageSize: 1000, tamper: nil)
+    /// A store on `configuration`'s bucket and prefix. Nothing is sent until the first call;
+    /// retries are logged at debug level on `logger` (keys and failures, never credentials).
+    public convenience init(_ configuration: S3Configuration, logger: Logger = Logger(label: "tidemark.s3")) throws(StorageError) {
+        try self.init(configuration, pageSize: 1000, logger: logger, tamper: nil)
     }
 
-    init(_ configuration: S3Configuration, pageSize: Int, tamper: (@Sendable (inout [(String, String)]) -> Void)?) throws(StorageError) {
+    init(
+        _ configuration: S3Configuration, pageSize: Int, logger: Logger = Logger(label: "tidemark.s3"),
+        tamper: (@Sendable (inout [(String, String)]) -> Void)?
+    ) throws(StorageError) {
         self.configuration = configuration
         self.pageSize = pageSize
-        transport = try S3Transport(config: configuration, tamper: tamper)
+        transport = try S3Transport(config: configuration, logger: logger, tamper: tamper)
     }
 
     /// Closes the HTTP client's connections. The store cannot be used afterwards.

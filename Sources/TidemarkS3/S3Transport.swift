@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Crypto
+import Logging
 import NIOCore
 import NIOHTTP1
 import NIOSSL
@@ -56,9 +57,14 @@ final class S3Transport: Sendable {
     private let isShutDown = Mutex(false)
     /// Test hook: changes the headers after signing (to prove that tampering is refused).
     let tamper: (@Sendable (inout [(String, String)]) -> Void)?
+    let logger: Logger
 
-    init(config: S3Configuration, tamper: (@Sendable (inout [(String, String)]) -> Void)? = nil) throws(StorageError) {
+    init(
+        config: S3Configuration, logger: Logger = Logger(label: "tidemark.s3"),
+        tamper: (@Sendable (inout [(String, String)]) -> Void)? = nil
+    ) throws(StorageError) {
         self.config = config
+        self.logger = logger
         self.endpoint = try Endpoint.parse(config.endpoint, variable: "AWS_ENDPOINT_URL")
         self.tamper = tamper
         var tls = TLSConfiguration.makeClientConfiguration()
@@ -193,6 +199,12 @@ final class S3Transport: Sendable {
                     failure = Self.describe(error)
                 }
                 lastFailure.withLock { $0 = failure }
+                // Constant message, data in metadata; never a header value (the secret and the
+                // signature stay out of logs).
+                self.logger.debug("s3 request failed, will retry", metadata: [
+                    "storage.key": "\(self.display(request.key))", "s3.operation": "\(operation)",
+                    "s3.attempt": "\(attempt)", "s3.failure": "\(failure)",
+                ])
                 if attempt >= self.config.retry.maxAttempts {
                     throw StorageError(.io, key: request.key ?? "",
                         message: "\(what): gave up after \(attempt) attempts; last failure: \(failure)")
