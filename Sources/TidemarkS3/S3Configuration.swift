@@ -76,7 +76,9 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
     public var secretSource: String
     public var keyIDSource: String
 
-    public static let defaultPartSize = 16 << 20
+    /// 8 MiB parts, 4 at once: the fastest of part sizes 5–32 MiB × concurrency 1–8 in
+    /// scripts/bench/s3.sh (docs/s3.md has the figures).
+    public static let defaultPartSize = 8 << 20
     public static let defaultConcurrency = 4
     public static let minimumPartSize = 5 << 20
 
