@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -48,8 +51,20 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(
+            name: "TidemarkS3",
+            dependencies: [
+                "TidemarkStorage", "TidemarkCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
             name: "TidemarkTesting",
-            dependencies: ["Tidemark", "TidemarkStorage", "TidemarkCore"],
+            dependencies: ["Tidemark", "TidemarkStorage", "TidemarkCore", "TidemarkS3"],
             swiftSettings: strict),
         .executableTarget(
             name: "tidemark",
@@ -58,6 +73,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
+        // Benchmark driver for scripts/bench/s3.sh; not a product, not part of `tidemark`.
+        .executableTarget(
+            name: "tidemark-s3-bench", dependencies: ["TidemarkS3", "TidemarkStorage"], swiftSettings: strict),
 
         .testTarget(name: "TidemarkCoreTests", dependencies: ["TidemarkCore"], swiftSettings: strict),
         .testTarget(
@@ -70,6 +88,13 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "TidemarkStorageTests", dependencies: ["TidemarkStorage", "TidemarkTesting"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkS3Tests",
+            dependencies: [
+                "TidemarkS3", "TidemarkStorage", "TidemarkTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "TidemarkTests", dependencies: ["Tidemark", "TidemarkTesting"], swiftSettings: strict),

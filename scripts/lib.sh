@@ -6,6 +6,7 @@
 #   tm_die MSG...                 error line on stderr, exit 1
 #   tm_ensure_swift               put /opt/swift/usr/bin on PATH when `swift` is not found
 #   tm_ensure_packages PKG...     apt-get install what is missing (root, or sudo when available)
+#   tm_ensure_moto                pip install 'moto[server]' unless moto_server is importable (S3 tests)
 #   tm_pg_bin                     echo the PostgreSQL 15 bin directory
 #   tm_as_pg CMD...               run CMD as the `postgres` OS user when root, else as yourself
 #   tm_pg_owner                   echo the OS user that owns scratch clusters
@@ -52,6 +53,20 @@ tm_ensure_packages() {
     tm_log "installing: ${missing[*]}"
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The S3 tests and benchmark start moto (a real S3-compatible server) on loopback. pip runs only
+# when moto's server module is missing, so a machine that has it pays nothing. The test fixture
+# finds `moto_server` on PATH or in pip's user directory, else runs `python3 -m moto.server`.
+tm_ensure_moto() {
+    command -v python3 >/dev/null 2>&1 || tm_ensure_packages python3 python3-pip
+    if python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then return 0; fi
+    tm_log "installing moto[server] (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --user 'moto[server]' >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'moto[server]' >/dev/null \
+        || tm_die "unable to install moto[server] with pip (the S3 tests need it)"
+    python3 -c 'import moto.server' >/dev/null 2>&1 || tm_die "moto installed but 'import moto.server' fails"
 }
 
 tm_pg_bin() {

@@ -30,6 +30,8 @@ tm_ensure_swift
 tm_ensure_packages "${TM_PACKAGES_BASE[@]}"
 # The integration tests start PostgreSQL 15 from here.
 tm_pg_bin >/dev/null
+# The S3 tests start moto (and cross-check signatures with botocore, which moto brings).
+tm_ensure_moto
 
 tm_log "swift $(swift --version 2>/dev/null | head -n 1)"
 tm_log "building (debug, with tests) in $scratch"

@@ -5,7 +5,10 @@ import Glibc
 /// An error from an object store. Classify by `code`; the message is for people.
 public struct StorageError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        enum Value: String { case permissionDenied, noSpace, timeout, io, invalidKey, notADirectory, readOnly }
+        enum Value: String {
+            case permissionDenied, noSpace, timeout, io, invalidKey, notADirectory, readOnly, authentication, invalidConfiguration,
+                integrity
+        }
         let value: Value
         public static let permissionDenied = Code(value: .permissionDenied)
         public static let noSpace = Code(value: .noSpace)
@@ -15,6 +18,12 @@ public struct StorageError: Error, Sendable, CustomStringConvertible {
         public static let invalidKey = Code(value: .invalidKey)
         public static let notADirectory = Code(value: .notADirectory)
         public static let readOnly = Code(value: .readOnly)
+        /// The store refused the credentials (a wrong key id or secret, a skewed clock).
+        public static let authentication = Code(value: .authentication)
+        /// The store's settings are unusable (a bad endpoint, bucket name or part size).
+        public static let invalidConfiguration = Code(value: .invalidConfiguration)
+        /// What the store holds after a write is not what was written (size or checksum differs).
+        public static let integrity = Code(value: .integrity)
         public var description: String { value.rawValue }
     }
 

@@ -1,0 +1,284 @@
+import TidemarkStorage
+
+/// A secret (an AWS secret access key, a session token) that never prints itself: its
+/// description, debug description and mirror all read `<redacted>`.
+public struct S3Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    let value: String
+    public init(_ value: String) { self.value = value }
+    public var description: String { "<redacted>" }
+    public var debugDescription: String { "<redacted>" }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
+    public var isEmpty: Bool { value.isEmpty }
+}
+
+/// An access key pair, plus a session token for temporary credentials.
+public struct S3Credentials: Sendable, CustomStringConvertible {
+    public var accessKeyID: String
+    public var secretAccessKey: S3Secret
+    public var sessionToken: S3Secret?
+    public init(accessKeyID: String, secretAccessKey: S3Secret, sessionToken: S3Secret? = nil) {
+        self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey
+        self.sessionToken = sessionToken
+    }
+    public var description: String { "S3Credentials(accessKeyID: \(accessKeyID), secret: <redacted>)" }
+}
+
+/// How the bucket is named in a request.
+public enum S3AddressingStyle: String, Sendable {
+    /// `https://endpoint/bucket/key`: custom endpoints, MinIO, moto, R2.
+    case path
+    /// `https://bucket.endpoint/key`: AWS.
+    case virtual
+}
+
+/// When and how often a failed request is tried again. Only failures that cannot have changed
+/// anything wrongly are retried: 5xx, 429/SlowDown, RequestTimeout, resets and timeouts.
+public struct S3RetryPolicy: Sendable {
+    /// Attempts in all (the first one included).
+    public var maxAttempts: Int
+    /// First backoff cap in seconds; doubles each attempt up to `maxBackoff` ("full jitter":
+    /// the wait is uniform in 0...cap).
+    public var baseBackoff: Double
+    public var maxBackoff: Double
+    public init(maxAttempts: Int = 8, baseBackoff: Double = 0.1, maxBackoff: Double = 5) {
+        self.maxAttempts = maxAttempts
+        self.baseBackoff = baseBackoff
+        self.maxBackoff = maxBackoff
+    }
+}
+
+/// Everything an `S3ObjectStore` needs. The engine builds one from its configuration file or
+/// with `fromEnvironment`.
+public struct S3Configuration: Sendable, CustomStringConvertible {
+    /// `https://host[:port]`; `http://` only for loopback hosts (test servers).
+    public var endpoint: String
+    /// Signing region; `auto` for Cloudflare R2.
+    public var region: String
+    public var bucket: String
+    /// Key prefix inside the bucket, "" or ending in "/".
+    public var prefix: String
+    public var credentials: S3Credentials
+    public var addressing: S3AddressingStyle
+    /// A PEM bundle of CA certificates to trust instead of the system's. Certificates are
+    /// always verified; this is the only TLS knob.
+    public var caBundlePath: String?
+    /// Objects larger than this go up as a multipart upload of parts this size (≥ 5 MiB).
+    public var partSize: Int
+    /// Parts uploaded at once by one writer.
+    public var concurrency: Int
+    /// A hard limit in seconds for one operation, retries included.
+    public var operationDeadline: Double
+    /// The longest a single request may wait for the next bytes before it counts as stalled.
+    public var readTimeout: Double
+    public var retry: S3RetryPolicy
+    /// Which variable or setting the secret came from, for error hints.
+    public var secretSource: String
+    public var keyIDSource: String
+
+    /// 8 MiB parts, 4 at once: the fastest of part sizes 5–32 MiB × concurrency 1–8 in
+    /// scripts/bench/s3.sh (docs/s3.md has the figures).
+    public static let defaultPartSize = 8 << 20
+    public static let defaultConcurrency = 4
+    public static let minimumPartSize = 5 << 20
+
+    public init(
+        endpoint: String? = nil, region: String = "us-east-1", bucket: String, prefix: String = "",
+        credentials: S3Credentials, addressing: S3AddressingStyle? = nil, caBundlePath: String? = nil,
+        partSize: Int = S3Configuration.defaultPartSize, concurrency: Int = S3Configuration.defaultConcurrency,
+        operationDeadline: Double = 300, readTimeout: Double = 30, retry: S3RetryPolicy = S3RetryPolicy(),
+        secretSource: String = "AWS_SECRET_ACCESS_KEY", keyIDSource: String = "AWS_ACCESS_KEY_ID"
+    ) throws(StorageError) {
+        let endpoint = endpoint ?? Self.awsEndpoint(region: region)
+        let parsed = try Endpoint.parse(endpoint, variable: "AWS_ENDPOINT_URL")
+        self.endpoint = endpoint
+        self.region = region
+        self.bucket = bucket
+        var p = prefix
+        while p.hasPrefix("/") { p.removeFirst() }
+        if !p.isEmpty && !p.hasSuffix("/") { p += "/" }
+        self.prefix = p
+        self.credentials = credentials
+        self.addressing = addressing ?? (parsed.isAWS ? .virtual : .path)
+        self.caBundlePath = caBundlePath
+        self.partSize = partSize
+        self.concurrency = max(1, concurrency)
+        self.operationDeadline = operationDeadline
+        self.readTimeout = readTimeout
+        self.retry = retry
+        self.secretSource = secretSource
+        self.keyIDSource = keyIDSource
+        try validate()
+    }
+
+    static func awsEndpoint(region: String) -> String {
+        region == "us-east-1" || region == "auto" ? "https://s3.amazonaws.com" : "https://s3.\(region).amazonaws.com"
+    }
+
+    func validate() throws(StorageError) {
+        func bad(_ message: String) -> StorageError { StorageError(.invalidConfiguration, key: "s3://\(bucket)", message: message) }
+        guard Self.isValidBucket(bucket) else {
+            throw bad("unable to use S3 bucket '\(bucket)': not a valid bucket name\nHINT: set AWS_BACKUP_BUCKET to 'bucket' or 'bucket/prefix' (3–63 characters of a-z 0-9 . -)")
+        }
+        guard !region.isEmpty else { throw bad("unable to use S3: no region\nHINT: set AWS_REGION (e.g. us-east-1, or auto for R2)") }
+        if region == "auto", (try? Endpoint.parse(endpoint, variable: "AWS_ENDPOINT_URL"))?.isAWS == true {
+            throw bad("unable to use region 'auto' with AWS's endpoint\nHINT: set AWS_ENDPOINT_URL to the R2 endpoint (https://ACCOUNT.r2.cloudflarestorage.com) or AWS_REGION to a real region")
+        }
+        guard !credentials.accessKeyID.isEmpty else {
+            throw bad("unable to use S3: no access key id\nHINT: set \(keyIDSource)")
+        }
+        guard !credentials.secretAccessKey.isEmpty else {
+            throw bad("unable to use S3: no secret access key\nHINT: set \(secretSource)")
+        }
+        guard partSize >= Self.minimumPartSize, partSize <= 5 << 30 else {
+            throw bad("unable to use S3 part size \(partSize): S3 needs 5 MiB to 5 GiB\nHINT: choose a part size of at least 5242880 bytes")
+        }
+        guard operationDeadline > 0, readTimeout > 0 else { throw bad("unable to use S3: deadlines must be positive") }
+        for component in prefix.split(separator: "/") where component == "." || component == ".." {
+            throw bad("unable to use S3 prefix '\(prefix)': '.' and '..' are not allowed\nHINT: fix the part after the bucket in AWS_BACKUP_BUCKET")
+        }
+        if addressing == .virtual && bucket.contains(".") && endpoint.hasPrefix("https") {
+            throw bad("unable to use virtual-hosted addressing for bucket '\(bucket)': its dots break TLS host names\nHINT: use path-style addressing")
+        }
+    }
+
+    static func isValidBucket(_ name: String) -> Bool {
+        guard (3...63).contains(name.utf8.count) else { return false }
+        return name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 45 }
+            && name.first != "-" && name.first != "." && name.last != "-" && name.last != "."
+    }
+
+    /// Reads the AWS_* variables:
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (optional), `AWS_REGION`
+    /// (else `AWS_DEFAULT_REGION`, else us-east-1), `AWS_ENDPOINT_URL` (optional; default AWS),
+    /// `AWS_BACKUP_BUCKET` (`bucket` or `bucket/prefix`), `AWS_CA_BUNDLE` (optional) and
+    /// `AWS_S3_ADDRESSING_STYLE` (`path` or `virtual`, optional).
+    public static func fromEnvironment(_ env: [String: String]) throws(StorageError) -> S3Configuration {
+        func bad(_ message: String) -> StorageError { StorageError(.invalidConfiguration, key: "environment", message: message) }
+        func value(_ name: String) -> String? {
+            guard let v = env[name]?.trimmingSpaces, !v.isEmpty else { return nil }
+            return v
+        }
+        guard let bucketSpec = value("AWS_BACKUP_BUCKET") else {
+            throw bad("unable to configure S3: AWS_BACKUP_BUCKET is not set\nHINT: set AWS_BACKUP_BUCKET=bucket or bucket/prefix")
+        }
+        var spec = Substring(bucketSpec)
+        if spec.hasPrefix("s3://") { spec = spec.dropFirst(5) }
+        let bucket: String
+        let prefix: String
+        if let slash = spec.firstIndex(of: "/") {
+            bucket = String(spec[..<slash])
+            prefix = String(spec[spec.index(after: slash)...])
+        } else {
+            bucket = String(spec)
+            prefix = ""
+        }
+        guard let keyID = value("AWS_ACCESS_KEY_ID") else {
+            throw bad("unable to configure S3: AWS_ACCESS_KEY_ID is not set\nHINT: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        }
+        guard let secret = env["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty else {
+            throw bad("unable to configure S3: AWS_SECRET_ACCESS_KEY is not set\nHINT: set AWS_SECRET_ACCESS_KEY (it is never printed)")
+        }
+        let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? "us-east-1"
+        var addressing: S3AddressingStyle?
+        if let style = value("AWS_S3_ADDRESSING_STYLE") {
+            guard let s = S3AddressingStyle(rawValue: style.lowercased()) else {
+                throw bad("unable to configure S3: AWS_S3_ADDRESSING_STYLE is '\(style)'\nHINT: use 'path' or 'virtual'")
+            }
+            addressing = s
+        }
+        let endpoint = value("AWS_ENDPOINT_URL")
+        if region == "auto" && endpoint == nil {
+            throw bad("unable to configure S3: AWS_REGION is 'auto' but AWS_ENDPOINT_URL is not set\nHINT: set AWS_ENDPOINT_URL to the R2 endpoint, https://ACCOUNT.r2.cloudflarestorage.com")
+        }
+        return try S3Configuration(
+            endpoint: endpoint, region: region, bucket: bucket, prefix: prefix,
+            credentials: S3Credentials(
+                accessKeyID: keyID, secretAccessKey: S3Secret(secret),
+                sessionToken: value("AWS_SESSION_TOKEN").map(S3Secret.init)),
+            addressing: addressing, caBundlePath: value("AWS_CA_BUNDLE"))
+    }
+
+    /// `s3://bucket/prefix`: no endpoint credentials, no secret.
+    public var location: String { "s3://\(bucket)/\(prefix)" }
+
+    public var description: String {
+        "S3Configuration(endpoint: \(endpoint), region: \(region), bucket: \(bucket), prefix: \(prefix), "
+            + "accessKeyID: \(credentials.accessKeyID), secret: <redacted>, addressing: \(addressing.rawValue), "
+            + "partSize: \(partSize), concurrency: \(concurrency))"
+    }
+}
+
+/// A parsed endpoint URL: scheme, host, port, and whether plain HTTP is allowed for it.
+struct Endpoint: Sendable {
+    var tls: Bool
+    var host: String
+    var port: Int?
+    var isAWS: Bool { host == "amazonaws.com" || host.hasSuffix(".amazonaws.com") }
+
+    static func parse(_ url: String, variable: String) throws(StorageError) -> Endpoint {
+        func bad(_ why: String) -> StorageError {
+            StorageError(.invalidConfiguration, key: url, message: "unable to use S3 endpoint '\(url)': \(why)\nHINT: set \(variable) to https://host[:port]")
+        }
+        let tls: Bool
+        var rest: Substring
+        if url.lowercased().hasPrefix("https://") {
+            tls = true
+            rest = url.dropFirst(8)
+        } else if url.lowercased().hasPrefix("http://") {
+            tls = false
+            rest = url.dropFirst(7)
+        } else {
+            throw bad("the scheme must be https:// (or http:// for a loopback test server)")
+        }
+        if let slash = rest.firstIndex(of: "/") {
+            guard rest[slash...].allSatisfy({ $0 == "/" }) else { throw bad("a path is not supported; put the prefix in AWS_BACKUP_BUCKET") }
+            rest = rest[..<slash]
+        }
+        guard !rest.contains("@") else { throw bad("credentials do not belong in the URL") }
+        var host = String(rest)
+        var port: Int?
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { throw bad("an unclosed IPv6 literal") }
+            let after = host[host.index(after: close)...]
+            if after.hasPrefix(":") {
+                guard let p = Int(after.dropFirst()), (1...65535).contains(p) else { throw bad("not a valid port") }
+                port = p
+            }
+            host = String(host[...close])
+        } else if let colon = host.lastIndex(of: ":") {
+            guard let p = Int(host[host.index(after: colon)...]), (1...65535).contains(p) else { throw bad("not a valid port") }
+            port = p
+            host = String(host[..<colon])
+        }
+        host = host.lowercased()
+        guard !host.isEmpty else { throw bad("no host") }
+        if !tls && !isLoopback(host) {
+            throw bad("plain http:// is refused for a non-loopback host (credentials and data would cross the network unencrypted)")
+        }
+        return Endpoint(tls: tls, host: host, port: port)
+    }
+
+    /// 127.0.0.0/8, ::1 and localhost.
+    static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "[::1]" || host == "::1" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) else { return false }
+        return parts[0] == "127"
+    }
+
+    /// `host[:port]` as the Host header carries it (the port only when not the scheme's default).
+    var hostHeader: String {
+        guard let port, port != (tls ? 443 : 80) else { return host }
+        return "\(host):\(port)"
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" || f == "\n" || f == "\r" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\n" || l == "\r" { s.removeLast() }
+        return String(s)
+    }
+}
