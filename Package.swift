@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "Tidemark",
             dependencies: [
-                "TidemarkCore", "TidemarkCodec", "TidemarkStorage", "PostgresReplication",
+                "TidemarkCore", "TidemarkCodec", "TidemarkStorage", "TidemarkS3", "PostgresReplication",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),

@@ -65,6 +65,14 @@ extension TidemarkError {
             case .timeout:
                 return TidemarkError(.io, "unable to \(what): \(e.message)",
                                      hints: ["the storage did not answer; check the mount or network, or raise ioTimeoutSeconds / TIDEMARK_IO_TIMEOUT"])
+            case .authentication:
+                return TidemarkError(.configuration, "unable to \(what): \(e.message)",
+                                     hints: ["the object store refused the credentials: check the access key id and secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the repository's s3 section)"])
+            case .invalidConfiguration:
+                return TidemarkError(.configuration, "unable to \(what): \(e.message)")
+            case .integrity:
+                return TidemarkError(.corrupt, "unable to \(what): \(e.message)",
+                                     hints: ["the store did not hold what was written; nothing was reported as archived. PostgreSQL retries on its own"])
             default:
                 return TidemarkError(.io, "unable to \(what): \(e.message)")
             }
