@@ -82,8 +82,7 @@ archived=$(find "$BACKUP_DIR/main/wal" -type f -name '0*' ! -name '*.*' | wc -l)
 tm_log "archived $archived segments in $(( $(date +%s) - t0 )) s"
 
 mid=$(psql "set timezone='UTC'; select to_char(at, 'YYYY-MM-DD HH24:MI:SS.US') || '+00' from ticks where id = (select max(id) / 2 from ticks)")
-near_end=$(psql "select pg_current_wal_lsn() - 3 * 1048576")
-near_end=$(psql "select '0/0'::pg_lsn + $near_end")
+near_end=$(psql "select pg_current_wal_lsn() - 3145728")
 declare -A label=([time]="--target-time '$mid'" [lsn]="--target-lsn $near_end" [latest]="--latest")
 printf '\n%-8s %10s %10s   %s\n' target median_ms max_ms "what the plan read"
 for kind in time lsn latest; do
