@@ -96,25 +96,61 @@ struct WALInventoryLoader {
         }
     }
 
-    /// Summaries of `names`, read `parallel` at a time; segments archived without WAL facts
-    /// (by version 1) are simply absent.
+    /// Summaries of `names`: batches of 32 ranged reads (one round each on a file system),
+    /// `parallel` batches at a time; segments archived without WAL facts (by version 1) are
+    /// simply absent.
     func readFacts(_ names: [WALSegmentName], parallel: Int) async throws -> [WALSegmentName: WALSummaryFacts] {
         var out: [WALSegmentName: WALSummaryFacts] = [:]
-        try await withThrowingTaskGroup(of: (WALSegmentName, WALSummaryFacts?).self) { group in
+        let batches = stride(from: 0, to: names.count, by: 32).map { Array(names[$0..<min($0 + 32, names.count)]) }
+        try await withThrowingTaskGroup(of: [(WALSegmentName, WALSummaryFacts?)].self) { group in
             var next = 0
             func add() {
-                guard next < names.count else { return }
-                let name = names[next]
+                guard next < batches.count else { return }
+                let batch = batches[next]
                 next += 1
-                group.addTask { (name, try await summary(of: name)?.wal) }
+                group.addTask { try await summaries(of: batch).map { ($0.0, $0.1?.wal) } }
             }
             for _ in 0..<parallel { add() }
-            while let (name, facts) = try await group.next() {
-                if let facts { out[name] = facts }
+            while let results = try await group.next() {
+                for (name, facts) in results { if let facts { out[name] = facts } }
                 add()
             }
         }
         return out
+    }
+
+    /// The summaries of a batch of segments: one ranged read of each object's first 4 KiB;
+    /// an object whose summary is longer is read again whole-summary.
+    func summaries(of names: [WALSegmentName]) async throws -> [(WALSegmentName, WALSummary?)] {
+        let keys = names.map { RepositoryLayout.wal(stanza, .segment($0)) }
+        let heads = try await call("read WAL summaries") { try await store.get(keys, range: 0..<4096) }
+        var out: [(WALSegmentName, WALSummary?)] = []
+        for (i, name) in names.enumerated() {
+            guard let head = heads[i] else { out.append((name, nil)); continue }
+            var decoder = EnvelopeDecoder(key: repository.key)
+            decoder.feed(head)
+            do {
+                _ = try decoder.next()
+            } catch {
+                throw TidemarkError.wrap(error, doing: "read the summary of '\(location)/\(keys[i])'")
+            }
+            if let bytes = decoder.summary {
+                out.append((name, try checkedSummary(bytes, name: name, key: keys[i])))
+            } else if decoder.header?.summaryFrameLength == 0 {
+                out.append((name, nil))
+            } else {
+                out.append((name, try await summary(of: name)))
+            }
+        }
+        return out
+    }
+
+    func checkedSummary(_ bytes: [UInt8], name: WALSegmentName, key: String) throws -> WALSummary {
+        guard let summary = try? JSONDecoder().decode(WALSummary.self, from: Data(bytes)), summary.name == name.description else {
+            throw TidemarkError(.corrupt, "the summary of '\(location)/\(key)' does not describe \(name)",
+                                hints: ["objects were renamed or swapped in the repository; do not use this copy"])
+        }
+        return summary
     }
 
     /// Facts from `tidemark reindex`'s index objects for `names` (those that have one).
@@ -172,11 +208,7 @@ struct WALInventoryLoader {
             throw TidemarkError.wrap(error, doing: "read the summary of '\(location)/\(key)'")
         }
         guard let bytes = decoder.summary else { return nil }
-        guard let summary = try? JSONDecoder().decode(WALSummary.self, from: Data(bytes)), summary.name == name.description else {
-            throw TidemarkError(.corrupt, "the summary of '\(location)/\(key)' does not describe \(name)",
-                                hints: ["objects were renamed or swapped in the repository; do not use this copy"])
-        }
-        return summary
+        return try checkedSummary(bytes, name: name, key: key)
     }
 
     /// Every completion in a segment, from the segment itself (read, authenticated, scanned),

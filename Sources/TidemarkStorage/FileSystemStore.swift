@@ -35,6 +35,13 @@ public struct FileSystemStore: ObjectStore {
         return try await withDeadline(seconds: timeout, key: p) { try FileIO.readRange(p, range) }
     }
 
+    public func get(_ keys: [String], range: Range<Int64>) async throws -> [[UInt8]?] {
+        let paths = try keys.map { try path($0) }
+        return try await withDeadline(seconds: timeout, key: paths.first ?? root) {
+            try paths.map { try FileIO.readRange($0, range) }
+        }
+    }
+
     public func size(_ key: String) async throws -> Int64? {
         let p = try path(key)
         return try await withDeadline(seconds: timeout, key: p) { try FileIO.size(p) }

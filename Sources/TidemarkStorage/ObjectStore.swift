@@ -46,6 +46,11 @@ public protocol ObjectStore: Sendable {
     /// The object's size, or nil when it does not exist.
     func size(_ key: String) async throws -> Int64?
 
+    /// Bytes `range` of each object in `keys` (nil for a missing one), in order. A store may
+    /// answer the whole batch in one round (the file-system store: one I/O thread and one
+    /// deadline for all of them); the default asks for each in turn.
+    func get(_ keys: [String], range: Range<Int64>) async throws -> [[UInt8]?]
+
     /// Objects and sub-prefixes directly below `prefix` ("" for the root; otherwise ending in "/").
     func list(prefix: String) async throws -> ObjectListing
 
@@ -65,6 +70,15 @@ public protocol ObjectStore: Sendable {
     /// Removes every object below `prefix` (ending in "/"), including what writers that died
     /// left in flight. The caller guarantees nobody is writing there.
     func removeAll(prefix: String) async throws
+}
+
+extension ObjectStore {
+    public func get(_ keys: [String], range: Range<Int64>) async throws -> [[UInt8]?] {
+        var out: [[UInt8]?] = []
+        out.reserveCapacity(keys.count)
+        for key in keys { out.append(try await get(key, range: range)) }
+        return out
+    }
 }
 
 /// A streamed write. Call `commit` or `abort` exactly once.
