@@ -175,15 +175,20 @@ cat >>"$RESTORED/postgresql.auto.conf" <<CONF
 port = $PORT2
 archive_mode = off
 CONF
-tm_pg_start "$RESTORED" "$PORT2" "$SOCK" "$SCRATCH/restored.log"
-deadline=$(( $(date +%s) + 180 ))
-until [ "$(tm_psql "$SOCK" "$PORT2" "select pg_is_in_recovery()" 2>/dev/null)" = f ]; do
-    if [ "$(date +%s)" -ge "$deadline" ] || ! [ -f "$RESTORED/postmaster.pid" ]; then
-        tail -n 30 "$SCRATCH/restored.log" >&2
-        tm_die "recovery did not finish"
-    fi
-    sleep 0.5
-done
+# Starts a restored data directory on $PORT2 and waits until recovery has ended (promoted).
+start_restored() {
+    local datadir=$1 log=$2 deadline
+    tm_pg_start "$datadir" "$PORT2" "$SOCK" "$log"
+    deadline=$(( $(date +%s) + 180 ))
+    until [ "$(tm_psql "$SOCK" "$PORT2" "select pg_is_in_recovery()" 2>/dev/null)" = f ]; do
+        if [ "$(date +%s)" -ge "$deadline" ] || ! [ -f "$datadir/postmaster.pid" ]; then
+            tail -n 30 "$log" >&2
+            tm_die "recovery of $datadir did not finish"
+        fi
+        sleep 0.5
+    done
+}
+start_restored "$RESTORED" "$SCRATCH/restored.log"
 grep -E 'restored log file|archive recovery complete|selected new timeline' "$SCRATCH/restored.log" \
     | sed 's/^/    /' | tail -n 4 || true
 got_accounts=$(tm_psql "$SOCK" "$PORT2" "select count(*) from pgbench_accounts")
@@ -213,15 +218,7 @@ cat >>"$PITR/postgresql.auto.conf" <<CONF
 port = $PORT2
 archive_mode = off
 CONF
-tm_pg_start "$PITR" "$PORT2" "$SOCK" "$SCRATCH/pitr.log"
-deadline=$(( $(date +%s) + 180 ))
-until [ "$(tm_psql "$SOCK" "$PORT2" "select pg_is_in_recovery()" 2>/dev/null)" = f ]; do
-    if [ "$(date +%s)" -ge "$deadline" ] || ! [ -f "$PITR/postmaster.pid" ]; then
-        tail -n 30 "$SCRATCH/pitr.log" >&2
-        tm_die "point-in-time recovery did not finish"
-    fi
-    sleep 0.5
-done
+start_restored "$PITR" "$SCRATCH/pitr.log"
 grep -E 'recovery stopping|last completed transaction' "$SCRATCH/pitr.log" | sed 's/^/    /' || true
 orders=$(tm_psql "$SOCK" "$PORT2" "select string_agg(id::text, ',' order by id) from quickstart_orders")
 [ "$orders" = "1,2,3" ] || tm_die "restored to $target: orders $orders, expected 1,2,3"

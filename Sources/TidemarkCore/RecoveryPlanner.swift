@@ -385,6 +385,10 @@ public struct RecoveryPlanner: Sendable {
         var rejected: [String] = []
         var lastFailure: Unreachable?
         let oldest = backups.min { $0.stopLSN < $1.stopLSN }
+        func reject(_ b: PlannerBackup, _ why: Unreachable) {
+            rejected.append(b.id)
+            lastFailure = why
+        }
         for b in backups {
             let stop: StopPoint
             var notes: [String] = []
@@ -393,9 +397,8 @@ public struct RecoveryPlanner: Sendable {
             let firstArchived = runStart(containing: b.startLSN, on: path)
             guard exists(b.startLSN.segment(size: size), on: path) else {
                 let missing = name(b.startLSN.segment(size: size), on: path)
-                lastFailure = Unreachable(reason: .missingSegment, message: "backup \(b.id) needs WAL segment \(missing), which is not in the archive",
-                                          alternatives: [], missing: missing.description)
-                rejected.append(b.id)
+                reject(b, Unreachable(reason: .missingSegment, message: "backup \(b.id) needs WAL segment \(missing), which is not in the archive",
+                                          alternatives: [], missing: missing.description))
                 continue
             }
             switch request.target {
@@ -414,10 +417,9 @@ public struct RecoveryPlanner: Sendable {
                 stop = .endOfArchive(endOfWAL(in: last, on: path))
             case .lsn(let target):
                 guard target >= b.stopLSN else {
-                    rejected.append(b.id)
-                    lastFailure = Unreachable(reason: .beforeOldestBackup,
+                    reject(b, Unreachable(reason: .beforeOldestBackup,
                                               message: "LSN \(target) is before backup \(b.id) became consistent at \(b.stopLSN)",
-                                              alternatives: oldest.map { ["--target-lsn \($0.stopLSN) or later (the oldest backup's consistency point)"] } ?? [])
+                                              alternatives: oldest.map { ["--target-lsn \($0.stopLSN) or later (the oldest backup's consistency point)"] } ?? []))
                     continue
                 }
                 let s = target.segment(size: size)
@@ -442,17 +444,15 @@ public struct RecoveryPlanner: Sendable {
                     s += 1
                 }
                 guard let rp = found else {
-                    lastFailure = Unreachable(reason: .targetNotFound,
+                    reject(b, Unreachable(reason: .targetNotFound,
                                               message: "no restore point named '\(wanted)' in the archived WAL on the history of timeline \(timeline) after backup \(b.id) began",
-                                              alternatives: knownRestorePoints(on: path).map { "--target-name '\($0)'" })
-                    rejected.append(b.id)
+                                              alternatives: knownRestorePoints(on: path).map { "--target-name '\($0)'" }))
                     continue
                 }
                 guard rp.lsn >= b.stopLSN else {
-                    rejected.append(b.id)
-                    lastFailure = Unreachable(reason: .beforeOldestBackup,
+                    reject(b, Unreachable(reason: .beforeOldestBackup,
                                               message: "restore point '\(wanted)' (at \(rp.lsn), \(rp.time)) was created before backup \(b.id) became consistent",
-                                              alternatives: [])
+                                              alternatives: []))
                     continue
                 }
                 stop = .restorePoint(rp)
@@ -464,17 +464,15 @@ public struct RecoveryPlanner: Sendable {
                     if case .failure(.missing(let m)) = result {
                         throw missingSegment(m, path: path, looking: "transaction \(xid)")
                     }
-                    lastFailure = Unreachable(reason: .targetNotFound,
+                    reject(b, Unreachable(reason: .targetNotFound,
                                               message: "transaction \(xid) did not commit or abort in the archived WAL on the history of timeline \(timeline) after backup \(b.id) began",
-                                              alternatives: ["--latest"])
-                    rejected.append(b.id)
+                                              alternatives: ["--latest"]))
                     continue
                 }
                 guard c.lsn >= b.stopLSN else {
-                    rejected.append(b.id)
-                    lastFailure = Unreachable(reason: .beforeOldestBackup,
+                    reject(b, Unreachable(reason: .beforeOldestBackup,
                                               message: "transaction \(xid) ended at \(c.lsn) (\(c.time)), before backup \(b.id) became consistent",
-                                              alternatives: [])
+                                              alternatives: []))
                     continue
                 }
                 stop = request.inclusive ? .after(c) : .before(c)
@@ -495,17 +493,15 @@ public struct RecoveryPlanner: Sendable {
                                           + ["--latest (everything archived; then switch WAL on the server and archive it to get newer commits)"])
                 case .success(let c):
                     guard c.lsn >= b.stopLSN else {
-                        rejected.append(b.id)
-                        lastFailure = Unreachable(reason: .beforeOldestBackup,
+                        reject(b, Unreachable(reason: .beforeOldestBackup,
                                                   message: "\(t) is before backup \(b.id) became consistent (a commit at \(c.time) is already part of it)",
-                                                  alternatives: [])
+                                                  alternatives: []))
                         continue
                     }
                     if firstArchived == b.startLSN.segment(size: size), let started = b.startTime, t < started,
                        try lastCompletion(before: b.stopLSN, floor: firstArchived, on: path) == nil {
-                        rejected.append(b.id)
-                        lastFailure = Unreachable(reason: .beforeOldestBackup, message: "\(t) is before backup \(b.id) started (\(started))",
-                                                  alternatives: [])
+                        reject(b, Unreachable(reason: .beforeOldestBackup, message: "\(t) is before backup \(b.id) started (\(started))",
+                                                  alternatives: []))
                         continue
                     }
                     stop = .before(c)
