@@ -24,8 +24,15 @@
 # there, stop, delete (not timed). Medians per variant; ratios tidemark / floor and
 # tidemark / pgbackrest-async (total = restore + replay).
 #
-#   scripts/bench/pitr.sh                 ~1 GiB of WAL, 3 rounds: about 25-35 minutes here
+#   scripts/bench/pitr.sh                 ~1 GiB of WAL, 3 rounds: about 35 minutes here (2
+#                                         shared cores): ~17 to write and archive the WAL
+#                                         with plain pgbench traffic, ~15 for the 15 runs
 #   PITR_QUICK=1 scripts/bench/pitr.sh    ~256 MiB, 1 round: a smoke check, about 6 minutes
+#
+# The traffic is plain pgbench (TPC-B-like) without forced checkpoints, so most records are
+# small and replay costs what it costs in production (~25-35 MB/s here). WAL made mostly of
+# full-page images replays several times faster, and then the fixed cost of each
+# restore_command call weighs more (see docs/wal-fetch-prefetch.md, "Cost per segment").
 #
 # Environment: PITR_WAL_GB (default 1; PITR_QUICK=1 makes it 0.25 and ROUNDS 1), SCALE
 # (default 20, ~300 MB database), ROUNDS (default 3), VARIANTS (default all five, e.g.
