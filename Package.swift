@@ -97,7 +97,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "TidemarkTests", dependencies: ["Tidemark", "TidemarkTesting"], swiftSettings: strict),
+            name: "TidemarkTests", dependencies: ["Tidemark", "TidemarkTesting", "TidemarkS3"], swiftSettings: strict),
         .testTarget(
             name: "PostgresReplicationTests",
             dependencies: [

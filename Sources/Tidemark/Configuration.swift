@@ -107,6 +107,11 @@ public struct ConfigFile: Codable, Sendable {
     public var archiveTimeoutSeconds: Double?
     /// Checkpoint mode for backups: "fast" (default) or "spread".
     public var checkpoint: String?
+    /// WAL segments wal-fetch fetches ahead of PostgreSQL's requests (default 8; 0: off).
+    public var prefetchSegments: Int?
+    /// Where prefetched segments wait (default: under the system temp directory, keyed by
+    /// user, stanza and data directory); see docs/wal-fetch-prefetch.md.
+    public var spoolPath: String?
 
     public struct PostgresSection: Codable, Sendable {
         public var conninfo: String?
@@ -133,6 +138,12 @@ public struct Configuration: Sendable {
     public var fastCheckpoint = true
     /// Resolved settings of each s3 repository, by repository name.
     public var s3Settings: [String: S3RepositorySettings] = [:]
+    /// wal-fetch's prefetch window in segments (0: no prefetching).
+    public var prefetchSegments = 8
+    /// The prefetch spool directory; nil: `PrefetchSpool.defaultPath` for the data directory.
+    public var spoolPath: String?
+    /// The system temp directory (TMPDIR, else /tmp), for the default spool path.
+    public var tempDirectory = "/tmp"
 
     /// The repository named `name`, or a configuration error listing the names.
     public func repository(named name: String) throws -> RepositorySpec {
@@ -287,6 +298,19 @@ public enum ConfigurationLoader {
         }
         configuration.conninfo = env["TIDEMARK_PG_CONNINFO"].flatMap { $0.isEmpty ? nil : $0 } ?? file.postgres?.conninfo ?? ""
         configuration.archiveTimeoutSeconds = file.archiveTimeoutSeconds ?? 60
+        var prefetch = file.prefetchSegments ?? 8
+        if let t = env["TIDEMARK_PREFETCH"], !t.isEmpty {
+            guard let v = Int(t) else {
+                throw TidemarkError(.configuration, "TIDEMARK_PREFETCH '\(t)' is not a number of segments")
+            }
+            prefetch = v
+        }
+        guard (0...256).contains(prefetch) else {
+            throw TidemarkError(.configuration, "prefetch window \(prefetch) is out of range", hints: ["use 0 (off) to 256 segments"])
+        }
+        configuration.prefetchSegments = prefetch
+        configuration.spoolPath = env["TIDEMARK_SPOOL"].flatMap { $0.isEmpty ? nil : absolute($0) } ?? file.spoolPath.map(absolute)
+        if let tmp = env["TMPDIR"], tmp.hasPrefix("/") { configuration.tempDirectory = tmp }
         switch file.checkpoint ?? "fast" {
         case "fast": configuration.fastCheckpoint = true
         case "spread": configuration.fastCheckpoint = false

@@ -327,10 +327,12 @@ public struct WALArchive: Sendable {
     /// Streams an object through the envelope decoder, handing out authenticated chunks.
     /// Checks the summary names `name` when given.
     func decodeStream(_ reader: any ObjectReader, expecting name: WALFileName? = nil,
+                      inspect: (EnvelopeDecoder) throws -> Void = { _ in },
                       _ sink: ([UInt8]) throws -> Void) async throws -> EnvelopeTrailer {
         var summaryChecked = name == nil
         let location = self.location
         return try await decodeObject(reader, key: repository.key, inspect: { decoder in
+            try inspect(decoder)
             guard !summaryChecked, decoder.header != nil, let name else { return }
             if let summaryBytes = decoder.summary {
                 let summary = try? JSONDecoder().decode(WALSummary.self, from: Data(summaryBytes))

@@ -1,5 +1,9 @@
 import ArgumentParser
+import CTidemarkSupport
 import Tidemark
+#if canImport(Glibc)
+import Glibc
+#endif
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -64,8 +68,58 @@ struct WALFetchCommand: AsyncParsableCommand {
         try await Tidemark_run("wal-fetch", fetch: true) {
             var configuration = try global.load()
             if let repo { configuration.repositories = [try configuration.repository(named: repo)] }
-            try await Engine.walFetch(configuration, name: name, destination: destination, report: { writeStderr($0 + "\n") })
+            // PostgreSQL runs restore_command in the data directory.
+            let spool = Engine.prefetchSpool(configuration, dataDirectory: currentDirectory())
+            try await Engine.walFetch(configuration, name: name, destination: destination, spool: spool,
+                                      startPrefetcher: { [configuration] fd in
+                                          if let spool { spawnPrefetcher(configuration, spool: spool, lockFD: fd, repo: repo) }
+                                      },
+                                      report: { writeStderr($0 + "\n") })
         }
+    }
+}
+
+func currentDirectory() -> String {
+    var buf = [CChar](repeating: 0, count: 4096)
+    guard getcwd(&buf, buf.count) != nil else { return "." }
+    return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// `tidemark [--config F] --stanza S wal-prefetch --spool DIR --lock-fd 3`, detached; the
+/// environment (repository, key file) is inherited. A failure to start is not an error.
+func spawnPrefetcher(_ configuration: Configuration, spool: PrefetchSpool, lockFD: Int32, repo: String? = nil) {
+    let executable = Engine.executablePath(fallback: CommandLine.arguments[0])
+    var args = [executable]
+    if let file = configuration.configFile { args += ["--config", file] }
+    args += ["--stanza", configuration.stanza, "wal-prefetch", "--spool", spool.path, "--lock-fd", "3",
+             "--segments", String(spool.capacity)]
+    if let repo { args += ["--repo", repo] }
+    var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
+    cargs.append(nil)
+    defer { cargs.forEach { free($0) } }
+    _ = cargs.withUnsafeBufferPointer { tidemark_spawn_detached(executable, $0.baseAddress, lockFD) }
+}
+
+struct WALPrefetchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wal-prefetch",
+        abstract: "Fetch WAL segments ahead of wal-fetch into its spool (started by wal-fetch).",
+        shouldDisplay: false)
+    @OptionGroup var global: GlobalOptions
+    @Option(help: "Spool directory.") var spool: String
+    @Option(help: "Inherited descriptor holding the spool lock.") var lockFd: Int32?
+    @Option(help: "Segments to keep ahead.") var segments: Int = 8
+    @Option(help: "Read only from this repository (as wal-fetch --repo).") var repo: String?
+
+    func run() async throws {
+        guard var configuration = try? global.load() else { return }
+        if let repo {
+            guard let spec = try? configuration.repository(named: repo) else { return }
+            configuration.repositories = [spec]
+        }
+        let spool = PrefetchSpool(path: spool, capacity: segments)
+        guard (try? spool.prepare()) != nil else { return }
+        await Engine.walPrefetch(configuration, spool: spool, lockFD: lockFd)
     }
 }
 

@@ -12,7 +12,7 @@ struct TidemarkCommand: AsyncParsableCommand {
         discussion: "Configuration: --config FILE, else TIDEMARK_CONFIG, else /etc/tidemark/tidemark.json; "
             + "BACKUP_DIR and BACKUP_ENCRYPTION_KEY / BACKUP_ENCRYPTION_KEY_FILE suffice without a file. Exit codes: docs/exit-codes.md.",
         version: "tidemark 0.1.0 (repository format 1)",
-        subcommands: [InitCommand.self, InfoCommand.self, WALPushCommand.self, WALFetchCommand.self, ListCommand.self, PlanCommand.self, RestoreCommand.self, ReindexCommand.self, BackupCommand.self, CheckCommand.self, RehearseCommand.self]
+        subcommands: [InitCommand.self, InfoCommand.self, WALPushCommand.self, WALFetchCommand.self, WALPrefetchCommand.self, ListCommand.self, PlanCommand.self, RestoreCommand.self, ReindexCommand.self, BackupCommand.self, CheckCommand.self, RehearseCommand.self]
     )
 }
 

@@ -4,6 +4,7 @@ import Testing
 @testable import Tidemark
 import TidemarkCodec
 import TidemarkCore
+import TidemarkS3
 import TidemarkStorage
 import TidemarkTesting
 
@@ -149,10 +150,17 @@ struct RepositoryConfigurationTests {
         #expect(c.s3Settings["offsite"]?.credentials.secretAccessKey.bytes == Array("inline-secret".utf8))
     }
 
-    @Test func s3IsNotLinkedYetAndSaysSo() async throws {
+    /// An S3 repository becomes an S3 store on its bucket and prefix; nothing is sent yet and
+    /// the store's location never shows credentials.
+    @Test func anS3RepositoryOpensAnS3Store() async throws {
         let c = try load(aws.merging(["BACKUP_ENCRYPTION_KEY": "k"]) { $1 })
-        let e = await expectError(.configuration) { _ = try StoreFactory.makeStore(for: c.repositories[0], configuration: c) }
-        #expect(e?.message == "repository 'offsite': S3 support is not linked into this build")
+        let store = try StoreFactory.makeStore(for: c.repositories[0], configuration: c)
+        #expect(store is S3ObjectStore)
+        #expect(store.location.hasPrefix("s3://"), "\(store.location)")
+        let settings = try #require(c.s3Settings["offsite"])
+        #expect(store.location.contains(settings.bucket))
+        #expect(!store.location.contains(String(decoding: settings.credentials.secretAccessKey.bytes, as: UTF8.self)))
+        await (store as? S3ObjectStore)?.shutdown()
     }
 }
 

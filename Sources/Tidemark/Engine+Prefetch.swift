@@ -1,0 +1,157 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import TidemarkCore
+import TidemarkStorage
+
+/// wal-fetch with prefetching (docs/wal-fetch-prefetch.md): serve from the spool when a
+/// provably current copy is there, else fetch as usual; then make sure a prefetcher runs.
+extension Engine {
+    /// The spool wal-fetch uses for this configuration, created or checked; nil when
+    /// prefetching is off or the directory is unusable (then wal-fetch works as without it).
+    public static func prefetchSpool(_ configuration: Configuration, dataDirectory: String) -> PrefetchSpool? {
+        guard configuration.prefetchSegments > 0, configuration.repositories.first != nil else { return nil }
+        let path = configuration.spoolPath
+            ?? PrefetchSpool.defaultPath(stanza: configuration.stanza, dataDirectory: dataDirectory,
+                                         tempDirectory: configuration.tempDirectory)
+        let spool = PrefetchSpool(path: path, capacity: configuration.prefetchSegments)
+        do {
+            try spool.prepare()
+        } catch {
+            return nil
+        }
+        return spool
+    }
+
+    /// `tidemark wal-fetch NAME DEST` with a prefetch spool. `startPrefetcher` is called (at
+    /// most once) after a segment was delivered, when no prefetcher holds the spool's lock;
+    /// it gets the lock's file descriptor, which the prefetcher must inherit. Errors of the
+    /// spool never change the outcome: the archive decides, as without prefetching.
+    public static func walFetch(_ configuration: Configuration, name: String, destination: String, spool: PrefetchSpool?,
+                                startPrefetcher: @Sendable (Int32) -> Void,
+                                report: @Sendable (String) -> Void = { _ in }) async throws {
+        guard let spool, let file = WALFileName(name), case .segment(let segment) = file,
+              let first = configuration.repositories.first else {
+            try await walFetch(configuration, name: name, destination: destination, report: report)
+            return
+        }
+        let passphrase = try configuration.requireKey()
+        // The first repository is opened once, for the spool check and the normal fetch.
+        let opened: WALArchive?
+        do {
+            opened = archive(try await open(first, configuration: configuration, passphrase: passphrase), spec: first,
+                             configuration: configuration)
+        } catch {
+            opened = nil   // the normal fetch below opens it again and reports why it fails
+        }
+        if let opened {
+            var outcome = await spool.serve(file, to: destination, archive: opened)
+            if outcome == .notSpooled, await waitForInflight(segment, spool: spool) {
+                outcome = await spool.serve(file, to: destination, archive: opened)
+            }
+            switch outcome {
+            case .served:
+                delivered(segment, destination: destination, spool: spool, startPrefetcher: startPrefetcher)
+                return
+            case .refused(let reason):
+                report("tidemark: prefetched '\(name)' not used (\(reason)); fetching it from the archive")
+            case .notSpooled:
+                break
+            }
+        }
+        let sources = configuration.repositories.enumerated().map { i, spec in
+            WALArchive.Source(name: spec.name) {
+                if i == 0, let opened { return opened }
+                return archive(try await open(spec, configuration: configuration, passphrase: passphrase), spec: spec,
+                               configuration: configuration)
+            }
+        }
+        try await WALArchive.fetch(name: name, to: destination, from: sources, report: report)
+        delivered(segment, destination: destination, spool: spool, startPrefetcher: startPrefetcher)
+    }
+
+    /// When the prefetcher is fetching exactly this segment, waits for it (up to 60 s) rather
+    /// than fetching it a second time. True when the entry appeared.
+    static func waitForInflight(_ segment: WALSegmentName, spool: PrefetchSpool) async -> Bool {
+        guard spool.inflight() == segment, spool.prefetcherRunning() else { return false }
+        for _ in 0..<12_000 {
+            if spool.entryExists(segment.description) { return true }
+            guard spool.inflight() == segment else { return spool.entryExists(segment.description) }
+            try? await Task.sleep(nanoseconds: 5_000_000)
+        }
+        return false
+    }
+
+    static func delivered(_ segment: WALSegmentName, destination: String, spool: PrefetchSpool,
+                          startPrefetcher: @Sendable (Int32) -> Void) {
+        var st = stat()
+        guard stat(destination, &st) == 0, st.st_size > 0 else { return }
+        spool.recordRequest(segment, size: UInt64(st.st_size))
+        if let fd = spool.tryLock() {
+            startPrefetcher(fd)
+            close(fd)
+        }
+    }
+
+    /// `tidemark wal-prefetch` (started by wal-fetch, detached): keeps the segments after the
+    /// last one wal-fetch served in the spool, `capacity` at most, from the first repository.
+    /// Holds the spool's lock (`lockFD`, inherited, or taken here) so only one runs; exits
+    /// after `idleSeconds` without a new request, or after repeated failures. Never throws:
+    /// a failed prefetch only means wal-fetch fetches that segment itself.
+    public static func walPrefetch(_ configuration: Configuration, spool: PrefetchSpool, lockFD: Int32?,
+                                   idleSeconds: Double = 10) async {
+        guard let fd = lockFD ?? spool.tryLock() else { return }
+        defer { close(fd) }
+        guard let spec = configuration.repositories.first, let passphrase = try? configuration.requireKey() else { return }
+        let opened: WALArchive
+        do {
+            opened = archive(try await open(spec, configuration: configuration, passphrase: passphrase), spec: spec,
+                             configuration: configuration)
+        } catch {
+            return
+        }
+        await runPrefetcher(archive: opened, spool: spool, idleSeconds: idleSeconds)
+    }
+
+    /// The prefetcher's loop (separate for tests).
+    public static func runPrefetcher(archive: WALArchive, spool: PrefetchSpool, idleSeconds: Double,
+                                     absentRetrySeconds: Double = 1) async {
+        var lastRequest: WALSegmentName?
+        var idleSince = monotonicSeconds()
+        var absentAt: [WALSegmentName: Double] = [:]
+        var failures = 0
+        while failures < 5 {
+            guard let (request, size) = spool.lastRequest() else { return }
+            if request != lastRequest {
+                lastRequest = request
+                idleSince = monotonicSeconds()
+            }
+            let window = spool.window(after: request, size: size)
+            spool.prune(keeping: window)
+            let now = monotonicSeconds()
+            // The first gap of the window, unless the archive just said it does not hold it.
+            guard let next = window.first(where: { !spool.entryExists($0.description) }),
+                  now - (absentAt[next] ?? -1e9) >= absentRetrySeconds else {
+                if now - idleSince > idleSeconds { return }
+                try? await Task.sleep(nanoseconds: 20_000_000)
+                continue
+            }
+            spool.setInflight(next)
+            do {
+                if try await spool.prefetch(next, from: archive) == .absent { absentAt[next] = monotonicSeconds() }
+                failures = 0
+            } catch {
+                spool.remove(next.description)
+                failures += 1
+                try? await Task.sleep(nanoseconds: 200_000_000)
+            }
+            spool.setInflight(nil)
+        }
+    }
+
+    static func monotonicSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
