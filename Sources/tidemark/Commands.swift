@@ -48,9 +48,7 @@ struct WALPushCommand: AsyncParsableCommand {
     @Argument(help: "Path of the WAL file (%p).") var path: String
 
     func run() async throws {
-        try await Tidemark_run("wal-push") {
-            for notice in try await Engine.walPush(global.load(), path: path) { writeStderr(notice + "\n") }
-        }
+        try await ArchiveCommands.push(config: global.config, stanza: global.stanza, path: path)
     }
 }
 
@@ -65,8 +63,22 @@ struct WALFetchCommand: AsyncParsableCommand {
     var repo: String?
 
     func run() async throws {
+        try await ArchiveCommands.fetch(config: global.config, stanza: global.stanza, repo: repo, name: name, destination: destination)
+    }
+}
+
+/// The bodies of `wal-push` and `wal-fetch`, shared by their commands and by `ArchiveFastPath`.
+enum ArchiveCommands {
+    static func push(config: String?, stanza: String?, path: String) async throws {
+        try await Tidemark_run("wal-push") {
+            let configuration = try ConfigurationLoader.load(configPath: config, stanza: stanza, environment: ProcessEnvironment.current())
+            for notice in try await Engine.walPush(configuration, path: path) { writeStderr(notice + "\n") }
+        }
+    }
+
+    static func fetch(config: String?, stanza: String?, repo: String?, name: String, destination: String) async throws {
         try await Tidemark_run("wal-fetch", fetch: true) {
-            var configuration = try global.load()
+            var configuration = try ConfigurationLoader.load(configPath: config, stanza: stanza, environment: ProcessEnvironment.current())
             if let repo { configuration.repositories = [try configuration.repository(named: repo)] }
             // PostgreSQL runs restore_command in the data directory.
             let spool = Engine.prefetchSpool(configuration, dataDirectory: currentDirectory())
@@ -75,6 +87,78 @@ struct WALFetchCommand: AsyncParsableCommand {
                                           if let spool { spawnPrefetcher(configuration, spool: spool, lockFD: fd, repo: repo) }
                                       },
                                       report: { writeStderr($0 + "\n") })
+        }
+    }
+}
+
+/// PostgreSQL starts `wal-push` once per segment and `wal-fetch` once per file, so their
+/// start-up counts (scripts/bench/wal-push.sh). ArgumentParser's reflective parsing costs a few
+/// milliseconds per process in a binary this size; the plain forms of these two commands
+/// (`[--config F] [--stanza S] wal-push PATH`, `... wal-fetch [--repo R] NAME DEST`, global
+/// options before or after the command, `--opt=value` or `--opt value`) are parsed here
+/// instead. Anything else — help, version, an unknown or dash-leading argument — returns nil
+/// and goes through ArgumentParser, which gives the usual usage errors.
+enum ArchiveFastPath {
+    struct Invocation: Equatable {
+        var command: String
+        var config: String?
+        var stanza: String?
+        var repo: String?
+        var positional: [String]
+    }
+
+    static func parse(_ args: [String]) -> Invocation? {
+        var invocation = Invocation(command: "", positional: [])
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if a.hasPrefix("-") {
+                let parts = a.split(separator: "=", maxSplits: 1).map(String.init)
+                let value: String
+                if parts.count == 2 {
+                    value = parts[1]
+                } else {
+                    guard i + 1 < args.count else { return nil }
+                    value = args[i + 1]
+                    i += 1
+                }
+                switch parts[0] {
+                case "--config" where invocation.config == nil: invocation.config = value
+                case "--stanza" where invocation.stanza == nil: invocation.stanza = value
+                case "--repo" where invocation.repo == nil && invocation.command == "wal-fetch": invocation.repo = value
+                default: return nil
+                }
+            } else if invocation.command.isEmpty {
+                guard a == "wal-push" || a == "wal-fetch" else { return nil }
+                invocation.command = a
+            } else {
+                invocation.positional.append(a)
+            }
+            i += 1
+        }
+        switch invocation.command {
+        case "wal-push": return invocation.positional.count == 1 ? invocation : nil
+        case "wal-fetch": return invocation.positional.count == 2 ? invocation : nil
+        default: return nil
+        }
+    }
+
+    /// Runs the invocation; returns the exit status.
+    static func run(_ invocation: Invocation) async -> Int32 {
+        do {
+            if invocation.command == "wal-push" {
+                try await ArchiveCommands.push(config: invocation.config, stanza: invocation.stanza, path: invocation.positional[0])
+            } else {
+                try await ArchiveCommands.fetch(config: invocation.config, stanza: invocation.stanza, repo: invocation.repo,
+                                                name: invocation.positional[0], destination: invocation.positional[1])
+            }
+            return 0
+        } catch let code as ExitCode {
+            return code.rawValue
+        } catch {
+            // Tidemark_run turns every error into an ExitCode; this is a last resort.
+            writeStderr("tidemark \(invocation.command): ERROR: \(error)\n")
+            return invocation.command == "wal-fetch" ? ExitStatus.walFetchFailure : 7
         }
     }
 }

@@ -102,6 +102,9 @@ func writeStderr(_ text: String) {
 enum Entry {
     static func main() async {
         tidemark_tune_malloc()
+        if let invocation = ArchiveFastPath.parse(Array(CommandLine.arguments.dropFirst())) {
+            exit(await ArchiveFastPath.run(invocation))
+        }
         let isFetch = CommandLine.arguments.dropFirst().contains("wal-fetch")
         do {
             var command = try TidemarkCommand.parseAsRoot(GlobalOptionPlacement.normalize(Array(CommandLine.arguments.dropFirst())))
