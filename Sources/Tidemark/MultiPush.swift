@@ -31,12 +31,15 @@ struct MultiPush {
         let specs = configuration.repositories
         let (configuration, passphrase, path) = (self.configuration, self.passphrase, self.path)
         let base = FileIO.basename(path)
+        // Scanned once here, not once per repository.
+        let facts = WALArchive.facts(ofFileAt: path)
         let results = await withTaskGroup(of: (Int, Result<(WALArchive, PushOutcome), TidemarkError>).self) { group in
             for (i, spec) in specs.enumerated() {
                 group.addTask {
                     do {
                         let repository = try await Engine.open(spec, configuration: configuration, passphrase: passphrase)
-                        let archive = Engine.archive(repository, spec: spec, configuration: configuration)
+                        var archive = Engine.archive(repository, spec: spec, configuration: configuration)
+                        archive.precomputedFacts = facts
                         return (i, .success((archive, try await archive.push(path: path))))
                     } catch {
                         return (i, .failure(TidemarkError.wrap(error, doing: "archive '\(base)' to repository '\(spec.name)'")))

@@ -34,6 +34,9 @@ public struct WALArchive: Sendable {
     var recordsWALFacts = true
     /// The configured repository name, for messages (nil: the store's location).
     public var repositoryName: String?
+    /// The file's WAL facts when a caller pushing to several repositories scanned it once for
+    /// all of them (`facts(ofFileAt:)`).
+    var precomputedFacts: WALSummaryFacts?
 
     public init(repository: Repository, stanza: String, compression: CompressionAlgorithm, compressionLevel: Int32? = nil) {
         self.repository = repository
@@ -57,6 +60,7 @@ public struct WALArchive: Sendable {
         let file = try LocalFile(path: path)
         var summary = WALSummary(version: 1, name: name.description, kind: Self.kindName(name), timeline: name.timeline.rawValue,
                                  systemIdentifier: nil, startLSN: nil, endLSN: nil, size: UInt64(file.size))
+        var segmentSize: WALSegmentSize?
 
         switch name {
         case .segment(let segment), .partial(let segment):
@@ -66,10 +70,7 @@ public struct WALArchive: Sendable {
             summary.startLSN = segment.startLSN(size: size)
             summary.endLSN = summary.startLSN.map { LSN($0.rawValue + size.rawValue) }
             try await checkStanza(header: header, path: path)
-            if recordsWALFacts {
-                summary.version = 2
-                summary.wal = WALSummaryFacts(scan: WALSegmentScan.scan(UnsafeRawBufferPointer(file.bytes), name: segment, size: size))
-            }
+            segmentSize = size
         case .history, .backupHistory:
             guard file.size <= 1 << 20 else {
                 throw TidemarkError(.invalidInput, "'\(path)' is \(file.size) bytes; a \(Self.kindName(name)) file is a small text file")
@@ -78,12 +79,33 @@ public struct WALArchive: Sendable {
 
         let key = RepositoryLayout.wal(stanza, name)
         if try await objectExists(key) {
-            return try await compareExisting(key: key, name: name, file: file)
+            // A retry after a crash: nothing to scan, only to compare.
+            return try await compareExisting(key: key, name: name, file: file, summary: summary, segmentSize: segmentSize)
         }
+        summary = withFacts(summary, file: file, name: name, segmentSize: segmentSize)
         let (outcome, _) = try await write(file: file, key: key, name: name, summary: summary)
         if outcome == .created { return .stored }
         // Lost a race with a concurrent push of the same name: judge the winner's content.
-        return try await compareExisting(key: key, name: name, file: file)
+        return try await compareExisting(key: key, name: name, file: file, summary: summary, segmentSize: segmentSize)
+    }
+
+    /// `summary` with the segment's WAL facts (version 2), scanned from the mapped file, for
+    /// segments and `.partial` files that are about to be written.
+    func withFacts(_ summary: WALSummary, file: LocalFile, name: WALFileName, segmentSize: WALSegmentSize?) -> WALSummary {
+        guard recordsWALFacts, summary.wal == nil, let size = segmentSize, let segment = name.segment else { return summary }
+        var s = summary
+        s.version = 2
+        s.wal = precomputedFacts ?? WALSummaryFacts(scan: WALSegmentScan.scan(file.bytes, name: segment, size: size))
+        return s
+    }
+
+    /// The WAL facts of the segment or `.partial` at `path`, or nil for other files and files
+    /// whose header is not a WAL header (push rejects those with its own message).
+    static func facts(ofFileAt path: String) -> WALSummaryFacts? {
+        guard let segment = WALFileName(FileIO.basename(path))?.segment, let file = try? LocalFile(path: path),
+              let header = try? WALLongPageHeader(parsing: file.bytes.prefix(WALLongPageHeader.size)),
+              let size = WALSegmentSize(rawValue: UInt64(header.segmentSize)) else { return nil }
+        return WALSummaryFacts(scan: WALSegmentScan.scan(file.bytes, name: segment, size: size))
     }
 
     static func kindName(_ name: WALFileName) -> String {
@@ -175,7 +197,8 @@ public struct WALArchive: Sendable {
     }
 
     /// Something is stored under `key` already: same content → success, else a conflict.
-    func compareExisting(key: String, name: WALFileName, file: LocalFile) async throws -> PushOutcome {
+    func compareExisting(key: String, name: WALFileName, file: LocalFile, summary: WALSummary,
+                         segmentSize: WALSegmentSize?) async throws -> PushOutcome {
         var hasher = ContentHasher()
         hasher.update(file.bytes)
         let local = hasher.finalize()
@@ -200,9 +223,8 @@ public struct WALArchive: Sendable {
             // Recovery never reads .partial files; keep both rather than block archiving.
             let alt = RepositoryLayout.alternatePartial(stanza, segment, sha256Hex: hexString(local))
             if try await objectExists(alt) { return .storedAlongside(key: alt) }
-            let summary = WALSummary(version: 1, name: name.description, kind: "partial", timeline: name.timeline.rawValue,
-                                     systemIdentifier: nil, startLSN: nil, endLSN: nil, size: UInt64(file.size))
-            _ = try await write(file: file, key: alt, name: name, summary: summary)
+            _ = try await write(file: file, key: alt, name: name,
+                                summary: withFacts(summary, file: file, name: name, segmentSize: segmentSize))
             return .storedAlongside(key: alt)
         }
         throw TidemarkError(.conflict,

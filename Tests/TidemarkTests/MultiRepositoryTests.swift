@@ -229,6 +229,13 @@ struct MultiRepositoryArchiveTests {
             try await Engine.walFetch(try repos.only(name), name: seg.description, destination: dir.path + "/back-" + name)
             #expect(try dir.read("back-" + name) == bytes, "repository \(name)")
         }
+        // Both summaries carry the segment's WAL facts (scanned once for both).
+        let size = WALSegmentSize(rawValue: UInt64(bytes.count))!
+        let expected = WALSummaryFacts(scan: WALSegmentScan.scan(bytes, name: seg, size: size))
+        for (spec, repo) in try await repos.opened() {
+            let facts = try await WALInventoryLoader(repository: repo, stanza: "main", size: size).load().facts
+            #expect(facts[seg] == expected, "WAL facts in repository \(spec.name)")
+        }
         // An identical re-push succeeds without writing.
         let before = try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg)))
         #expect(try await Engine.walPush(repos.configuration, path: path) == [])
