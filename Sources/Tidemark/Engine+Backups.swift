@@ -169,9 +169,10 @@ extension Engine {
 
     /// The restore_command to write: this binary, the same configuration, quoted for the shell.
     /// A key given as BACKUP_ENCRYPTION_KEY itself cannot be written anywhere: the server must
-    /// get it from its environment (a notice says so).
+    /// get it from its environment (a notice says so). With `onlyFrom`, wal-fetch reads only that
+    /// repository (`PlanReport.readsOnlyFrom`).
     public static func restoreCommand(_ configuration: Configuration, environment: [String: String],
-                                      executable: String) -> (command: String, notices: [String]) {
+                                      executable: String, onlyFrom repository: String? = nil) -> (command: String, notices: [String]) {
         var words: [String] = []
         var notices: [String] = []
         if configuration.configFile == nil || environment["BACKUP_DIR"] != nil,
@@ -186,7 +187,9 @@ extension Engine {
         }
         words.append(RecoveryConfig.shellWord(executable))
         if let file = configuration.configFile { words += ["--config", RecoveryConfig.shellWord(file)] }
-        words += ["--stanza", RecoveryConfig.shellWord(configuration.stanza), "wal-fetch", "\"%f\"", "\"%p\""]
+        words += ["--stanza", RecoveryConfig.shellWord(configuration.stanza), "wal-fetch"]
+        if let repository { words += ["--repo", RecoveryConfig.shellWord(repository)] }
+        words += ["\"%f\"", "\"%p\""]
         return (words.joined(separator: " "), notices)
     }
 
@@ -211,11 +214,12 @@ extension Engine {
         let baseCommand = options.restoreCommand
         while let (plan, repo) = try await sequence.next() {
             var command = baseCommand
-            if plan.repository != configuration.repositories.first?.name {
-                // The earlier repositories could not be used, and a repository that cannot answer
-                // makes wal-fetch stop recovery (it cannot confirm a file is absent). The plan proved
-                // this repository holds every file recovery needs: read only from it.
-                command = command.replacingOccurrences(of: " wal-fetch ", with: " wal-fetch --repo \(RecoveryConfig.shellWord(plan.repository)) ")
+            if let only = plan.readsOnlyFrom {
+                if let onlyFrom = options.restoreCommandOnlyFrom {
+                    command = onlyFrom(only)
+                } else {
+                    report("tidemark: NOTICE: restore_command reads from every repository; recovery stops if one of them cannot answer (use wal-fetch --repo \(only))")
+                }
             }
             options.restoreCommand = command
             options.recoverySettings = RecoverySettings(plan: plan.plan, restoreCommand: command, action: action).lines

@@ -18,6 +18,11 @@ public struct PlanReport: Sendable {
     /// Segments read in full to find the exact stop record.
     public var segmentsScanned: Int
     public var seconds: Double
+    /// Set when the plan came from a repository other than the first (the ones before it could
+    /// not be used): recovery must read only from it, because a repository that cannot answer
+    /// makes wal-fetch stop recovery (it cannot confirm a file is absent), and this one was
+    /// proved to hold every file recovery needs.
+    public var readsOnlyFrom: String?
 }
 
 /// The archive of one stanza in one repository, as the planner sees it.
@@ -127,22 +132,34 @@ struct WALInventoryLoader {
         var out: [(WALSegmentName, WALSummary?)] = []
         for (i, name) in names.enumerated() {
             guard let head = heads[i] else { out.append((name, nil)); continue }
-            var decoder = EnvelopeDecoder(key: repository.key)
-            decoder.feed(head)
-            do {
-                _ = try decoder.next()
-            } catch {
-                throw TidemarkError.wrap(error, doing: "read the summary of '\(location)/\(keys[i])'")
-            }
-            if let bytes = decoder.summary {
-                out.append((name, try checkedSummary(bytes, name: name, key: keys[i])))
-            } else if decoder.header?.summaryFrameLength == 0 {
-                out.append((name, nil))
-            } else {
-                out.append((name, try await summary(of: name)))
-            }
+            out.append((name, try await summary(of: name, key: keys[i], head: head)))
         }
         return out
+    }
+
+    /// The summary in `head`, the first bytes of the object at `key`; a summary longer than
+    /// `head` costs one more ranged read of exactly the header and summary frame.
+    func summary(of name: WALSegmentName, key: String, head: [UInt8]) async throws -> WALSummary? {
+        do {
+            var decoder = EnvelopeDecoder(key: repository.key)
+            decoder.feed(head)
+            _ = try decoder.next()
+            if decoder.summary == nil, let header = decoder.header, header.summaryFrameLength > 0 {
+                let end = Int64(EnvelopeHeader.size + header.summaryFrameLength)
+                guard let rest = try await store.get(key, range: Int64(head.count)..<end), !rest.isEmpty else {
+                    throw EnvelopeError.truncated
+                }
+                decoder.feed(rest)
+                _ = try decoder.next()
+            }
+            guard let bytes = decoder.summary else {
+                if decoder.header == nil { throw EnvelopeError.truncated }
+                return nil
+            }
+            return try checkedSummary(bytes, name: name, key: key)
+        } catch {
+            throw TidemarkError.wrap(error, doing: "read the summary of '\(location)/\(key)'")
+        }
     }
 
     func checkedSummary(_ bytes: [UInt8], name: WALSegmentName, key: String) throws -> WALSummary {
@@ -180,45 +197,14 @@ struct WALInventoryLoader {
         return out
     }
 
-    /// The authenticated summary at the front of a WAL object: one ranged read (two if the
-    /// summary is longer than the first read).
-    func summary(of name: WALSegmentName) async throws -> WALSummary? {
-        let key = RepositoryLayout.wal(stanza, .segment(name))
-        var decoder = EnvelopeDecoder(key: repository.key)
-        var have: Int64 = 0
-        var want: Int64 = 4096
-        do {
-            while decoder.summary == nil {
-                guard let bytes = try await store.get(key, range: have..<want) else { return nil }
-                if bytes.isEmpty { throw EnvelopeError.truncated }
-                have += Int64(bytes.count)
-                decoder.feed(bytes)
-                switch try decoder.next() {
-                case .needInput:
-                    guard let header = decoder.header else { want = have + 4096; continue }
-                    if header.summaryFrameLength == 0 { return nil }
-                    want = Int64(EnvelopeHeader.size + header.summaryFrameLength)
-                    if have >= want { want = have + 4096 }
-                case .chunk, .finished:
-                    break
-                }
-                if decoder.summary == nil && decoder.header?.summaryFrameLength == 0 { return nil }
-            }
-        } catch {
-            throw TidemarkError.wrap(error, doing: "read the summary of '\(location)/\(key)'")
-        }
-        guard let bytes = decoder.summary else { return nil }
-        return try checkedSummary(bytes, name: name, key: key)
-    }
-
     /// Every completion in a segment, from the segment itself (read, authenticated, scanned),
     /// including a record that starts in it and ends in the next one.
     func completions(in name: WALSegmentName, facts: [WALSegmentName: WALSummaryFacts]) async throws -> [WALCompletion] {
         let scan = try await scan(name)
         var events = scan.events
-        if scan.incompleteTail != nil, let n = name.segmentNumber(size: size),
+        if let tail = scan.incompleteTail, let n = name.segmentNumber(size: size),
            let nf = facts[WALSegmentName(timeline: name.timeline, segment: n + 1, size: size)] {
-            events += WALSummaryFacts(scan: scan).eventsCrossing(into: nf) ?? []
+            events += WALSummaryFacts.eventsCrossing(from: tail, into: nf) ?? []
         }
         return WALFacts.completions(events)
     }
@@ -329,7 +315,9 @@ struct PlanSequence {
                     if !more.isEmpty { report("tidemark: repository '\(spec.name)' holds no backups of stanza '\(configuration.stanza)'\(more)") }
                     continue
                 }
-                return (plan, repo)
+                var found = plan
+                if spec.name != specs.first?.name { found.readsOnlyFrom = spec.name }
+                return (found, repo)
             } catch let e as TidemarkError where e.code == .unreachable || e.code == .configuration || e.code == .wrongKey {
                 throw e
             } catch {

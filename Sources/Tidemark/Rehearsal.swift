@@ -39,6 +39,8 @@ public struct RehearsalOptions: Sendable {
     public var amcheckLimit = 200
     /// restore_command for the scratch cluster (`Engine.restoreCommand`).
     public var restoreCommand: String
+    /// `restoreCommand` reading only from one repository (`RestoreOptions.restoreCommandOnlyFrom`).
+    public var restoreCommandOnlyFrom: (@Sendable (String) -> String)?
     /// The environment of pg_ctl, psql and (through the server) wal-fetch.
     public var environment: [String: String]
     public var parallel = 2
@@ -216,6 +218,7 @@ extension Engine {
 
         // Restore (tablespaces relocated into the scratch directory: never onto the originals).
         var restoreOptions = RestoreOptions(directory: cluster.dataDirectory, restoreCommand: options.restoreCommand)
+        restoreOptions.restoreCommandOnlyFrom = options.restoreCommandOnlyFrom
         restoreOptions.parallel = options.parallel
         if !planned.catalog.tablespaces.isEmpty {
             try FileManager.default.createDirectory(atPath: root + "/tablespaces", withIntermediateDirectories: false)

@@ -22,6 +22,9 @@ public struct RestoreOptions: Sendable {
     public var recoveryComment: String?
     /// The shell command PostgreSQL runs to fetch WAL (`%f`, `%p` placeholders included).
     public var restoreCommand: String
+    /// The same command reading only from one repository (`wal-fetch --repo NAME`): used when
+    /// the plan came from a repository other than the first (`PlanReport.readsOnlyFrom`).
+    public var restoreCommandOnlyFrom: (@Sendable (String) -> String)?
     public var parallel = 2
     /// Check every restored block against the backup's block map (keyed GMAC per block,
     /// parallel, memory speed).

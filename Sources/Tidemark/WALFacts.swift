@@ -97,11 +97,17 @@ struct WALSummaryFacts: Codable, Sendable, Equatable {
 
     /// The events of the record that starts at the end of this segment and ends in `next`.
     func eventsCrossing(into next: WALSummaryFacts) -> [WALEvent]? {
-        guard let tail, let head = next.head, let tb = tail.bytes.flatMap({ Data(base64Encoded: $0) }) else { return nil }
-        let incomplete = WALIncompleteRecord(lsn: tail.lsn, totalLength: tail.totalLength, bytes: Array(tb),
-                                             presentLength: tail.presentLength, pageMagic: tail.pageMagic)
+        guard let tail, let tb = tail.bytes.flatMap({ Data(base64Encoded: $0) }) else { return nil }
+        return Self.eventsCrossing(from: WALIncompleteRecord(lsn: tail.lsn, totalLength: tail.totalLength, bytes: Array(tb),
+                                                             presentLength: tail.presentLength, pageMagic: tail.pageMagic),
+                                   into: next)
+    }
+
+    /// The events of the record `tail` begins and `next`'s head completes.
+    static func eventsCrossing(from tail: WALIncompleteRecord, into next: WALSummaryFacts) -> [WALEvent]? {
+        guard let head = next.head else { return nil }
         let continuation = WALContinuation(remainingLength: head.remainingLength,
                                            bytes: head.bytes.flatMap { Data(base64Encoded: $0) }.map { Array($0) }, endLSN: head.endLSN)
-        return try? incomplete.joined(with: continuation).events
+        return try? tail.joined(with: continuation).events
     }
 }

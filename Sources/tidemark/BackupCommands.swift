@@ -62,6 +62,8 @@ struct RestoreCommand: AsyncParsableCommand {
             let (command, notices) = Engine.restoreCommand(configuration, environment: environment,
                                                            executable: Engine.executablePath(fallback: CommandLine.arguments[0]))
             var options = RestoreOptions(directory: ConfigurationLoaderPaths.absolute(to), restoreCommand: command)
+            let onlyFrom = Self.onlyFrom(configuration, environment: environment)
+            options.restoreCommandOnlyFrom = onlyFrom
             options.force = force
             options.parallel = parallel
             options.verifyFileChecksums = verifyChecksums
@@ -71,7 +73,8 @@ struct RestoreCommand: AsyncParsableCommand {
             }
             if dryRun {
                 let report = try await Engine.plan(configuration, request: request, report: { writeStderr($0 + "\n") })
-                let settings = RecoverySettings(plan: report.plan, restoreCommand: command, action: targetAction)
+                let settings = RecoverySettings(plan: report.plan, restoreCommand: report.readsOnlyFrom.map(onlyFrom) ?? command,
+                                                action: targetAction)
                 print(report.rendered(settings: settings))
                 print("dry run: would restore backup \(report.plan.backup.id) into \(options.directory) and write the settings above "
                       + "(with recovery.signal) into postgresql.auto.conf; nothing was written")
@@ -88,6 +91,17 @@ struct RestoreCommand: AsyncParsableCommand {
             if let c = plan.plan.lastCompletion {
                 print("the last transaction applied will be \(c.xid) (\(c.verb) at \(c.time.postgresText))")
             }
+        }
+    }
+}
+
+extension RestoreCommand {
+    /// The restore_command reading only from one repository, for plans that came from a
+    /// repository other than the first.
+    static func onlyFrom(_ configuration: Configuration, environment: [String: String]) -> @Sendable (String) -> String {
+        let executable = Engine.executablePath(fallback: CommandLine.arguments[0])
+        return { repository in
+            Engine.restoreCommand(configuration, environment: environment, executable: executable, onlyFrom: repository).command
         }
     }
 }

@@ -100,7 +100,8 @@ struct PlanCommand: AsyncParsableCommand {
                 throw error
             }
             let (command, _) = Engine.restoreCommand(configuration, environment: ProcessEnvironment.current(),
-                                                     executable: Engine.executablePath(fallback: CommandLine.arguments[0]))
+                                                     executable: Engine.executablePath(fallback: CommandLine.arguments[0]),
+                                                     onlyFrom: report.readsOnlyFrom)
             let settings = RecoverySettings(plan: report.plan, restoreCommand: command, action: targetAction)
             print(json ? try jsonText(report.json(settings: settings)) : report.rendered(settings: settings))
         }

@@ -61,6 +61,7 @@ struct RehearseCommand: AsyncParsableCommand {
             var options = RehearsalOptions(seed: seed ?? UInt64.random(in: 0...UInt64.max),
                                            scratchParent: ConfigurationLoaderPaths.absolute(scratch ?? environment["TMPDIR"] ?? "/tmp"),
                                            restoreCommand: command, environment: environment)
+            options.restoreCommandOnlyFrom = RestoreCommand.onlyFrom(configuration, environment: environment)
             if target.isGiven { options.target = .given(try target.request(backup: nil)) }
             options.timeline = try target.request(backup: nil).timeline
             options.backup = backup
