@@ -86,9 +86,7 @@ public enum FileIO {
         defer { closedir(dir) }
         var entries: [Entry] = []
         while let ent = readdir(dir) {
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            let name = entryName(ent)
             if name == "." || name == ".." { continue }
             var st = stat()
             guard lstat(path + "/" + name, &st) == 0 else { continue }
@@ -96,6 +94,14 @@ public enum FileIO {
             entries.append(Entry(name: name, isDirectory: type == S_IFDIR, isRegular: type == S_IFREG, size: Int64(st.st_size)))
         }
         return entries
+    }
+
+    /// The NUL-terminated name of a `readdir` entry, read in place. A `dirent` is only
+    /// `d_reclen` bytes long, so copying the struct (and its 256-byte `d_name`) can read past
+    /// the end of the kernel's buffer — a crash when that buffer ends at an unmapped page.
+    static func entryName(_ ent: UnsafeMutablePointer<dirent>) -> String {
+        let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name) ?? 19
+        return String(cString: UnsafeRawPointer(ent).advanced(by: offset).assumingMemoryBound(to: CChar.self))
     }
 
     /// Removes a directory and everything in it (dot files included); a missing one is fine.
