@@ -72,7 +72,13 @@ let package = Package(
                 "Tidemark", "TidemarkCore", "CTidemarkSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: strict),
+            swiftSettings: strict,
+            // A --static-swift-stdlib link exports every symbol of the executable
+            // (-export-dynamic, from the toolchain's static-stdlib-args.lnk): some 36,000 dynamic
+            // symbols that the loader and dladdr walk at every start, about 1 ms of each wal-push
+            // (PostgreSQL starts one per segment). Nothing looks them up; backtraces read the
+            // symbol table from the file.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"])]),
         // Benchmark driver for scripts/bench/s3.sh; not a product, not part of `tidemark`.
         .executableTarget(
             name: "tidemark-s3-bench", dependencies: ["TidemarkS3", "TidemarkStorage"], swiftSettings: strict),

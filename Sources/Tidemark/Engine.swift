@@ -91,16 +91,23 @@ public enum Engine {
     /// `tidemark wal-push PATH`: succeeds only when every required repository holds a durable,
     /// verified copy. Returns lines for stderr (empty when all went as usual): notices, and
     /// `tidemark: ALERT:` lines for optional repositories that failed.
-    public static func walPush(_ configuration: Configuration, path: String) async throws -> [String] {
+    ///
+    /// `prepared` is the file's preparation if the caller started it before reading the
+    /// configuration (`PreparedWALFile.start`), so the SHA-256 runs meanwhile; otherwise it
+    /// starts here, before the repository key is unwrapped.
+    public static func walPush(_ configuration: Configuration, path: String, prepared: PreparedWALFile? = nil) async throws -> [String] {
         try checkOwnership(configuration, command: "wal-push")
         let passphrase = try configuration.requireKey()
-        // One repository: exactly the plain path (wal-push's cost per segment is benchmarked).
-        if configuration.repositories.count == 1, let spec = configuration.repositories.first {
-            let archive = archive(try await open(spec, configuration: configuration, passphrase: passphrase), spec: spec,
-                                  configuration: configuration)
-            return notices(for: try await archive.push(path: path), archive: archive, path: path)
+        let prepared = try prepared.flatMap { $0.path == path ? $0 : nil } ?? PreparedWALFile.open(path: path)
+        return try await prepared.use { file in
+            // One repository: exactly the plain path (wal-push's cost per segment is benchmarked).
+            if configuration.repositories.count == 1, let spec = configuration.repositories.first {
+                let archive = archive(try await open(spec, configuration: configuration, passphrase: passphrase), spec: spec,
+                                      configuration: configuration)
+                return notices(for: try await archive.push(file), archive: archive, path: path)
+            }
+            return try await MultiPush(configuration: configuration, passphrase: passphrase, file: file).run()
         }
-        return try await MultiPush(configuration: configuration, passphrase: passphrase, path: path).run()
     }
 
     static func notices(for outcome: PushOutcome, archive: WALArchive, path: String) -> [String] {

@@ -4,11 +4,14 @@ import Glibc
 
 /// A local WAL file, opened and mapped read-only, with errors phrased for the DBA.
 ///
-/// The file is mapped with MAP_POPULATE rather than read: its pages are in the page cache
-/// (PostgreSQL just wrote them), and copying 16 MiB into fresh memory costs more in page faults
-/// than all the compression. PostgreSQL never truncates a file it hands to archive_command, so
-/// the mapping stays valid for the life of the command.
-final class LocalFile {
+/// The file is mapped rather than read: its pages are in the page cache (PostgreSQL just wrote
+/// them), and copying 16 MiB into fresh memory costs more in page faults than all the
+/// compression. Not MAP_POPULATE: the threads that hash and scan it (`PreparedWALFile`) fault
+/// the pages in as they go, in parallel, instead of the command's main thread up front.
+/// PostgreSQL never truncates a file it hands to archive_command, so the mapping stays valid
+/// for the life of the command. Immutable once made, and the mapping is read-only, so threads
+/// may share it.
+final class LocalFile: @unchecked Sendable {
     let path: String
     let size: Int64
     private let base: UnsafeMutableRawPointer?
@@ -42,7 +45,7 @@ final class LocalFile {
             base = nil
             return
         }
-        let p = mmap(nil, Int(size), PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0)
+        let p = mmap(nil, Int(size), PROT_READ, MAP_PRIVATE, fd, 0)
         guard let p, p != MAP_FAILED else {
             throw TidemarkError(.io, "unable to map '\(path)': \(String(cString: strerror(errno)))")
         }

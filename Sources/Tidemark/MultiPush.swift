@@ -25,22 +25,21 @@ public struct MissedWAL: Codable, Sendable, Equatable, Hashable {
 struct MultiPush {
     let configuration: Configuration
     let passphrase: Secret
-    let path: String
+    /// Hashed and scanned once for all the repositories.
+    let file: PreparedWALFile
 
     func run() async throws -> [String] {
         let specs = configuration.repositories
-        let (configuration, passphrase, path) = (self.configuration, self.passphrase, self.path)
+        let (configuration, passphrase, file) = (self.configuration, self.passphrase, self.file)
+        let path = file.path
         let base = FileIO.basename(path)
-        // Scanned once here, not once per repository.
-        let facts = WALArchive.facts(ofFileAt: path)
         let results = await withTaskGroup(of: (Int, Result<(WALArchive, PushOutcome), TidemarkError>).self) { group in
             for (i, spec) in specs.enumerated() {
                 group.addTask {
                     do {
                         let repository = try await Engine.open(spec, configuration: configuration, passphrase: passphrase)
-                        var archive = Engine.archive(repository, spec: spec, configuration: configuration)
-                        archive.precomputedFacts = facts
-                        return (i, .success((archive, try await archive.push(path: path))))
+                        let archive = Engine.archive(repository, spec: spec, configuration: configuration)
+                        return (i, .success((archive, try await archive.push(file))))
                     } catch {
                         return (i, .failure(TidemarkError.wrap(error, doing: "archive '\(base)' to repository '\(spec.name)'")))
                     }

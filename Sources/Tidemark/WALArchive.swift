@@ -34,9 +34,6 @@ public struct WALArchive: Sendable {
     var recordsWALFacts = true
     /// The configured repository name, for messages (nil: the store's location).
     public var repositoryName: String?
-    /// The file's WAL facts when a caller pushing to several repositories scanned it once for
-    /// all of them (`facts(ofFileAt:)`).
-    var precomputedFacts: WALSummaryFacts?
 
     public init(repository: Repository, stanza: String, compression: CompressionAlgorithm, compressionLevel: Int32? = nil) {
         self.repository = repository
@@ -52,12 +49,13 @@ public struct WALArchive: Sendable {
 
     /// Archives the file at `path` (its base name must be a WAL file name).
     public func push(path: String) async throws -> PushOutcome {
-        let base = path.split(separator: "/").last.map(String.init) ?? path
-        guard let name = WALFileName(base) else {
-            throw TidemarkError(.invalidInput, "'\(path)' is not a WAL file: '\(base)' is not a WAL segment, .history, .backup or .partial name",
-                                hints: ["archive_command must pass %p, e.g. archive_command = 'tidemark wal-push %p'"])
-        }
-        let file = try LocalFile(path: path)
+        try await PreparedWALFile.open(path: path).use { try await push($0) }
+    }
+
+    /// Archives a file whose SHA-256 and WAL facts are being computed already (the same
+    /// `prepared` may serve several repositories).
+    func push(_ prepared: PreparedWALFile) async throws -> PushOutcome {
+        let (path, name, file) = (prepared.path, prepared.name, prepared.file)
         var summary = WALSummary(version: 1, name: name.description, kind: Self.kindName(name), timeline: name.timeline.rawValue,
                                  systemIdentifier: nil, startLSN: nil, endLSN: nil, size: UInt64(file.size))
         var segmentSize: WALSegmentSize?
@@ -80,32 +78,27 @@ public struct WALArchive: Sendable {
         let key = RepositoryLayout.wal(stanza, name)
         if try await objectExists(key) {
             // A retry after a crash: nothing to scan, only to compare.
-            return try await compareExisting(key: key, name: name, file: file, summary: summary, segmentSize: segmentSize)
+            return try await compareExisting(key: key, prepared: prepared, summary: summary, segmentSize: segmentSize)
         }
-        summary = withFacts(summary, file: file, name: name, segmentSize: segmentSize)
-        let (outcome, _) = try await write(file: file, key: key, name: name, summary: summary)
+        summary = await withFacts(summary, prepared: prepared, segmentSize: segmentSize)
+        let outcome = try await write(prepared, key: key, summary: summary)
         if outcome == .created { return .stored }
         // Lost a race with a concurrent push of the same name: judge the winner's content.
-        return try await compareExisting(key: key, name: name, file: file, summary: summary, segmentSize: segmentSize)
+        return try await compareExisting(key: key, prepared: prepared, summary: summary, segmentSize: segmentSize)
     }
 
-    /// `summary` with the segment's WAL facts (version 2), scanned from the mapped file, for
-    /// segments and `.partial` files that are about to be written.
-    func withFacts(_ summary: WALSummary, file: LocalFile, name: WALFileName, segmentSize: WALSegmentSize?) -> WALSummary {
-        guard recordsWALFacts, summary.wal == nil, let size = segmentSize, let segment = name.segment else { return summary }
+    /// `summary` with the segment's WAL facts (version 2), for segments and `.partial` files
+    /// that are about to be written.
+    func withFacts(_ summary: WALSummary, prepared: PreparedWALFile, segmentSize: WALSegmentSize?) async -> WALSummary {
+        guard recordsWALFacts, summary.wal == nil, let size = segmentSize, let segment = prepared.name.segment else { return summary }
         var s = summary
         s.version = 2
-        s.wal = precomputedFacts ?? WALSummaryFacts(scan: WALSegmentScan.scan(file.bytes, name: segment, size: size))
+        if let facts = await prepared.walFacts() {
+            s.wal = facts
+        } else {
+            s.wal = WALSummaryFacts(scan: WALSegmentScan.scan(prepared.file.bytes, name: segment, size: size))
+        }
         return s
-    }
-
-    /// The WAL facts of the segment or `.partial` at `path`, or nil for other files and files
-    /// whose header is not a WAL header (push rejects those with its own message).
-    static func facts(ofFileAt path: String) -> WALSummaryFacts? {
-        guard let segment = WALFileName(FileIO.basename(path))?.segment, let file = try? LocalFile(path: path),
-              let header = try? WALLongPageHeader(parsing: file.bytes.prefix(WALLongPageHeader.size)),
-              let size = WALSegmentSize(rawValue: UInt64(header.segmentSize)) else { return nil }
-        return WALSummaryFacts(scan: WALSegmentScan.scan(file.bytes, name: segment, size: size))
     }
 
     static func kindName(_ name: WALFileName) -> String {
@@ -161,14 +154,17 @@ public struct WALArchive: Sendable {
         }
     }
 
-    /// Encrypts `file` into `key` (if absent). Returns the outcome and the plaintext SHA-256.
+    /// Encrypts the file into `key` (if absent).
     ///
-    /// Chunks of each 16 MiB batch are compressed and sealed on one core while the batch is
-    /// hashed on the other, straight from the file's mapping.
-    func write(file: LocalFile, key: String, name: WALFileName, summary: WALSummary) async throws -> (PutOutcome, [UInt8]) {
+    /// The chunks of each 16 MiB batch are compressed and sealed on all cores straight from the
+    /// file's mapping; the plaintext SHA-256 comes from `prepared`, whose thread has been at it
+    /// since the command started. The frames go to the store as they are, not copied into one
+    /// buffer first.
+    func write(_ prepared: PreparedWALFile, key: String, summary: WALSummary) async throws -> PutOutcome {
+        let (file, name) = (prepared.file, prepared.name)
         var encoder = EnvelopeWriter(key: repository.key, kind: Self.objectKind(name), compression: compression,
                                      level: compressionLevel, chunkSize: chunkSize, summary: WALSummary.encode(summary),
-                                     batchChunks: 16)
+                                     batchChunks: 16, hashesInput: false)
         let writer: any ObjectWriter
         do {
             writer = try await store.makeWriter(key)
@@ -182,14 +178,13 @@ public struct WALArchive: Sendable {
             var offset = 0
             while offset < bytes.count {
                 let end = min(offset + batch, bytes.count)
-                let frames = encoder.write(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
-                if !frames.isEmpty { try await writer.write(frames) }
+                let frames = encoder.writeFrames(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
+                if !frames.isEmpty { try await writer.write(contentsOf: frames) }
                 offset = end
             }
-            let (tail, trailer) = encoder.finish()
-            try await writer.write(tail)
-            let outcome = try await writer.commit(ifAbsent: true)
-            return (outcome, trailer.sha256)
+            let (tail, _) = encoder.finishFrames(plaintextSHA256: await prepared.sha256())
+            try await writer.write(contentsOf: tail)
+            return try await writer.commit(ifAbsent: true)
         } catch {
             await writer.abort()
             throw TidemarkError.wrap(error, doing: "archive '\(name)' to '\(location)'")
@@ -197,11 +192,10 @@ public struct WALArchive: Sendable {
     }
 
     /// Something is stored under `key` already: same content → success, else a conflict.
-    func compareExisting(key: String, name: WALFileName, file: LocalFile, summary: WALSummary,
+    func compareExisting(key: String, prepared: PreparedWALFile, summary: WALSummary,
                          segmentSize: WALSegmentSize?) async throws -> PushOutcome {
-        var hasher = ContentHasher()
-        hasher.update(file.bytes)
-        let local = hasher.finalize()
+        let name = prepared.name
+        let local = await prepared.sha256()
         let existing: EnvelopeTrailer
         do {
             guard let reader = try await store.openReader(key) else {
@@ -223,8 +217,7 @@ public struct WALArchive: Sendable {
             // Recovery never reads .partial files; keep both rather than block archiving.
             let alt = RepositoryLayout.alternatePartial(stanza, segment, sha256Hex: hexString(local))
             if try await objectExists(alt) { return .storedAlongside(key: alt) }
-            _ = try await write(file: file, key: alt, name: name,
-                                summary: withFacts(summary, file: file, name: name, segmentSize: segmentSize))
+            _ = try await write(prepared, key: alt, summary: await withFacts(summary, prepared: prepared, segmentSize: segmentSize))
             return .storedAlongside(key: alt)
         }
         throw TidemarkError(.conflict,

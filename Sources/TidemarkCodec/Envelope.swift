@@ -124,6 +124,10 @@ public struct EnvelopeTrailer: Hashable, Sendable {
 ///
 /// Input is cut into `chunkSize` pieces; pieces are compressed and sealed in parallel batches,
 /// so memory stays at about `batchChunks × chunkSize` whatever the object's size. Not thread-safe.
+///
+/// The plaintext SHA-256 is computed alongside, unless the caller computes it itself
+/// (`hashesInput: false`, as `wal-push` does while it opens the repository) and hands it to
+/// `finish(plaintextSHA256:)`.
 public struct EnvelopeWriter {
     public let header: EnvelopeHeader
     private let key: SymmetricKey
@@ -134,11 +138,12 @@ public struct EnvelopeWriter {
     private var counter: UInt64 = 0
     private var length: UInt64 = 0
     private var hasher = SHA256()
+    private let hashesInput: Bool
     private var summaryFrame: [UInt8] = []
 
     public init(key repositoryKey: RepositoryKey, kind: ObjectKind, compression: CompressionAlgorithm,
                 level: Int32? = nil, chunkSize: Int = 1 << 20, summary: [UInt8]? = nil, batchChunks: Int = 16,
-                plaintextDigest: Bool = true) {
+                plaintextDigest: Bool = true, hashesInput: Bool = true) {
         precondition(chunkSize > 0 && chunkSize <= EnvelopeHeader.maxChunkSize)
         let salt = randomBytes(32)
         let objectKey = repositoryKey.objectKey(salt: salt)
@@ -148,6 +153,7 @@ public struct EnvelopeWriter {
                                     keyID: repositoryKey.id, salt: salt, summaryFrameLength: summaryLength)
         if !plaintextDigest { header.flags |= EnvelopeHeader.flagNoDigest }
         self.header = header
+        self.hashesInput = plaintextDigest && hashesInput
         key = objectKey
         aad = header.encoded()
         self.level = level ?? compression.defaultLevel
@@ -163,7 +169,13 @@ public struct EnvelopeWriter {
 
     /// Adds plaintext; returns the frames completed by it (possibly none).
     public mutating func write(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
-        var out: [UInt8] = []
+        Self.joined(writeFrames(bytes))
+    }
+
+    /// As `write`, but the completed frames one by one, not copied into one buffer (for a
+    /// writer that takes several buffers at once).
+    public mutating func writeFrames(_ bytes: UnsafeRawBufferPointer) -> [[UInt8]] {
+        var out: [[UInt8]] = []
         var input = bytes[...]
         let batchBytes = header.chunkSize * batchChunks
         // Fast path: whole batches straight from the caller's buffer.
@@ -190,19 +202,43 @@ public struct EnvelopeWriter {
         bytes.withUnsafeBytes { write($0) }
     }
 
-    /// Seals what is pending and the final frame.
-    public mutating func finish() -> (bytes: [UInt8], trailer: EnvelopeTrailer) {
+    /// Seals what is pending and the final frame. `plaintextSHA256` is the SHA-256 of all the
+    /// bytes written, required when the writer was made with `hashesInput: false` (and a digest),
+    /// ignored otherwise.
+    public mutating func finish(plaintextSHA256: [UInt8]? = nil) -> (bytes: [UInt8], trailer: EnvelopeTrailer) {
+        let (frames, trailer) = finishFrames(plaintextSHA256: plaintextSHA256)
+        return (Self.joined(frames), trailer)
+    }
+
+    /// As `finish`, with the frames one by one.
+    public mutating func finishFrames(plaintextSHA256: [UInt8]? = nil) -> (frames: [[UInt8]], trailer: EnvelopeTrailer) {
         var out = flushPending()
-        let digest = header.hasDigest ? Array(hasher.finalize()) : [UInt8](repeating: 0, count: 32)
+        let digest: [UInt8]
+        if !header.hasDigest {
+            digest = [UInt8](repeating: 0, count: 32)
+        } else if hashesInput {
+            digest = Array(hasher.finalize())
+        } else {
+            precondition(plaintextSHA256?.count == 32, "EnvelopeWriter(hashesInput: false) needs the plaintext SHA-256 at finish")
+            digest = plaintextSHA256 ?? []
+        }
         var t: [UInt8] = []
         appendLE(&t, length)
         appendLE(&t, counter)
         t += digest
-        out += Self.seal(t, key: key, aad: aad, counter: counter, type: .final)
+        out.append(Self.seal(t, key: key, aad: aad, counter: counter, type: .final))
         return (out, EnvelopeTrailer(length: length, chunkCount: counter, sha256: digest))
     }
 
-    private mutating func flushPending() -> [UInt8] {
+    static func joined(_ frames: [[UInt8]]) -> [UInt8] {
+        if frames.count == 1 { return frames[0] }
+        var out: [UInt8] = []
+        out.reserveCapacity(frames.reduce(0) { $0 + $1.count })
+        for frame in frames { out += frame }
+        return out
+    }
+
+    private mutating func flushPending() -> [[UInt8]] {
         guard !pending.isEmpty else { return [] }
         let data = pending
         pending.removeAll(keepingCapacity: true)
@@ -210,7 +246,7 @@ public struct EnvelopeWriter {
     }
 
     /// Compresses and seals the chunks of `batch` in parallel while hashing it on another thread.
-    private mutating func processBatch(_ batch: UnsafeRawBufferPointer) -> [UInt8] {
+    private mutating func processBatch(_ batch: UnsafeRawBufferPointer) -> [[UInt8]] {
         let chunkSize = header.chunkSize
         let count = (batch.count + chunkSize - 1) / chunkSize
         let results = ResultSlots(count: count)
@@ -218,7 +254,7 @@ public struct EnvelopeWriter {
         let firstCounter = counter
         let (key, aad, compression, level) = (self.key, self.aad, header.compression, self.level)
         let shared = SharedBuffer(batch)
-        let digest = header.hasDigest
+        let digest = hashesInput
         // The hash is the longest single task: it goes first (iteration 0), so the chunks
         // share the other threads while it runs instead of waiting for it at the end.
         let first = digest ? 1 : 0
@@ -236,10 +272,7 @@ public struct EnvelopeWriter {
         hasher = hashBox.hasher
         counter += UInt64(count)
         length += UInt64(batch.count)
-        var out: [UInt8] = []
-        out.reserveCapacity(results.totalCount)
-        for frame in results.values { out += frame }
-        return out
+        return Array(results.values)
     }
 
     /// One data frame: mode byte, raw length and the compressed bytes, built in place (no zero
@@ -522,7 +555,6 @@ final class ResultSlots: @unchecked Sendable {
     }
     func set(_ i: Int, _ v: [UInt8]) { storage[i] = v }
     var values: UnsafeMutableBufferPointer<[UInt8]> { storage }
-    var totalCount: Int { storage.reduce(0) { $0 + $1.count } }
 }
 
 /// Lets concurrentPerform's iterations read the caller's buffer, which outlives the call.

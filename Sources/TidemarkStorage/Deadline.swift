@@ -89,7 +89,7 @@ final class Signal: @unchecked Sendable {
 }
 
 /// Starts a detached thread running `body`; false if the system refused.
-func startThread(_ body: @escaping @Sendable () -> Void) -> Bool {
+public func startThread(_ body: @escaping @Sendable () -> Void) -> Bool {
     final class Box: @unchecked Sendable {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }

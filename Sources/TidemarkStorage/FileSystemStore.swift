@@ -131,6 +131,14 @@ final class FileSystemWriter: ObjectWriter, @unchecked Sendable {
         try await withDeadline(seconds: timeout, key: file.finalPath) { try file.write(bytes) }
     }
 
+    /// One deadline (and one I/O thread) for all the pieces, not one per piece.
+    func write(contentsOf pieces: [[UInt8]]) async throws {
+        let file = self.file
+        try await withDeadline(seconds: timeout, key: file.finalPath) {
+            for piece in pieces { try file.write(piece) }
+        }
+    }
+
     func commit(ifAbsent: Bool) async throws -> PutOutcome {
         let file = self.file
         return try await withDeadline(seconds: timeout, key: file.finalPath) { try file.commit(ifAbsent: ifAbsent) }

@@ -84,10 +84,18 @@ extension ObjectStore {
 /// A streamed write. Call `commit` or `abort` exactly once.
 public protocol ObjectWriter: Sendable {
     func write(_ bytes: [UInt8]) async throws
+    /// Writes `pieces` in order, as one `write` of their concatenation would.
+    func write(contentsOf pieces: [[UInt8]]) async throws
     /// Makes the object durable and visible; see `ObjectStore.put` for `ifAbsent`.
     func commit(ifAbsent: Bool) async throws -> PutOutcome
     /// Discards everything written; never throws.
     func abort() async
+}
+
+extension ObjectWriter {
+    public func write(contentsOf pieces: [[UInt8]]) async throws {
+        for piece in pieces where !piece.isEmpty { try await write(piece) }
+    }
 }
 
 /// A streamed read.

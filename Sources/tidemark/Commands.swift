@@ -71,8 +71,11 @@ struct WALFetchCommand: AsyncParsableCommand {
 enum ArchiveCommands {
     static func push(config: String?, stanza: String?, path: String) async throws {
         try await Tidemark_run("wal-push") {
+            // The file's SHA-256 and WAL scan start now, on threads of their own, and run while
+            // the configuration is read and the repository opened.
+            let prepared = PreparedWALFile.start(path: path)
             let configuration = try ConfigurationLoader.load(configPath: config, stanza: stanza, environment: ProcessEnvironment.current())
-            for notice in try await Engine.walPush(configuration, path: path) { writeStderr(notice + "\n") }
+            for notice in try await Engine.walPush(configuration, path: path, prepared: prepared) { writeStderr(notice + "\n") }
         }
     }
 

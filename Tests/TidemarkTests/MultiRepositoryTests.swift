@@ -242,6 +242,36 @@ struct MultiRepositoryArchiveTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg))) == before)
     }
 
+    @Test func aFilePreparedBeforeTheConfigurationIsHashedOnceAndStoredRightInEveryRepository() async throws {
+        // wal-push starts hashing and scanning before it reads the configuration
+        // (PreparedWALFile.start); the object's authenticated SHA-256 must be the file's.
+        let repos = try await TwoRepositories()
+        let dir = try Scratch()
+        let bytes = SyntheticWAL.segment(seg, seed: 4)
+        let path = try dir.write(seg.description, bytes)
+        let prepared = try #require(PreparedWALFile.start(path: path))
+        #expect(try await Engine.walPush(repos.configuration, path: path, prepared: prepared) == [])
+        var hasher = ContentHasher()
+        bytes.withUnsafeBytes { hasher.update($0) }
+        let expected = hasher.finalize()
+        for (spec, repo) in try await repos.opened() {
+            let object = try #require(try await repo.store.get(RepositoryLayout.wal("main", .segment(seg))))
+            let decoded = try EnvelopeReader.decode(object, key: repo.key)
+            #expect(decoded.plaintext == bytes, "repository \(spec.name)")
+            #expect(decoded.trailer.sha256 == expected, "repository \(spec.name)")
+        }
+        // A preparation of another file is not used for this one.
+        let other = segmentName("000000010000000000000004")
+        let otherBytes = SyntheticWAL.segment(other, seed: 5)
+        let otherPath = try dir.write(other.description, otherBytes)
+        #expect(try await Engine.walPush(repos.configuration, path: otherPath, prepared: prepared) == [])
+        try await Engine.walFetch(try repos.only("second"), name: other.description, destination: dir.path + "/back")
+        #expect(try dir.read("back") == otherBytes)
+        // Not a WAL file: nothing to prepare, and the push says why.
+        #expect(PreparedWALFile.start(path: try dir.write("postgresql.conf", [1, 2, 3])) == nil)
+        #expect(PreparedWALFile.start(path: dir.path + "/000000010000000000000009") == nil)
+    }
+
     @Test func aFailingOptionalRepositoryRaisesAnAlertAndIsRecorded() async throws {
         let repos = try await TwoRepositories(secondRequired: false, initializeSecond: false)
         let dir = try Scratch()

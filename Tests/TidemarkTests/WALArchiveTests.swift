@@ -104,7 +104,9 @@ struct WALArchiveTests {
         let dir = try Scratch()
         await _ = expectError(.invalidInput) { _ = try await archive.push(path: try dir.write("postgresql.conf", [1, 2, 3])) }
         await _ = expectError(.invalidInput) { _ = try await archive.push(path: dir.path + "/000000010000000000000009") }
-        // Right name, but the header says it is another segment.
+        // Right name, but the header says it is another segment. Each rejected file is then
+        // rewritten (truncated) in place: a push must not return while its hashing or scanning
+        // threads still read the mapping, or they fault (SIGBUS) and take the process down.
         let wrong = SyntheticWAL.segment(segmentName("000000010000000000000007"))
         await _ = expectError(.invalidInput) { _ = try await archive.push(path: try dir.write(seg1.description, wrong)) }
         // Truncated segment.
