@@ -8,13 +8,16 @@ import Synchronization
 ///
 /// A call stuck in the kernel cannot be cancelled; on timeout the caller gets
 /// `StorageError.timeout` and the stuck thread is abandoned (commands exit soon after). The
-/// work and the timer run on plain threads, not on a shared pool: a pool whose threads are all
-/// busy or stuck would delay the timer itself, which is exactly the situation it is for.
+/// work and the timer run on plain threads, not on a bounded pool: a pool whose threads are all
+/// busy or stuck would delay the timer itself, which is exactly the situation it is for. The
+/// threads are reused (`ReusableThreads`) — a thread only takes new work once it is idle, so a
+/// stuck one is never handed any — because starting two threads for every small read cost a
+/// wal-push more than the reads.
 public func withDeadline<T: Sendable>(seconds: Double, key: String, _ work: @escaping @Sendable () throws -> T) async throws -> T {
     let once = Once()
     let done = Signal()
     return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-        let started = startThread {
+        let started = ReusableThreads.shared.run {
             let result = Result { try work() }
             done.fire()
             if once.claim() { continuation.resume(with: result) }
@@ -25,7 +28,7 @@ public func withDeadline<T: Sendable>(seconds: Double, key: String, _ work: @esc
             }
             return
         }
-        _ = startThread {
+        _ = ReusableThreads.shared.run {
             if !done.wait(seconds: seconds), once.claim() {
                 continuation.resume(throwing: StorageError(.timeout, key: key,
                     message: "unable to complete I/O on '\(key)': no answer within \(formatSeconds(seconds))"))
@@ -85,6 +88,96 @@ final class Signal: @unchecked Sendable {
             if pthread_cond_timedwait(cond, mutex, &deadline) == ETIMEDOUT { return fired }
         }
         return true
+    }
+}
+
+/// Plain threads that, once their work is done, wait a little for more before they exit.
+///
+/// `run` hands the work to an idle thread if there is one, else starts a new thread: there is
+/// no limit and no queue, so work never waits behind other work, and a thread stuck in the
+/// kernel (it never becomes idle again) is simply never chosen.
+final class ReusableThreads: @unchecked Sendable {
+    static let shared = ReusableThreads(idleSeconds: 2)
+
+    /// One parked thread: `work` is set (under the pool's mutex) to wake it.
+    final class Parked: @unchecked Sendable {
+        let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+        var work: (@Sendable () -> Void)?
+        init() {
+            var attributes = pthread_condattr_t()
+            pthread_condattr_init(&attributes)
+            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+            pthread_cond_init(cond, &attributes)
+            pthread_condattr_destroy(&attributes)
+        }
+        deinit {
+            pthread_cond_destroy(cond)
+            cond.deallocate()
+        }
+    }
+
+    private let idleSeconds: Double
+    // `idle` is guarded by `mutex`.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private var idle: [Parked] = []
+
+    init(idleSeconds: Double) {
+        self.idleSeconds = idleSeconds
+        pthread_mutex_init(mutex, nil)
+    }
+
+    /// Threads parked now (for tests).
+    var idleCount: Int {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return idle.count
+    }
+
+    /// Runs `work` on a thread of its own; false if none was idle and none could be started.
+    func run(_ work: @escaping @Sendable () -> Void) -> Bool {
+        pthread_mutex_lock(mutex)
+        if let parked = idle.popLast() {
+            parked.work = work
+            pthread_cond_signal(parked.cond)
+            pthread_mutex_unlock(mutex)
+            return true
+        }
+        pthread_mutex_unlock(mutex)
+        return startThread { [self] in loop(first: work) }
+    }
+
+    private func loop(first: @escaping @Sendable () -> Void) {
+        var next: (@Sendable () -> Void)? = first
+        let parked = Parked()
+        while let work = next {
+            work()
+            next = park(parked)
+        }
+    }
+
+    /// Waits up to `idleSeconds` for more work; nil (and no longer idle) when none came.
+    private func park(_ parked: Parked) -> (@Sendable () -> Void)? {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        let whole = Int(idleSeconds)
+        var deadline = timespec(tv_sec: now.tv_sec + whole, tv_nsec: now.tv_nsec + Int((idleSeconds - Double(whole)) * 1e9))
+        if deadline.tv_nsec >= 1_000_000_000 {
+            deadline.tv_sec += 1
+            deadline.tv_nsec -= 1_000_000_000
+        }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        parked.work = nil
+        idle.append(parked)
+        while parked.work == nil {
+            if pthread_cond_timedwait(parked.cond, mutex, &deadline) == ETIMEDOUT && parked.work == nil {
+                idle.removeAll { $0 === parked }
+                return nil
+            }
+        }
+        let work = parked.work
+        parked.work = nil
+        return work
     }
 }
 

@@ -1,0 +1,87 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+import Testing
+@testable import TidemarkStorage
+
+/// `withDeadline` and the threads it reuses: a slow call becomes a timeout, work never waits
+/// behind a stuck call, and a finished thread takes the next call instead of a new thread.
+@Suite("I/O deadlines and reusable threads")
+struct DeadlineTests {
+    @Test func aCallThatOverrunsItsDeadlineIsATimeoutAndLaterCallsStillRun() async throws {
+        let release = Gate()
+        await #expect(throws: StorageError.self) {
+            try await withDeadline(seconds: 0.2, key: "slow") { release.wait() }
+        }
+        // The stuck call still holds its thread; the next call must not wait for it.
+        let value = try await withDeadline(seconds: 5, key: "quick") { 42 }
+        #expect(value == 42)
+        release.open()
+    }
+
+    @Test func workNeverQueuesBehindBusyThreads() async throws {
+        let pool = ReusableThreads(idleSeconds: 5)
+        let gate = Gate()
+        let ran = Atomic<Int>(0)
+        for _ in 0..<6 {
+            #expect(pool.run { gate.wait(); ran.add(1, ordering: .relaxed) })
+        }
+        // All six block at once: each got a thread of its own.
+        let done = Gate()
+        #expect(pool.run { done.open() })
+        #expect(done.wait(seconds: 5), "a seventh job ran while six others were blocked")
+        gate.open()
+        for _ in 0..<500 where ran.load(ordering: .relaxed) < 6 { usleep(10_000) }
+        #expect(ran.load(ordering: .relaxed) == 6)
+    }
+
+    @Test func aFinishedThreadTakesTheNextJob() async throws {
+        let pool = ReusableThreads(idleSeconds: 5)
+        // A thread-specific mark set by the first job: a new thread starts without it.
+        var key = pthread_key_t()
+        #expect(pthread_key_create(&key, nil) == 0)
+        let markKey = key
+        let firstDone = Gate()
+        #expect(pool.run { pthread_setspecific(markKey, UnsafeRawPointer(bitPattern: 0x7E)); firstDone.open() })
+        #expect(firstDone.wait(seconds: 5))
+        usleep(50_000)  // let it park
+        let sawMark = Mutex(false)
+        let secondDone = Gate()
+        #expect(pool.run {
+            let mark = pthread_getspecific(markKey)
+            sawMark.withLock { $0 = mark != nil }
+            secondDone.open()
+        })
+        #expect(secondDone.wait(seconds: 5))
+        #expect(sawMark.withLock { $0 }, "the parked thread ran the second job")
+    }
+
+    @Test func idleThreadsExitAfterTheirIdleTime() async throws {
+        let pool = ReusableThreads(idleSeconds: 0.05)
+        let done = Gate()
+        #expect(pool.run { done.open() })
+        #expect(done.wait(seconds: 5))
+        usleep(20_000)
+        for _ in 0..<500 where pool.idleCount > 0 { usleep(10_000) }
+        #expect(pool.idleCount == 0, "the parked thread left after its idle time")
+        let again = Gate()
+        #expect(pool.run { again.open() })
+        #expect(again.wait(seconds: 5), "a new thread runs work after the others left")
+    }
+}
+
+/// A latch threads can wait on, with a timeout.
+final class Gate: Sendable {
+    private let state = Mutex(false)
+    func open() { state.withLock { $0 = true } }
+    func wait() { while !state.withLock({ $0 }) { usleep(1000) } }
+    func wait(seconds: Double) -> Bool {
+        let tries = Int(seconds * 1000)
+        for _ in 0..<tries {
+            if state.withLock({ $0 }) { return true }
+            usleep(1000)
+        }
+        return state.withLock { $0 }
+    }
+}
