@@ -81,6 +81,18 @@ public enum Engine {
         try await Repository.open(store: store(for: spec, configuration: configuration), passphrase: passphrase)
     }
 
+    /// The repository `spec` opened for pushing `name`: the stanza identity and the file's object
+    /// (if any) are read in the same round as the repository config.
+    static func archiveForPush(_ spec: RepositorySpec, configuration: Configuration, passphrase: Secret,
+                               name: WALFileName) async throws -> WALArchive {
+        let keys = [RepositoryLayout.stanzaInfo(configuration.stanza), RepositoryLayout.wal(configuration.stanza, name)]
+        let (repository, preloaded) = try await Repository.open(store: store(for: spec, configuration: configuration),
+                                                                passphrase: passphrase, alsoReading: keys)
+        var archive = archive(repository, spec: spec, configuration: configuration)
+        archive.preloaded = preloaded
+        return archive
+    }
+
     static func archive(_ repository: Repository, spec: RepositorySpec, configuration: Configuration) -> WALArchive {
         var archive = WALArchive(repository: repository, stanza: configuration.stanza, compression: configuration.compression,
                                  compressionLevel: configuration.compressionLevel)
@@ -102,8 +114,7 @@ public enum Engine {
         return try await prepared.use { file in
             // One repository: exactly the plain path (wal-push's cost per segment is benchmarked).
             if configuration.repositories.count == 1, let spec = configuration.repositories.first {
-                let archive = archive(try await open(spec, configuration: configuration, passphrase: passphrase), spec: spec,
-                                      configuration: configuration)
+                let archive = try await archiveForPush(spec, configuration: configuration, passphrase: passphrase, name: file.name)
                 return notices(for: try await archive.push(file), archive: archive, path: path)
             }
             return try await MultiPush(configuration: configuration, passphrase: passphrase, file: file).run()

@@ -37,8 +37,8 @@ struct MultiPush {
             for (i, spec) in specs.enumerated() {
                 group.addTask {
                     do {
-                        let repository = try await Engine.open(spec, configuration: configuration, passphrase: passphrase)
-                        let archive = Engine.archive(repository, spec: spec, configuration: configuration)
+                        let archive = try await Engine.archiveForPush(spec, configuration: configuration, passphrase: passphrase,
+                                                                      name: file.name)
                         return (i, .success((archive, try await archive.push(file))))
                     } catch {
                         return (i, .failure(TidemarkError.wrap(error, doing: "archive '\(base)' to repository '\(spec.name)'")))

@@ -81,6 +81,10 @@ public struct Repository: Sendable {
             throw TidemarkError.wrap(error, doing: "read repository config in '\(store.location)'")
         }
         guard let bytes else { return nil }
+        return try decodeConfig(bytes, store: store)
+    }
+
+    static func decodeConfig(_ bytes: [UInt8], store: any ObjectStore) throws -> RepositoryConfig {
         let config: RepositoryConfig
         do {
             config = try JSONDecoder().decode(RepositoryConfig.self, from: Data(bytes))
@@ -102,6 +106,32 @@ public struct Repository: Sendable {
         guard let config = try await readConfig(store: store) else {
             throw try await missingRepositoryError(store)
         }
+        return try open(store: store, passphrase: passphrase, config: config)
+    }
+
+    /// Opens the repository and reads `keys` in the same round as its config: one I/O thread
+    /// and one deadline on a file system, one round of requests in flight together on S3.
+    /// wal-push reads this way the stanza's identity and whether the segment is archived
+    /// already, which otherwise cost two more rounds, one after the other, before the first
+    /// byte is written. Objects of `PreloadedObjects.limit` bytes or more are not kept; if the
+    /// batch fails, the repository is opened the usual way (with the usual errors) and nothing
+    /// is preloaded.
+    public static func open(store: any ObjectStore, passphrase: Secret,
+                            alsoReading keys: [String]) async throws -> (Repository, PreloadedObjects) {
+        let limit = PreloadedObjects.limit
+        if let batch = try? await store.get([RepositoryLayout.configKey] + keys, range: 0..<Int64(limit)),
+           batch.count == keys.count + 1, let head = batch[0], head.count < limit {
+            let repository = try open(store: store, passphrase: passphrase, config: try decodeConfig(head, store: store))
+            var preloaded = PreloadedObjects()
+            for (key, bytes) in zip(keys, batch.dropFirst()) where (bytes?.count ?? 0) < limit {
+                preloaded.objects[key] = .some(bytes)
+            }
+            return (repository, preloaded)
+        }
+        return (try await open(store: store, passphrase: passphrase), PreloadedObjects())
+    }
+
+    static func open(store: any ObjectStore, passphrase: Secret, config: RepositoryConfig) throws -> Repository {
         let key: RepositoryKey
         do {
             key = try config.wrappedKey.unwrap(passphrase: passphrase.bytes)
@@ -128,6 +158,16 @@ public struct Repository: Sendable {
         return TidemarkError(.repository, "repository '\(store.location)' does not exist or is not initialized",
                              hints: ["run `tidemark init` once with the same BACKUP_DIR and key (as the PostgreSQL server user), or fix BACKUP_DIR if the storage is not mounted"])
     }
+}
+
+/// Objects read together with a repository's config (`Repository.open(store:passphrase:alsoReading:)`).
+public struct PreloadedObjects: Sendable {
+    /// Objects this large or larger are not preloaded (they are read when needed).
+    public static let limit = 64 << 10
+    /// Key → the whole object, or nil for one that did not exist when it was read; keys not
+    /// present here are not known.
+    public var objects: [String: [UInt8]?] = [:]
+    public init() {}
 }
 
 func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

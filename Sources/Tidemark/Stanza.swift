@@ -18,14 +18,19 @@ public struct StanzaInfo: Codable, Sendable, Equatable {
 }
 
 extension Repository {
-    /// The stanza's identity, or nil when nothing has been archived for it yet.
-    public func stanzaInfo(_ stanza: String) async throws -> StanzaInfo? {
+    /// The stanza's identity, or nil when nothing has been archived for it yet. `preloaded`
+    /// is its object (or its absence) when it was read already, with the repository config.
+    public func stanzaInfo(_ stanza: String, preloaded: [UInt8]?? = nil) async throws -> StanzaInfo? {
         let key = RepositoryLayout.stanzaInfo(stanza)
         let bytes: [UInt8]?
-        do {
-            bytes = try await store.get(key)
-        } catch {
-            throw TidemarkError.wrap(error, doing: "read stanza '\(stanza)' in '\(store.location)'")
+        if let preloaded {
+            bytes = preloaded
+        } else {
+            do {
+                bytes = try await store.get(key)
+            } catch {
+                throw TidemarkError.wrap(error, doing: "read stanza '\(stanza)' in '\(store.location)'")
+            }
         }
         guard let bytes else { return nil }
         do {
@@ -37,8 +42,13 @@ extension Repository {
     }
 
     /// Records the stanza's identity unless it is recorded already; returns what is recorded.
-    func establishStanza(_ proposed: StanzaInfo) async throws -> StanzaInfo {
-        if let existing = try await stanzaInfo(proposed.name) { return existing }
+    ///
+    /// An empty `created` is filled in with the current time when the stanza is created here
+    /// (formatting a date costs half a millisecond, which wal-push need not pay on every segment).
+    func establishStanza(_ proposed: StanzaInfo, preloaded: [UInt8]?? = nil) async throws -> StanzaInfo {
+        if let existing = try await stanzaInfo(proposed.name, preloaded: preloaded) { return existing }
+        var proposed = proposed
+        if proposed.created.isEmpty { proposed.created = Date().formatted(.iso8601) }
         let json = Array(try JSONEncoder().encode(proposed))
         let bytes = encodeEnvelope(json, key: key, kind: .stanzaInfo, compression: .none).bytes
         let outcome: PutOutcome

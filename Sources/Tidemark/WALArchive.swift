@@ -34,6 +34,9 @@ public struct WALArchive: Sendable {
     var recordsWALFacts = true
     /// The configured repository name, for messages (nil: the store's location).
     public var repositoryName: String?
+    /// The stanza identity and the pushed file's object as read when the repository was opened
+    /// (`Engine` sets it for one push; a copy used for another push must not carry it).
+    var preloaded = PreloadedObjects()
 
     public init(repository: Repository, stanza: String, compression: CompressionAlgorithm, compressionLevel: Int32? = nil) {
         self.repository = repository
@@ -133,8 +136,8 @@ public struct WALArchive: Sendable {
     func checkStanza(header: WALLongPageHeader, path: String) async throws {
         let proposed = StanzaInfo(name: stanza, systemIdentifier: String(header.systemIdentifier),
                                   walSegmentSize: UInt64(header.segmentSize), postgresVersion: header.postgresMajorVersion,
-                                  created: Date().formatted(.iso8601))
-        let recorded = try await repository.establishStanza(proposed)
+                                  created: "")
+        let recorded = try await repository.establishStanza(proposed, preloaded: preloaded.objects[RepositoryLayout.stanzaInfo(stanza)])
         guard recorded.systemIdentifier == proposed.systemIdentifier else {
             throw TidemarkError(.conflict,
                                 "'\(path)' belongs to the cluster with system identifier \(proposed.systemIdentifier), but stanza '\(stanza)' in '\(location)' holds cluster \(recorded.systemIdentifier)",
@@ -147,6 +150,7 @@ public struct WALArchive: Sendable {
     }
 
     func objectExists(_ key: String) async throws -> Bool {
+        if let known = preloaded.objects[key] { return known != nil }
         do {
             return try await store.size(key) != nil
         } catch {

@@ -272,6 +272,40 @@ struct MultiRepositoryArchiveTests {
         #expect(PreparedWALFile.start(path: dir.path + "/000000010000000000000009") == nil)
     }
 
+    @Test func theRulesHoldWhenTheStanzaAndTheObjectAreReadWithTheRepositoryConfig() async throws {
+        // Engine.walPush reads the stanza identity and the segment's object in the same round
+        // as the repository config (Repository.open(alsoReading:)); the rules must not change.
+        let repos = try await TwoRepositories()
+        let one = try repos.only("first")
+        let dir = try Scratch()
+        let original = SyntheticWAL.segment(seg, systemIdentifier: 111)
+        let path = try dir.write(seg.description, original)
+        let store = FileSystemStore(root: repos.first)
+        let (repo, preloaded) = try await Repository.open(store: store, passphrase: try one.requireKey(),
+                                                          alsoReading: [RepositoryLayout.stanzaInfo("main"), RepositoryLayout.wal("main", .segment(seg))])
+        #expect(preloaded.objects.count == 2 && preloaded.objects.values.allSatisfy { $0 == nil }, "both known to be absent")
+        #expect(repo.config == (try await Repository.open(store: store, passphrase: try one.requireKey())).config)
+
+        #expect(try await Engine.walPush(one, path: path) == [])
+        let stored = try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg)))
+        // The same file again: already archived, nothing written.
+        #expect(try await Engine.walPush(one, path: path) == [])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg))) == stored)
+        // Different content under the same name: a conflict naming both checksums.
+        let other = SyntheticWAL.segment(seg, systemIdentifier: 111, seed: 9)
+        let otherDir = try Scratch()
+        let conflict = await expectError(.conflict) { _ = try await Engine.walPush(one, path: try otherDir.write(seg.description, other)) }
+        #expect(conflict?.message.contains(sha256Hex(original)) == true && conflict?.message.contains(sha256Hex(other)) == true,
+                "\(conflict?.message ?? "")")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg))) == stored)
+        // Another cluster in the same stanza: refused, the stanza identity read with the config.
+        let next = segmentName("000000010000000000000004")
+        let foreign = await expectError(.conflict) {
+            _ = try await Engine.walPush(one, path: try dir.write(next.description, SyntheticWAL.segment(next, systemIdentifier: 222)))
+        }
+        #expect(foreign?.message.contains("111") == true && foreign?.message.contains("222") == true)
+    }
+
     @Test func aFailingOptionalRepositoryRaisesAnAlertAndIsRecorded() async throws {
         let repos = try await TwoRepositories(secondRequired: false, initializeSecond: false)
         let dir = try Scratch()
@@ -441,4 +475,10 @@ struct MultiRepositoryBackupTests {
         #expect(try await b.store.backupDirectories().isEmpty, "nothing incomplete left")
         #expect(storeA.snapshot[RepositoryLayout.backupLock("main")] == nil, "the lock is released")
     }
+}
+
+private func sha256Hex(_ bytes: [UInt8]) -> String {
+    var hasher = ContentHasher()
+    hasher.update(bytes)
+    return hasher.finalize().map { String(format: "%02x", $0) }.joined()
 }
