@@ -96,6 +96,19 @@ public enum FileIO {
         return entries
     }
 
+    /// The names in a directory (not "." and ".."), without a stat of each; [] when it does
+    /// not exist or cannot be read.
+    static func listNames(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let ent = readdir(dir) {
+            let name = entryName(ent)
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
     /// The NUL-terminated name of a `readdir` entry, read in place. A `dirent` is only
     /// `d_reclen` bytes long, so copying the struct (and its 256-byte `d_name`) can read past
     /// the end of the kernel's buffer — a crash when that buffer ends at an unmapped page.
@@ -261,13 +274,13 @@ public enum FileIO {
 
         /// Removes `.tmp.<name>.<pid>.*` files left by writers that no longer run.
         static func removeStaleTemps(in dir: String, for name: String) {
+            // Names only: a WAL directory holds up to 256 segments, and this runs on every push.
             let prefix = ".tmp.\(name)."
-            guard let entries = try? listDirectory(dir) else { return }
-            for entry in entries where entry.name.hasPrefix(prefix) {
-                let rest = entry.name.dropFirst(prefix.count)
+            for entry in listNames(dir) where entry.hasPrefix(prefix) {
+                let rest = entry.dropFirst(prefix.count)
                 guard let pidText = rest.split(separator: ".").first, let pid = Int32(pidText) else { continue }
                 if kill(pid, 0) != 0 && errno == ESRCH {
-                    unlink(dir + "/" + entry.name)
+                    unlink(dir + "/" + entry)
                 }
             }
         }
