@@ -60,7 +60,7 @@ public struct CRC32C: Hashable, Sendable {
     /// Whether `update` uses the CPU's instruction.
     public static let usesHardware = tidemark_crc32c_hardware_available() != 0
 
-    private static func advance(_ start: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    static func advance(_ start: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return start }
         if usesHardware { return tidemark_crc32c_hardware(start, base, bytes.count) }
         return advanceWithTables(start, bytes)

@@ -71,6 +71,24 @@ struct CRC32CTests {
                 }
             }
         }
+        // Long buffers run as three interleaved streams combined afterwards (blocks of 3 x 256
+        // and 3 x 8192 bytes): every length around those blocks, from every alignment and from
+        // a register that is not the initial one.
+        let long = (0..<100_000).map { i -> UInt8 in
+            x = x &* 1_103_515_245 &+ 12_345
+            return UInt8(truncatingIfNeeded: x >> 16) ^ UInt8(truncatingIfNeeded: i)
+        }
+        long.withUnsafeBytes { all in
+            for start in [0, 1, 3, 7] {
+                for length in [767, 768, 769, 1535, 1536, 2311, 24_575, 24_576, 24_577, 25_344, 49_152 + 768 + 5, 99_990] {
+                    let slice = UnsafeRawBufferPointer(rebasing: all[start..<start + length])
+                    for register: UInt32 in [0xFFFF_FFFF, 0x1234_5678] {
+                        #expect(CRC32C.advance(register, slice) == CRC32C.advanceWithTables(register, slice),
+                                "start \(start) length \(length) register \(register)")
+                    }
+                }
+            }
+        }
         let check = Array("123456789".utf8).withUnsafeBytes { CRC32C.advanceWithTables(0xFFFF_FFFF, $0) ^ 0xFFFF_FFFF }
         #expect(check == 0xE306_9283)
         print("CRC-32C uses the CPU instruction: \(CRC32C.usesHardware)")
