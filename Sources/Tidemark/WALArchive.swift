@@ -29,6 +29,8 @@ public struct WALArchive: Sendable {
     public var compressionLevel: Int32?
     /// Plaintext bytes per envelope chunk.
     public var chunkSize: Int = 1 << 20
+    /// Encrypted bytes gathered before they are handed to the store in one call.
+    static let writeBatchBytes = 32 << 20
     /// Scan segments and store their WAL facts in the summary (off only to test `reindex`
     /// against archives written by version 1).
     var recordsWALFacts = true
@@ -83,8 +85,8 @@ public struct WALArchive: Sendable {
             // A retry after a crash: nothing to scan, only to compare.
             return try await compareExisting(key: key, prepared: prepared, summary: summary, segmentSize: segmentSize)
         }
-        summary = await withFacts(summary, prepared: prepared, segmentSize: segmentSize)
-        let outcome = try await write(prepared, key: key, summary: summary)
+        let plain = summary
+        let outcome = try await write(prepared, key: key) { await withFacts(plain, prepared: prepared, segmentSize: segmentSize) }
         if outcome == .created { return .stored }
         // Lost a race with a concurrent push of the same name: judge the winner's content.
         return try await compareExisting(key: key, prepared: prepared, summary: summary, segmentSize: segmentSize)
@@ -162,13 +164,12 @@ public struct WALArchive: Sendable {
     ///
     /// The chunks of each 16 MiB batch are compressed and sealed on all cores straight from the
     /// file's mapping; the plaintext SHA-256 comes from `prepared`, whose thread has been at it
-    /// since the command started. The frames go to the store as they are, not copied into one
-    /// buffer first.
-    func write(_ prepared: PreparedWALFile, key: String, summary: WALSummary) async throws -> PutOutcome {
+    /// since the command started. The temporary object is created while the WAL scan that
+    /// `summary` waits for may still run. The frames go to the store as they are, not copied
+    /// into one buffer first, and in as few calls as memory allows (`writeBatchBytes`): a
+    /// 16 MiB segment is one write.
+    func write(_ prepared: PreparedWALFile, key: String, summary: () async -> WALSummary) async throws -> PutOutcome {
         let (file, name) = (prepared.file, prepared.name)
-        var encoder = EnvelopeWriter(key: repository.key, kind: Self.objectKind(name), compression: compression,
-                                     level: compressionLevel, chunkSize: chunkSize, summary: WALSummary.encode(summary),
-                                     batchChunks: 16, hashesInput: false)
         let writer: any ObjectWriter
         do {
             writer = try await store.makeWriter(key)
@@ -176,18 +177,28 @@ public struct WALArchive: Sendable {
             throw TidemarkError.wrap(error, doing: "archive '\(name)' to '\(location)'")
         }
         do {
-            try await writer.write(encoder.start())
+            var encoder = EnvelopeWriter(key: repository.key, kind: Self.objectKind(name), compression: compression,
+                                         level: compressionLevel, chunkSize: chunkSize, summary: WALSummary.encode(await summary()),
+                                         batchChunks: 16, hashesInput: false)
+            var pieces = [encoder.start()]
+            var pending = pieces[0].count
             let bytes = file.bytes
             let batch = chunkSize * 16
             var offset = 0
             while offset < bytes.count {
                 let end = min(offset + batch, bytes.count)
                 let frames = encoder.writeFrames(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
-                if !frames.isEmpty { try await writer.write(contentsOf: frames) }
+                pieces += frames
+                pending += frames.reduce(0) { $0 + $1.count }
+                if pending >= Self.writeBatchBytes {
+                    try await writer.write(contentsOf: pieces)
+                    pieces = []
+                    pending = 0
+                }
                 offset = end
             }
-            let (tail, _) = encoder.finishFrames(plaintextSHA256: await prepared.sha256())
-            try await writer.write(contentsOf: tail)
+            pieces += encoder.finishFrames(plaintextSHA256: await prepared.sha256()).frames
+            try await writer.write(contentsOf: pieces)
             return try await writer.commit(ifAbsent: true)
         } catch {
             await writer.abort()
@@ -221,7 +232,7 @@ public struct WALArchive: Sendable {
             // Recovery never reads .partial files; keep both rather than block archiving.
             let alt = RepositoryLayout.alternatePartial(stanza, segment, sha256Hex: hexString(local))
             if try await objectExists(alt) { return .storedAlongside(key: alt) }
-            _ = try await write(prepared, key: alt, summary: await withFacts(summary, prepared: prepared, segmentSize: segmentSize))
+            _ = try await write(prepared, key: alt) { await withFacts(summary, prepared: prepared, segmentSize: segmentSize) }
             return .storedAlongside(key: alt)
         }
         throw TidemarkError(.conflict,
