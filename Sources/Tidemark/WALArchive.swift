@@ -167,7 +167,7 @@ public struct WALArchive: Sendable {
     /// since the command started. The temporary object is created while the WAL scan that
     /// `summary` waits for may still run. The frames go to the store as they are, not copied
     /// into one buffer first, and in as few calls as memory allows (`writeBatchBytes`): a
-    /// 16 MiB segment is one write.
+    /// 16 MiB segment is written, fsynced and published in one call.
     func write(_ prepared: PreparedWALFile, key: String, summary: () async -> WALSummary) async throws -> PutOutcome {
         let (file, name) = (prepared.file, prepared.name)
         let writer: any ObjectWriter
@@ -198,8 +198,7 @@ public struct WALArchive: Sendable {
                 offset = end
             }
             pieces += encoder.finishFrames(plaintextSHA256: await prepared.sha256()).frames
-            try await writer.write(contentsOf: pieces)
-            return try await writer.commit(ifAbsent: true)
+            return try await writer.commit(ifAbsent: true, afterWriting: pieces)
         } catch {
             await writer.abort()
             throw TidemarkError.wrap(error, doing: "archive '\(name)' to '\(location)'")

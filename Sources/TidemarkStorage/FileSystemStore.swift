@@ -139,6 +139,15 @@ final class FileSystemWriter: ObjectWriter, @unchecked Sendable {
         }
     }
 
+    /// The last pieces, fsync and publish under one deadline, on one I/O thread.
+    func commit(ifAbsent: Bool, afterWriting pieces: [[UInt8]]) async throws -> PutOutcome {
+        let file = self.file
+        return try await withDeadline(seconds: timeout, key: file.finalPath) {
+            for piece in pieces { try file.write(piece) }
+            return try file.commit(ifAbsent: ifAbsent)
+        }
+    }
+
     func commit(ifAbsent: Bool) async throws -> PutOutcome {
         let file = self.file
         return try await withDeadline(seconds: timeout, key: file.finalPath) { try file.commit(ifAbsent: ifAbsent) }

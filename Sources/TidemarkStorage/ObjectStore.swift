@@ -88,6 +88,8 @@ public protocol ObjectWriter: Sendable {
     func write(contentsOf pieces: [[UInt8]]) async throws
     /// Makes the object durable and visible; see `ObjectStore.put` for `ifAbsent`.
     func commit(ifAbsent: Bool) async throws -> PutOutcome
+    /// `write(contentsOf: pieces)` then `commit(ifAbsent:)`, in one round where the store can.
+    func commit(ifAbsent: Bool, afterWriting pieces: [[UInt8]]) async throws -> PutOutcome
     /// Discards everything written; never throws.
     func abort() async
 }
@@ -95,6 +97,11 @@ public protocol ObjectWriter: Sendable {
 extension ObjectWriter {
     public func write(contentsOf pieces: [[UInt8]]) async throws {
         for piece in pieces where !piece.isEmpty { try await write(piece) }
+    }
+
+    public func commit(ifAbsent: Bool, afterWriting pieces: [[UInt8]]) async throws -> PutOutcome {
+        try await write(contentsOf: pieces)
+        return try await commit(ifAbsent: ifAbsent)
     }
 }
 

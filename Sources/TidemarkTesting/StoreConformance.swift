@@ -93,6 +93,17 @@ public enum StoreConformance {
         try expect(try await writer.commit(ifAbsent: true) == .created, "commit creates")
         try expect(try await store.get("stream/big") == [1, 2, 3, 4], "committed bytes")
 
+        // Pieces in one call, and the last pieces together with the commit.
+        let pieces = try await store.makeWriter("stream/pieces")
+        try await pieces.write(contentsOf: [[1], [], [2, 3]])
+        try expect(try await store.get("stream/pieces") == nil, "nothing visible before commit (pieces)")
+        try expect(try await pieces.commit(ifAbsent: true, afterWriting: [[4, 5], [6]]) == .created, "commit after writing creates")
+        try expect(try await store.get("stream/pieces") == [1, 2, 3, 4, 5, 6], "pieces in order")
+        let again = try await store.makeWriter("stream/pieces")
+        try expect(try await again.commit(ifAbsent: true, afterWriting: [[7]]) == .alreadyExists, "commit after writing never replaces")
+        try expect(try await store.get("stream/pieces") == [1, 2, 3, 4, 5, 6], "still the first object")
+        try await store.delete("stream/pieces")
+
         let aborted = try await store.makeWriter("stream/gone")
         try await aborted.write([9, 9])
         await aborted.abort()
