@@ -104,10 +104,12 @@ public struct WALRecordLayout: Hashable, Sendable {
         guard Int(header.totalLength) == record.count else {
             throw WALMalformedRecord("xl_tot_len \(header.totalLength) but \(record.count) bytes")
         }
-        self.header = header
-        blocks = []
-        topLevelXID = nil
-        origin = nil
+        // Everything goes into locals and `self` is assigned once at the end: mutating the fields
+        // of a partly initialized `self` in the loop made the optimizer copy the whole struct
+        // (array included) per fragment, a third of the WAL scan's time on full-page images.
+        var blocks: [WALBlockReference] = []
+        var topLevelXID: UInt32?
+        var origin: UInt16?
         let compressedBits: UInt8 = pageMagic >= 0xD110 ? 0x1C : 0x02
         var offset = WALRecordHeader.size
         var remaining = record.count - WALRecordHeader.size
@@ -193,6 +195,10 @@ public struct WALRecordLayout: Hashable, Sendable {
             throw WALMalformedRecord(
                 "fragment headers (\(record.count - remaining) bytes) plus payloads (\(dataTotal)) ≠ xl_tot_len \(record.count)")
         }
+        self.header = header
+        self.blocks = blocks
+        self.topLevelXID = topLevelXID
+        self.origin = origin
         mainData = (record.count - mainLength)..<record.count
     }
 }
