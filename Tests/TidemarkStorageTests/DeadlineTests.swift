@@ -30,9 +30,9 @@ struct DeadlineTests {
         // All six block at once: each got a thread of its own.
         let done = Gate()
         #expect(pool.run { done.open() })
-        #expect(done.wait(seconds: 5), "a seventh job ran while six others were blocked")
+        #expect(await done.waitAsync(seconds: 5), "a seventh job ran while six others were blocked")
         gate.open()
-        for _ in 0..<500 where ran.load(ordering: .relaxed) < 6 { usleep(10_000) }
+        for _ in 0..<500 where ran.load(ordering: .relaxed) < 6 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(ran.load(ordering: .relaxed) == 6)
     }
 
@@ -44,8 +44,8 @@ struct DeadlineTests {
         let markKey = key
         let firstDone = Gate()
         #expect(pool.run { pthread_setspecific(markKey, UnsafeRawPointer(bitPattern: 0x7E)); firstDone.open() })
-        #expect(firstDone.wait(seconds: 5))
-        usleep(50_000)  // let it park
+        #expect(await firstDone.waitAsync(seconds: 5))
+        try await Task.sleep(for: .milliseconds(50))  // let it park
         let sawMark = Mutex(false)
         let secondDone = Gate()
         #expect(pool.run {
@@ -53,7 +53,7 @@ struct DeadlineTests {
             sawMark.withLock { $0 = mark != nil }
             secondDone.open()
         })
-        #expect(secondDone.wait(seconds: 5))
+        #expect(await secondDone.waitAsync(seconds: 5))
         #expect(sawMark.withLock { $0 }, "the parked thread ran the second job")
     }
 
@@ -61,27 +61,29 @@ struct DeadlineTests {
         let pool = ReusableThreads(idleSeconds: 0.05)
         let done = Gate()
         #expect(pool.run { done.open() })
-        #expect(done.wait(seconds: 5))
-        usleep(20_000)
-        for _ in 0..<500 where pool.idleCount > 0 { usleep(10_000) }
+        #expect(await done.waitAsync(seconds: 5))
+        try await Task.sleep(for: .milliseconds(20))
+        for _ in 0..<500 where pool.idleCount > 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(pool.idleCount == 0, "the parked thread left after its idle time")
         let again = Gate()
         #expect(pool.run { again.open() })
-        #expect(again.wait(seconds: 5), "a new thread runs work after the others left")
+        #expect(await again.waitAsync(seconds: 5), "a new thread runs work after the others left")
     }
 }
 
-/// A latch threads can wait on, with a timeout.
+/// A latch: plain threads wait on it with `wait`, test bodies with `waitAsync` (which sleeps
+/// without holding one of the few cooperative threads other tests need).
 final class Gate: Sendable {
-    private let state = Mutex(false)
-    func open() { state.withLock { $0 = true } }
-    func wait() { while !state.withLock({ $0 }) { usleep(1000) } }
-    func wait(seconds: Double) -> Bool {
+    func waitAsync(seconds: Double) async -> Bool {
         let tries = Int(seconds * 1000)
         for _ in 0..<tries {
             if state.withLock({ $0 }) { return true }
-            usleep(1000)
+            try? await Task.sleep(for: .milliseconds(1))
         }
         return state.withLock { $0 }
     }
+
+    private let state = Mutex(false)
+    func open() { state.withLock { $0 = true } }
+    func wait() { while !state.withLock({ $0 }) { usleep(1000) } }
 }
