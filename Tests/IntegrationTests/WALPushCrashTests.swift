@@ -64,8 +64,14 @@ extension PostgreSQLIntegration {
             var killsMidWrite = 0
             var iteration = 0
             // Random delays sometimes land after the push has finished; keep going until enough
-            // pushes were really interrupted (bounded, so a too-fast push cannot loop forever).
-            while killedFresh + killedRepeat < Self.requiredKills || iteration < 60, iteration < 4 * Self.requiredKills {
+            // pushes were really interrupted, fresh ones and re-pushes each (a fresh push is now
+            // much shorter than a re-push, which reads back the archived copy, so fewer of its
+            // random delays land in time). Bounded, so a too-fast push cannot loop forever.
+            func enoughKills() -> Bool {
+                killedFresh + killedRepeat >= Self.requiredKills
+                    && killedFresh >= Self.requiredKills / 4 && killedRepeat >= Self.requiredKills / 4
+            }
+            while !enoughKills() || iteration < 60, iteration < 4 * Self.requiredKills {
                 defer { iteration += 1 }
                 let wantFresh = iteration % 2 == 0
                 var candidates = segments.filter { pushed.contains(baseName($0)) != wantFresh }
