@@ -18,7 +18,9 @@
 #   scripts/bench/wal-push.sh
 #
 # Environment: SEGMENTS (default 24), ROUNDS (default 5), TIDEMARK_BIN (skip the build),
-# TIDEMARK_SCRATCH_PATH (default .build-release), KEEP=1 (keep the scratch directory).
+# TIDEMARK_SCRATCH_PATH (default .build-release), KEEP=1 (keep the scratch directory),
+# LOAD=N (N busy processes, nice 0, compete for the cores while timing: a server that is
+# generating WAL is rarely idle).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,6 +32,8 @@ cd "$repo_root"
 
 SEGMENTS=${SEGMENTS:-24}
 ROUNDS=${ROUNDS:-5}
+LOAD=${LOAD:-0}
+[[ $LOAD =~ ^[0-9]+$ ]] || tm_die "LOAD must be a number of busy processes, e.g. LOAD=2"
 [ "$SEGMENTS" -ge 3 ] || tm_die "SEGMENTS must be at least 3"
 
 # --- packages and build -------------------------------------------------------------------
@@ -52,7 +56,9 @@ cd "$SCRATCH"
 PGDATA_DIR=$SCRATCH/pg
 SOCK=$SCRATCH/sock
 BIN=$SCRATCH/bin/tidemark
+LOAD_PIDS=()
 cleanup() {
+    if [ "${#LOAD_PIDS[@]}" -gt 0 ]; then kill "${LOAD_PIDS[@]}" 2>/dev/null || true; fi
     tm_pg_stop "$PGDATA_DIR"
     cd /
     if [ "${KEEP:-0}" = 1 ]; then tm_log "scratch directory kept: $SCRATCH"; else rm -rf "$SCRATCH"; fi
@@ -196,6 +202,11 @@ tm_log "warm-up (untimed): one push per tool"
 for tool in "${TOOLS[@]}"; do timed_push "$tool" "${SEGS[0]}"; done
 rm -f "$SCRATCH"/times/*
 
+for _ in $(seq 1 "$LOAD"); do
+    ( while :; do :; done ) &
+    LOAD_PIDS+=($!)
+done
+[ "$LOAD" -eq 0 ] || tm_log "$LOAD busy processes compete for the cores while timing"
 tm_log "timing: ${#SEGS[@]} segments x $ROUNDS rounds x ${#TOOLS[@]} tools"
 for round in $(seq 1 "$ROUNDS"); do
     CURRENT_ROUND=$round
@@ -224,7 +235,7 @@ done
 seg_bytes=$(stat -c %s "$SCRATCH/segments/${SEGS[0]}")
 echo
 echo "wal-push benchmark: ${#SEGS[@]} real segments of $seg_bytes bytes ($n_load bulk load, $(( ${#SEGS[@]} - n_load )) OLTP) x $ROUNDS rounds" \
-    "($(nproc) cores, $(uname -r))"
+    "($(nproc) cores, $(uname -r))${LOAD_PIDS:+, $LOAD busy processes competing}"
 tm_version=$("$BIN" --version 2>/dev/null | head -n 1 || true)
 echo "  Tidemark${tm_version:+ $tm_version} (lz4, AES-256-GCM) | $(pgbackrest version) (lz4, aes-256-cbc) | cp + fsync(file, dir)"
 echo "  wall: per push, as archive_command sees it; cpu: user + sys of the process and its children"
