@@ -51,11 +51,7 @@ final class Signal: @unchecked Sendable {
 
     init() {
         pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(cond, &attributes)
-        pthread_condattr_destroy(&attributes)
+        initMonotonicCondition(cond)
     }
 
     deinit {
@@ -74,14 +70,7 @@ final class Signal: @unchecked Sendable {
 
     /// True when fired within `seconds`.
     func wait(seconds: Double) -> Bool {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let whole = Int(seconds)
-        var deadline = timespec(tv_sec: now.tv_sec + whole, tv_nsec: now.tv_nsec + Int((seconds - Double(whole)) * 1e9))
-        if deadline.tv_nsec >= 1_000_000_000 {
-            deadline.tv_sec += 1
-            deadline.tv_nsec -= 1_000_000_000
-        }
+        var deadline = monotonicDeadline(after: seconds)
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         while !fired {
@@ -104,11 +93,7 @@ final class ReusableThreads: @unchecked Sendable {
         let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
         var work: (@Sendable () -> Void)?
         init() {
-            var attributes = pthread_condattr_t()
-            pthread_condattr_init(&attributes)
-            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-            pthread_cond_init(cond, &attributes)
-            pthread_condattr_destroy(&attributes)
+            initMonotonicCondition(cond)
         }
         deinit {
             pthread_cond_destroy(cond)
@@ -157,14 +142,7 @@ final class ReusableThreads: @unchecked Sendable {
 
     /// Waits up to `idleSeconds` for more work; nil (and no longer idle) when none came.
     private func park(_ parked: Parked) -> (@Sendable () -> Void)? {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let whole = Int(idleSeconds)
-        var deadline = timespec(tv_sec: now.tv_sec + whole, tv_nsec: now.tv_nsec + Int((idleSeconds - Double(whole)) * 1e9))
-        if deadline.tv_nsec >= 1_000_000_000 {
-            deadline.tv_sec += 1
-            deadline.tv_nsec -= 1_000_000_000
-        }
+        var deadline = monotonicDeadline(after: idleSeconds)
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         parked.work = nil
@@ -179,6 +157,29 @@ final class ReusableThreads: @unchecked Sendable {
         parked.work = nil
         return work
     }
+}
+
+/// Initializes `cond` to time its waits on CLOCK_MONOTONIC (a clock change must not shorten
+/// or stretch a deadline).
+private func initMonotonicCondition(_ cond: UnsafeMutablePointer<pthread_cond_t>) {
+    var attributes = pthread_condattr_t()
+    pthread_condattr_init(&attributes)
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+    pthread_cond_init(cond, &attributes)
+    pthread_condattr_destroy(&attributes)
+}
+
+/// The CLOCK_MONOTONIC time `seconds` from now, for `pthread_cond_timedwait`.
+private func monotonicDeadline(after seconds: Double) -> timespec {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    let whole = Int(seconds)
+    var deadline = timespec(tv_sec: now.tv_sec + whole, tv_nsec: now.tv_nsec + Int((seconds - Double(whole)) * 1e9))
+    if deadline.tv_nsec >= 1_000_000_000 {
+        deadline.tv_sec += 1
+        deadline.tv_nsec -= 1_000_000_000
+    }
+    return deadline
 }
 
 /// Starts a detached thread running `body`; false if the system refused.
