@@ -127,6 +127,8 @@ public struct Configuration: Sendable {
     public var encryptionKey: Secret?
     /// Where the key came from, for messages (never the key).
     public var keySource: String
+    /// The key file the key was read from (nil: the key came from a variable or inline).
+    public var keyFile: String?
     public var compression: CompressionAlgorithm
     public var compressionLevel: Int32?
     public var ioTimeoutSeconds: Double
@@ -248,18 +250,21 @@ public enum ConfigurationLoader {
         // 3. Key: env passphrase, env key file, file passphrase, file key file.
         var key: Secret?
         var keySource = "none"
+        var keyFile: String?
         if let k = env["BACKUP_ENCRYPTION_KEY"], !k.isEmpty {
             key = Secret(trimmedSecret(Array(k.utf8)))
             keySource = "BACKUP_ENCRYPTION_KEY"
         } else if let path = env["BACKUP_ENCRYPTION_KEY_FILE"], !path.isEmpty {
             key = try readKeyFile(path, source: "BACKUP_ENCRYPTION_KEY_FILE")
             keySource = "key file \(path)"
+            keyFile = absolute(path)
         } else if let k = file.encryptionKey, !k.isEmpty {
             key = Secret(trimmedSecret(Array(k.utf8)))
             keySource = "encryptionKey in \(usedPath ?? "config")"
         } else if let path = file.encryptionKeyFile, !path.isEmpty {
             key = try readKeyFile(path, source: "encryptionKeyFile")
             keySource = "key file \(path)"
+            keyFile = absolute(path)
         }
 
         // 4. Stanza, compression, timeouts.
@@ -291,6 +296,7 @@ public enum ConfigurationLoader {
         var configuration = Configuration(stanza: stanza, repositories: repositories, encryptionKey: key, keySource: keySource,
                                           compression: compression, compressionLevel: level, ioTimeoutSeconds: timeout,
                                           configFile: usedPath.map(absolute))
+        configuration.keyFile = keyFile
         for r in repositories where r.type == .s3 {
             configuration.s3Settings[r.name] = try S3RepositorySettings.resolve(
                 name: r.name, section: r.s3, environment: env, environmentWins: r.name == environmentS3,

@@ -193,6 +193,19 @@ extension Engine {
         return (words.joined(separator: " "), notices)
     }
 
+    /// What a restore must never delete or write into: every file-system repository, the key
+    /// file and the configuration file.
+    static func protectedPaths(_ configuration: Configuration) -> [(path: String, what: String)] {
+        var paths: [(path: String, what: String)] = configuration.repositories.filter { $0.type == .posix }
+            .map { ($0.path, "repository '\($0.name)'") }
+        if let key = configuration.keyFile { paths.append((key, "the key file")) }
+        if let file = configuration.configFile { paths.append((file, "the configuration file")) }
+        for (name, s3) in configuration.s3Settings {
+            if let ca = s3.caBundle { paths.append((ca, "the CA bundle of repository '\(name)'")) }
+        }
+        return paths
+    }
+
     /// The running binary's absolute path.
     public static func executablePath(fallback: String) -> String {
         var buf = [CChar](repeating: 0, count: 4096)
@@ -211,6 +224,7 @@ extension Engine {
     {
         var sequence = PlanSequence(configuration: configuration, request: request, report: report)
         var options = options
+        options.protectedPaths += protectedPaths(configuration)
         let baseCommand = options.restoreCommand
         while let (plan, repo) = try await sequence.next() {
             var command = baseCommand
@@ -221,6 +235,20 @@ extension Engine {
                     report("tidemark: NOTICE: restore_command reads from every repository; recovery stops if one of them cannot answer (use wal-fetch --repo \(only))")
                 }
             }
+            if let server = options.restoredServer {
+                command = server.restoreCommand(onlyFrom: plan.readsOnlyFrom)
+                let proven = command
+                let directory = options.directory
+                let timeout = Duration.seconds(max(60, configuration.ioTimeoutSeconds * 3))
+                let first = plan.plan.segments.first.map { "\($0)" }
+                options.beforeWriting = {
+                    guard let first else { return }
+                    try server.write()
+                    defer { unlink(server.path) }
+                    try await RestoredServerConfiguration.prove(command: proven, segment: first, dataDirectory: directory,
+                                                                user: nil, timeout: timeout)
+                }
+            }
             options.restoreCommand = command
             options.recoverySettings = RecoverySettings(plan: plan.plan, restoreCommand: command, action: action).lines
             options.recoveryComment = plan.summaryLine
@@ -228,9 +256,11 @@ extension Engine {
                 return (try await BackupStore(repository: repo, stanza: configuration.stanza).restore(plan.catalog, options: options), plan)
             } catch let e as TidemarkError where (e.code == .corrupt || e.code == .notFound || e.code == .io)
                 && sequence.index < configuration.repositories.count {
-                report("tidemark: restoring from repository '\(plan.repository)' failed (\(e.message)); clearing \(options.directory) and trying '\(configuration.repositories[sequence.index].name)'")
-                // The target was empty (or --force) when this restore began: clearing it is safe.
-                options.force = true
+                // The failed attempt removed what it wrote: the targets are as they were found.
+                report("tidemark: restoring from repository '\(plan.repository)' failed (\(e.message)); removed what it wrote into \(options.directory) and trying '\(configuration.repositories[sequence.index].name)'")
+                // Anything --force was to delete is gone already; nothing else may be.
+                options.force = false
+                options.confirmDeletion = nil
             }
         }
         throw sequence.lastError ?? TidemarkError(.notFound, "no repository holds backups of stanza '\(configuration.stanza)'")

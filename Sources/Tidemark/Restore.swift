@@ -32,11 +32,33 @@ public struct RestoreOptions: Sendable {
     /// Also read every file back and compare its SHA-256 with the catalog (slower: one
     /// sequential hash per file).
     public var verifyFileChecksums = false
+    /// Paths the restore must neither delete nor write into (repositories, key file,
+    /// configuration file): a target overlapping one is refused.
+    public var protectedPaths: [(path: String, what: String)] = []
+    /// Asked with the paths `force` would delete, before anything is deleted; false cancels
+    /// the restore (nothing deleted or written). nil: proceed (no terminal: scripts).
+    public var confirmDeletion: (@Sendable ([String]) async -> Bool)?
+    /// Whether the restored cluster keeps the backed-up archive settings.
+    public var archiveMode: ArchiveMode = .off
+    /// Runs after the targets are prepared and before any backup data is written (the
+    /// restore_command proof): a throw removes what the restore wrote and fails it.
+    public var beforeWriting: (@Sendable () async throws -> Void)?
+    /// The restored server's own configuration and restore_command (`tidemark restore`):
+    /// proven before any data is written, and written beside the recovery settings. nil: the
+    /// caller's `restoreCommand` is written as it is (rehearsal, library use).
+    public var restoredServer: RestoredServerConfiguration?
 
     public init(directory: String, restoreCommand: String) {
         self.directory = directory
         self.restoreCommand = restoreCommand
     }
+}
+
+/// `restore --archive-mode`: `off` (the default) writes `archive_mode = off` for the
+/// restored cluster, so a copy never archives into the stanza it came from; `preserve` keeps
+/// the backed-up setting (a cluster that becomes the new primary).
+public enum ArchiveMode: String, Sendable, CaseIterable {
+    case off, preserve
 }
 
 public struct RestoreReport: Sendable {
@@ -54,19 +76,32 @@ extension BackupStore {
     public func restore(_ catalog: BackupCatalog, options: RestoreOptions) async throws -> RestoreReport {
         let started = ContinuousClock.now
         let plan = try RestorePlan(catalog: catalog, options: options)
-        try plan.prepareDirectories(force: options.force)
-        try plan.createEntries()
-        try await writePacks(plan: plan, catalog: catalog, parallel: max(1, options.parallel))
-        if options.verify {
-            let map = try await readObject(catalog.id, "blockmap")
-            try plan.verifyBlocks(map: map, blockSize: catalog.blockSize, hasher: BlockHasher(repositoryKey: repository.key),
-                                  parallel: max(2, options.parallel))
+        let doomed = try plan.deletions(force: options.force)
+        if !doomed.isEmpty, let confirm = options.confirmDeletion, !(await confirm(doomed)) {
+            throw TidemarkError(.invalidInput, "restore cancelled: nothing was deleted or written",
+                                hints: ["answer yes to delete what is listed, or restore into an empty directory"])
         }
-        if options.verifyFileChecksums { try await plan.verifyFiles(parallel: max(1, options.parallel)) }
-        if let manifest = try? await readObject(catalog.id, "backup_manifest") {
-            try plan.writeFile("backup_manifest", manifest)
+        try plan.prepareDirectories(deleting: doomed)
+        do {
+            if let before = options.beforeWriting { try await before() }
+            try plan.createEntries()
+            try await writePacks(plan: plan, catalog: catalog, parallel: max(1, options.parallel))
+            if options.verify {
+                let map = try await readObject(catalog.id, "blockmap")
+                try plan.verifyBlocks(map: map, blockSize: catalog.blockSize, hasher: BlockHasher(repositoryKey: repository.key),
+                                      parallel: max(2, options.parallel))
+            }
+            if options.verifyFileChecksums { try await plan.verifyFiles(parallel: max(1, options.parallel)) }
+            if let manifest = try? await readObject(catalog.id, "backup_manifest") {
+                try plan.writeFile("backup_manifest", manifest)
+            }
+            try plan.writeRecoveryConfiguration(catalog: catalog, options: options)
+        } catch {
+            // Leave the targets as they were found (empty): never a half-restored directory
+            // that looks like a data directory.
+            plan.removeWritten()
+            throw error
         }
-        try plan.writeRecoveryConfiguration(catalog: catalog, options: options)
         sync()
         let elapsed = ContinuousClock.now - started
         return RestoreReport(backup: catalog.id, files: plan.files.count, bytes: catalog.databaseSize,

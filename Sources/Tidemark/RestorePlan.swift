@@ -34,31 +34,53 @@ final class RestorePlan: Sendable {
     let links: [(path: String, target: String)]
     let items: [Int: [Item]]
 
+    /// Each target (data directory first, then tablespaces by OID), canonical.
+    let targets: [RestoreTargets.Target]
+    /// Tablespace OID → the top-level names this backup writes into its location.
+    let tablespaceWrites: [UInt32: Set<String>]
+    /// The top-level names this backup writes into the data directory (and the files the
+    /// restore adds: manifest, recovery configuration).
+    let rootWrites: Set<String>
+
     init(catalog: BackupCatalog, options: RestoreOptions) throws {
         guard options.directory.hasPrefix("/") else {
             throw TidemarkError(.invalidInput, "restore target '\(options.directory)' must be an absolute path")
         }
-        root = options.directory.count > 1 && options.directory.hasSuffix("/") ? String(options.directory.dropLast()) : options.directory
+        root = RestoreTargets.normalize(canonicalPath(options.directory))
         var locations: [UInt32: String] = [:]
+        var targets = [RestoreTargets.Target(path: root, kind: .dataDirectory)]
         var unusedMappings = Set(options.tablespaceMap.keys)
-        for t in catalog.tablespaces {
+        for t in catalog.tablespaces.sorted(by: { $0.oid < $1.oid }) {
             let mapped = options.tablespaceMap[t.location] ?? options.tablespaceMap[String(t.oid)]
             unusedMappings.remove(t.location)
             unusedMappings.remove(String(t.oid))
             let location = mapped ?? t.location
             guard location.hasPrefix("/") else {
-                throw TidemarkError(.invalidInput, "tablespace \(t.oid) location '\(location)' must be an absolute path")
+                throw TidemarkError(.invalidInput, "tablespace \(t.oid) location '\(location)' must be an absolute path",
+                                    hints: ["give an absolute path: --tablespace-map \(t.location)=/NEW/PATH"])
             }
-            guard !location.hasPrefix(root + "/") && location != root else {
-                throw TidemarkError(.invalidInput, "tablespace \(t.oid) location '\(location)' is inside the restore target",
-                                    hints: ["map it elsewhere with --tablespace-map \(t.location)=NEW"])
-            }
-            locations[t.oid] = location
+            let canonical = RestoreTargets.normalize(canonicalPath(location))
+            locations[t.oid] = canonical
+            targets.append(RestoreTargets.Target(path: canonical, kind: .tablespace(oid: t.oid, original: t.location, mapped: mapped != nil)))
         }
         if let stray = unusedMappings.first {
             throw TidemarkError(.invalidInput, "--tablespace-map names '\(stray)', which is not a tablespace of backup \(catalog.id)",
                                 hints: ["tablespaces: " + catalog.tablespaces.map { "\($0.oid)=\($0.location)" }.joined(separator: ", ")])
         }
+        let protected = options.protectedPaths.map { RestoreTargets.Protected(path: RestoreTargets.normalize(canonicalPath($0.path)), what: $0.what) }
+        if let refusal = RestoreTargets.check(targets, protected: protected) {
+            throw TidemarkError(.invalidInput, refusal.message, hints: refusal.hints)
+        }
+        self.targets = targets
+        var tablespaceWrites: [UInt32: Set<String>] = [:]
+        var rootWrites: Set<String> = ["backup_manifest", "recovery.signal", "postgresql.auto.conf", "recovery.conf",
+                                       RestoredServerConfiguration.fileName, RestoredServerConfiguration.fileName + ".tmp"]
+        for entry in catalog.entries {
+            guard let first = entry.path.split(separator: "/").first.map(String.init) else { continue }
+            if let oid = entry.tablespace { tablespaceWrites[oid, default: []].insert(first) } else { rootWrites.insert(first) }
+        }
+        self.tablespaceWrites = tablespaceWrites
+        self.rootWrites = rootWrites
         self.locations = locations
 
         var files: [File] = []
@@ -113,24 +135,60 @@ final class RestorePlan: Sendable {
 
     func workByPack() -> [(Int, [Item])] { items.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
 
-    /// The target and each tablespace location: created 0700, or checked to be empty.
-    func prepareDirectories(force: Bool) throws {
-        for dir in [root] + locations.values.sorted() {
+    /// What preparing the targets would delete: with `force`, everything in the data
+    /// directory, and in a tablespace location mapped explicitly only the PostgreSQL version
+    /// directory this backup restores (`RestoreTargets.tablespaceDeletions`). Throws for a
+    /// target that is not a directory, and for a non-empty one that may not be emptied.
+    func deletions(force: Bool) throws -> [String] {
+        var doomed: [String] = []
+        for target in targets {
+            let dir = target.path
             var st = stat()
-            if stat(dir, &st) == 0 {
-                guard st.st_mode & S_IFMT == S_IFDIR else { throw TidemarkError(.invalidInput, "'\(dir)' exists and is not a directory") }
-                let entries = try storageCall { try FileIO.listDirectory(dir).map(\.name) }
-                if !entries.isEmpty {
-                    guard force else {
-                        throw TidemarkError(.invalidInput, "restore target '\(dir)' is not empty (\(entries.count) entries)",
-                                            hints: ["restore into an empty directory, or pass --force to delete what is there first"])
-                    }
-                    for name in entries { try storageCall { try FileIO.removeTree(dir + "/" + name) } }
-                }
-                chmod(dir, 0o700)
-            } else {
-                try storageCall { try FileIO.createDirectoryPath(dir) }
+            guard lstat(dir, &st) == 0 else { continue }
+            guard st.st_mode & S_IFMT == S_IFDIR else {
+                throw TidemarkError(.invalidInput, "\(target.description) exists and is not a directory",
+                                    hints: [RestoreTargets.mapHint(target)])
             }
+            let entries = try storageCall { try FileIO.listDirectory(dir).map(\.name) }
+            if entries.isEmpty { continue }
+            switch target.kind {
+            case .dataDirectory:
+                guard force else {
+                    throw TidemarkError(.invalidInput, "restore target '\(dir)' is not empty (\(entries.count) entries)",
+                                        hints: ["restore into an empty directory, or pass --force to delete what is there first"])
+                }
+                doomed += entries.sorted().map { dir + "/" + $0 }
+            case let .tablespace(oid, _, _):
+                switch RestoreTargets.tablespaceDeletions(target, entries: entries, writes: tablespaceWrites[oid] ?? [], force: force) {
+                case .success(let paths): doomed += paths
+                case .failure(let refusal): throw TidemarkError(.invalidInput, refusal.message, hints: refusal.hints)
+                }
+            }
+        }
+        return doomed
+    }
+
+    /// Deletes `doomed` (from `deletions(force:)`), then creates each missing target (0700).
+    func prepareDirectories(deleting doomed: [String]) throws {
+        for path in doomed { try storageCall { try FileIO.removeTree(path) } }
+        for target in targets {
+            var st = stat()
+            if lstat(target.path, &st) == 0 {
+                if target.kind == .dataDirectory { chmod(target.path, 0o700) }
+            } else {
+                try storageCall { try FileIO.createDirectoryPath(target.path) }
+            }
+        }
+    }
+
+    /// Removes what this restore wrote (the targets were empty, or emptied, when it began):
+    /// the data directory's and each tablespace's top-level entries that come from the backup.
+    /// Used when a restore fails part-way, so the targets are left as they were found.
+    func removeWritten() {
+        for name in rootWrites.sorted() { try? FileIO.removeTree(root + "/" + name) }
+        for (oid, names) in tablespaceWrites {
+            guard let location = locations[oid] else { continue }
+            for name in names.sorted() { try? FileIO.removeTree(location + "/" + name) }
         }
     }
 
@@ -280,15 +338,26 @@ final class RestorePlan: Sendable {
             ? ["restore_command = " + RecoverySettings.quote(options.restoreCommand), "recovery_target_timeline = 'latest'"]
             : options.recoverySettings
         lines += settings
+        // postgresql.auto.conf holds server settings on every version (9.4+).
+        let archiveLines = options.archiveMode == .off
+            ? ["", "# tidemark restore --archive-mode off (the default): this copy does not archive into the stanza it came from.",
+               "# If it becomes the new primary, delete this line (or ALTER SYSTEM SET archive_mode = on) and restart.",
+               "archive_mode = 'off'"]
+            : []
+        func appendToAutoConf(_ added: [String]) throws {
+            var existing = (try? Array(Data(contentsOf: URL(fileURLWithPath: root + "/postgresql.auto.conf")))) ?? []
+            if !existing.isEmpty && existing.last != 10 { existing.append(10) }
+            try writeFile("postgresql.auto.conf", existing + Array((added.joined(separator: "\n") + "\n").utf8))
+        }
         if let signal = files.signal {
             try writeFile(signal, [])
-            var existing = (try? Array(Data(contentsOf: URL(fileURLWithPath: root + "/" + files.settings)))) ?? []
-            if !existing.isEmpty && existing.last != 10 { existing.append(10) }
-            try writeFile(files.settings, existing + Array((lines.joined(separator: "\n") + "\n").utf8))
+            try appendToAutoConf(lines + archiveLines)
         } else {
             lines.append("standby_mode = 'off'")
             try writeFile(files.settings, Array((lines.joined(separator: "\n") + "\n").utf8))
+            if !archiveLines.isEmpty { try appendToAutoConf(archiveLines) }
         }
+        if let server = options.restoredServer { try server.write() }
     }
 
     /// File-system helpers throw `StorageError`; a restore reports them as its own errors.
@@ -316,6 +385,23 @@ public enum RecoveryConfig {
 
     static func isShellSafe(_ c: UInt8) -> Bool {
         (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c == 47 || c == 46 || c == 95 || c == 45 || c == 61 || c == 58
+    }
+}
+
+/// `path` with symlinks resolved: `realpath` of its deepest existing ancestor, and the rest
+/// appended (the target may not exist yet).
+func canonicalPath(_ path: String) -> String {
+    var head = RestoreTargets.normalize(path)
+    var tail: [String] = []
+    while true {
+        if let resolved = realpath(head, nil) {
+            defer { free(resolved) }
+            let base = String(cString: resolved)
+            return tail.isEmpty ? base : (base == "/" ? "" : base) + "/" + tail.reversed().joined(separator: "/")
+        }
+        guard head != "/", let slash = head.lastIndex(of: "/") else { return RestoreTargets.normalize(path) }
+        tail.append(String(head[head.index(after: slash)...]))
+        head = slash == head.startIndex ? "/" : String(head[..<slash])
     }
 }
 

@@ -9,6 +9,9 @@ public struct S3Credentials: Sendable, CustomStringConvertible {
     public var sessionToken: Secret?
     /// Where the secret came from, for messages (never the secret).
     public var source: String
+    /// The file the secret was read from (s3.secretAccessKeyFile or AWS_SECRET_ACCESS_KEY_FILE);
+    /// nil when it came from a variable or the config file itself.
+    public var secretFile: String? = nil
     public var description: String { "S3Credentials(accessKeyID: \(accessKeyID), from \(source))" }
 }
 
@@ -101,7 +104,20 @@ public struct S3RepositorySettings: Sendable {
     static func resolveCredentials(name: String, section s: S3Section, environment env: [String: String], environmentWins: Bool,
                                    configFile: String?) throws -> S3Credentials {
         let envKeyID = env["AWS_ACCESS_KEY_ID"].flatMap { $0.isEmpty ? nil : $0 }
-        let envSecret = env["AWS_SECRET_ACCESS_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        let envSecretFile = env["AWS_SECRET_ACCESS_KEY_FILE"].flatMap { $0.isEmpty ? nil : ConfigurationLoader.absolute($0) }
+        let envSecret = env["AWS_SECRET_ACCESS_KEY"].flatMap { $0.isEmpty ? nil : $0 } ?? (envSecretFile == nil ? nil : "")
+        /// AWS_SECRET_ACCESS_KEY, else the file AWS_SECRET_ACCESS_KEY_FILE names.
+        func environmentCredentials(_ keyID: String) throws -> S3Credentials {
+            let token = env["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : Secret(Array($0.utf8)) }
+            if let text = env["AWS_SECRET_ACCESS_KEY"], !text.isEmpty {
+                return S3Credentials(accessKeyID: keyID, secretAccessKey: Secret(Array(text.utf8)), sessionToken: token,
+                                     source: "AWS_SECRET_ACCESS_KEY")
+            }
+            let path = envSecretFile ?? ""
+            let secret = try ConfigurationLoader.readKeyFile(path, source: "AWS_SECRET_ACCESS_KEY_FILE")
+            return S3Credentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: token, source: "file \(path)",
+                                 secretFile: path)
+        }
         let fileKeyID = s.accessKeyId.flatMap { $0.isEmpty ? nil : $0 }
         let useEnvironment = environmentWins ? envKeyID != nil : fileKeyID == nil
         guard let keyID = useEnvironment ? envKeyID : fileKeyID else {
@@ -109,17 +125,16 @@ public struct S3RepositorySettings: Sendable {
                                 hints: ["set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment of the user running Tidemark (for archive_command: the server's environment), or s3.accessKeyId and s3.secretAccessKeyFile in the config file"])
         }
         if useEnvironment {
-            guard let envSecret else {
+            guard envSecret != nil else {
                 throw TidemarkError(.configuration, "repository '\(name)' (s3): AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not",
-                                    hints: ["set AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials)"])
+                                    hints: ["set AWS_SECRET_ACCESS_KEY, or AWS_SECRET_ACCESS_KEY_FILE to a file (mode 0600) holding it (and AWS_SESSION_TOKEN for temporary credentials)"])
             }
-            let token = env["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : Secret(Array($0.utf8)) }
-            return S3Credentials(accessKeyID: keyID, secretAccessKey: Secret(Array(envSecret.utf8)), sessionToken: token,
-                                 source: "AWS_SECRET_ACCESS_KEY")
+            return try environmentCredentials(keyID)
         }
         if let path = s.secretAccessKeyFile, !path.isEmpty {
             let secret = try ConfigurationLoader.readKeyFile(path, source: "s3.secretAccessKeyFile of repository '\(name)'")
-            return S3Credentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: nil, source: "file \(path)")
+            return S3Credentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: nil, source: "file \(path)",
+                                 secretFile: ConfigurationLoader.absolute(path))
         }
         if let inline = s.secretAccessKey, !inline.isEmpty {
             // A secret in the config file is acceptable only where the key file would be.
@@ -135,11 +150,7 @@ public struct S3RepositorySettings: Sendable {
             return S3Credentials(accessKeyID: keyID, secretAccessKey: Secret(Array(inline.utf8)), sessionToken: nil,
                                  source: "s3.secretAccessKey in \(configFile)")
         }
-        if let envSecret {
-            let token = env["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : Secret(Array($0.utf8)) }
-            return S3Credentials(accessKeyID: keyID, secretAccessKey: Secret(Array(envSecret.utf8)), sessionToken: token,
-                                 source: "AWS_SECRET_ACCESS_KEY")
-        }
+        if envSecret != nil { return try environmentCredentials(keyID) }
         throw TidemarkError(.configuration, "repository '\(name)' (s3) has an access key id but no secret: AWS_SECRET_ACCESS_KEY is not set",
                             hints: ["set s3.secretAccessKeyFile (a file of mode 0600 holding the secret) or AWS_SECRET_ACCESS_KEY"])
     }

@@ -129,7 +129,7 @@ public struct RecoveryPlan: Sendable {
 public struct Unreachable: Error, Sendable, CustomStringConvertible {
     public enum Reason: String, Sendable, Codable {
         case noBackup, beforeOldestBackup, afterLastCommit, afterArchiveEnd, missingSegment, timelineNotFound,
-             timelineDoesNotLead, targetNotFound, backupNotUsable
+             timelineDoesNotLead, targetNotFound, backupNotUsable, timelineAmbiguous
     }
     public var reason: Reason
     public var message: String
@@ -283,12 +283,17 @@ public struct RecoveryPlanner: Sendable {
                 firstFailure = firstFailure ?? u
                 continue
             }
+            var found: RecoveryPlan?
             do {
-                var plan = try planOn(path: path, timeline: tl, backups: usable, request: request)
-                plan.notes = notes + plan.notes
-                return .plan(plan)
+                found = try planOn(path: path, timeline: tl, backups: usable, request: request)
             } catch let u as Unreachable {
                 firstFailure = firstFailure ?? u
+            }
+            if var plan = found {
+                plan.notes = notes + plan.notes
+                // Outside the search: an ambiguous --latest is refused, not planned elsewhere.
+                try checkDivergence(&plan, request: request)
+                return .plan(plan)
             }
         }
         throw firstFailure ?? Unreachable(reason: .timelineNotFound, message: "no timeline in the archive leads to the target",

@@ -43,7 +43,10 @@ struct RestoreCommand: AsyncParsableCommand {
     var targetAction: RecoveryTargetAction = .pause
     @Option(name: .long, parsing: .singleValue, help: "Relocate a tablespace: OLD=NEW (OLD is its location or OID); repeatable.")
     var tablespaceMap: [String] = []
-    @Flag(name: .long, help: "Delete what is in the target directory first.") var force = false
+    @Flag(name: .long, help: "Delete what is in the target directory first (on a terminal: lists it and asks for yes). Never deletes anything outside --to but a mapped tablespace's own PG_<version> directory.")
+    var force = false
+    @Option(name: .long, help: "off (default): the restored cluster gets archive_mode = off, so a copy never archives into this stanza; preserve: keep the backup's archive settings (a new primary).")
+    var archiveMode: ArchiveMode = .off
     @Flag(name: .long, help: "Print the plan and the exact recovery settings; write nothing.") var dryRun = false
     @Option(name: .long, help: "Packs fetched in parallel.") var parallel: Int = 2
     @Flag(name: .long, help: "Also read every file back and check its SHA-256 (slower; blocks are always checked).")
@@ -58,13 +61,21 @@ struct RestoreCommand: AsyncParsableCommand {
         try await Tidemark_run("restore") {
             let configuration = try global.load()
             let request = try target.request(backup: backup)
-            let environment = ProcessEnvironment.current()
-            let (command, notices) = Engine.restoreCommand(configuration, environment: environment,
-                                                           executable: Engine.executablePath(fallback: CommandLine.arguments[0]))
-            var options = RestoreOptions(directory: ConfigurationLoaderPaths.absolute(to), restoreCommand: command)
-            let onlyFrom = Self.onlyFrom(configuration, environment: environment)
+            let directory = ConfigurationLoaderPaths.absolute(to)
+            // The restored server's own configuration (secrets by file reference only): refused
+            // here, before anything is read or written, when the server could not use it.
+            let server = try RestoredServerConfiguration(configuration, dataDirectory: directory,
+                                                         executable: Engine.executablePath(fallback: CommandLine.arguments[0]))
+            let command = server.restoreCommand()
+            let onlyFrom: @Sendable (String) -> String = { server.restoreCommand(onlyFrom: $0) }
+            var options = RestoreOptions(directory: directory, restoreCommand: command)
             options.restoreCommandOnlyFrom = onlyFrom
+            options.restoredServer = server
+            options.archiveMode = archiveMode
             options.force = force
+            if force && isatty(0) == 1 && isatty(2) == 1 {
+                options.confirmDeletion = { paths in await ForceConfirmation.ask(paths) }
+            }
             options.parallel = parallel
             options.verifyFileChecksums = verifyChecksums
             for m in tablespaceMap {
@@ -76,17 +87,26 @@ struct RestoreCommand: AsyncParsableCommand {
                 let settings = RecoverySettings(plan: report.plan, restoreCommand: report.readsOnlyFrom.map(onlyFrom) ?? command,
                                                 action: targetAction)
                 print(report.rendered(settings: settings))
+                if archiveMode == .off { print("archive_mode = 'off' (--archive-mode off: the restored cluster does not archive)") }
                 print("dry run: would restore backup \(report.plan.backup.id) into \(options.directory) and write the settings above "
-                      + "(with recovery.signal) into postgresql.auto.conf; nothing was written")
+                      + "(with recovery.signal) into postgresql.auto.conf and the restored server's configuration into "
+                      + "\(server.path); nothing was written")
                 return
             }
-            for n in notices { writeStderr("NOTICE: \(n)\n") }
             if geteuid() == 0 {
                 writeStderr("NOTICE: restoring as root: the files will belong to root, and PostgreSQL refuses to start on them; run the restore as the server user (runuser -u postgres -- tidemark restore ...) or chown -R postgres: the directory before starting\n")
             }
             let (report, plan) = try await Engine.restore(configuration, request: request, action: targetAction, options: options,
                                                             report: { writeStderr($0 + "\n") })
-            print("restored backup \(report.backup) (\(plan.catalog.type.rawValue), \(report.files) files, \(report.bytes) bytes) into \(options.directory) in \(String(format2(report.seconds))) s")
+            print("restored backup \(report.backup) (\(plan.catalog.type.rawValue), \(report.files) files, \(humanBytes(report.bytes))) into \(options.directory) in \(String(format2(report.seconds))) s")
+            print("restore_command checked: it fetched \(plan.plan.segments.first.map { "\($0)" } ?? "the first segment") with the server's own configuration (\(server.path))")
+            switch archiveMode {
+            case .off:
+                print("archive_mode is off in the restored cluster (--archive-mode off): it will not archive into stanza '\(configuration.stanza)'. "
+                      + "If it becomes the new primary, delete the archive_mode line tidemark added to postgresql.auto.conf (or ALTER SYSTEM SET archive_mode = on) and restart it")
+            case .preserve:
+                print("archive settings preserved (--archive-mode preserve): once promoted, this cluster archives into stanza '\(configuration.stanza)' on a new timeline; stop the old primary first")
+            }
             print("start the server to recover: timeline \(plan.plan.targetTimeline), stops \(plan.plan.stop.words)")
             if let c = plan.plan.lastCompletion {
                 print("the last transaction applied will be \(c.xid) (\(c.verb) at \(c.time.postgresText))")
@@ -94,6 +114,8 @@ struct RestoreCommand: AsyncParsableCommand {
         }
     }
 }
+
+extension ArchiveMode: ExpressibleByArgument {}
 
 extension RestoreCommand {
     /// The restore_command reading only from one repository, for plans that came from a

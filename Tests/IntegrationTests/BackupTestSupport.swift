@@ -108,24 +108,34 @@ final class BackupTestCluster: Sendable {
         return result
     }
 
-    /// `pg_verifybackup -n <directory>` (WAL is not in the backup: it is in the archive).
+    /// `pg_verifybackup -n <directory>` (WAL is not in the backup: it is in the archive). The
+    /// restored server's own Tidemark configuration is not part of the backup.
     func verifyBackup(_ directory: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let result = try await ChildProcess.run(
-            Command(server.binDirectory + "/pg_verifybackup", ["-n", directory], user: user, timeout: .seconds(300)))
+            Command(server.binDirectory + "/pg_verifybackup", ["-n", "-i", "tidemark.restore.json", directory], user: user,
+                    timeout: .seconds(300)))
         #expect(result.exitCode == 0, "pg_verifybackup -n \(directory) rejects the restored directory: \(result)",
                 sourceLocation: sourceLocation)
     }
 
     /// Starts a restored data directory beside the original (its own port and socket,
-    /// archive_mode off) and waits until recovery has ended with a promotion.
-    func startRestored(_ directory: String, name: String, archiving: Bool = false, sourceLocation: SourceLocation = #_sourceLocation)
-        async throws -> RestoredServer
+    /// archive_mode off) and waits until recovery has ended with a promotion. Unless it
+    /// archives, the server gets none of Tidemark's, libpq's or AWS's variables: its
+    /// restore_command must work from what `tidemark restore` wrote, as on a new host.
+    func startRestored(_ directory: String, name: String, archiving: Bool = false, keepArchiveSettings: Bool = false,
+                       sourceLocation: SourceLocation = #_sourceLocation) async throws -> RestoredServer
     {
         try await RestoredServer(
             dataDirectory: directory, socketDirectory: try makeServerDirectory(name + "-socket"),
             logFile: scratch.child(name + ".log"), binDirectory: server.binDirectory, user: user,
-            environment: server.environment,
-            archiveCommand: archiving ? ShellQuoting.quote(binary.path) + " wal-push %p" : nil, sourceLocation: sourceLocation)
+            environment: archiving ? server.environment : Self.withoutTidemarkVariables(server.environment),
+            archiveCommand: archiving ? ShellQuoting.quote(binary.path) + " wal-push %p" : nil,
+            keepArchiveSettings: keepArchiveSettings, sourceLocation: sourceLocation)
+    }
+
+    /// `environment` without BACKUP_*, TIDEMARK_*, AWS_* and PG* variables.
+    static func withoutTidemarkVariables(_ environment: [String: String]) -> [String: String] {
+        environment.filter { key, _ in !["BACKUP_", "TIDEMARK_", "AWS_", "PG"].contains { key.hasPrefix($0) } }
     }
 
     /// Bytes under `<repository>/main/backup/` (packs and catalogs of every backup, complete or not).
@@ -180,7 +190,7 @@ final class RestoredServer: Sendable {
     /// `pg_is_in_recovery()` is false. Throws with the server log when recovery does not end.
     init(dataDirectory: String, socketDirectory: String, logFile: String, binDirectory: String, user: SystemUser?,
          environment: [String: String], timeout: Duration = .seconds(180), archiveCommand: String? = nil,
-         sourceLocation: SourceLocation = #_sourceLocation) async throws {
+         keepArchiveSettings: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         self.dataDirectory = dataDirectory
         self.socketDirectory = socketDirectory
         self.logFile = logFile
@@ -197,7 +207,7 @@ final class RestoredServer: Sendable {
             port = \(port)
             listen_addresses = '127.0.0.1'
             unix_socket_directories = \(ShellQuoting.configString(socketDirectory))
-            \(archiveCommand.map { "archive_mode = on\narchive_command = " + ShellQuoting.configString($0) } ?? "archive_mode = off")
+            \(keepArchiveSettings ? "" : archiveCommand.map { "archive_mode = on\narchive_command = " + ShellQuoting.configString($0) } ?? "archive_mode = off")
 
             """
         let autoConf = dataDirectory + "/postgresql.auto.conf"

@@ -52,7 +52,25 @@ extension PostgreSQLIntegration {
             #expect(code == 0, "plan from S3 alone: \(planRun)")
             #expect(planRun.stderrText.contains("'local' cannot be used"), "the fallback is said: \(planRun.stderrText)")
             #expect(plan?.lastCommit?.xid == target.xid, "plan predicts row 24's commit last: \(String(describing: plan?.lastCommit))")
-            let (ids, restored) = try await cluster.restoreAndRead(["--target-time", time], name: "from-s3")
+            // The secret is only in this shell's environment: the restored server would not have
+            // it, so restore refuses before writing anything and says how to fix it.
+            let refused = try await cluster.tidemark.run("restore", "--to", cluster.scratch.child("from-s3"), "--target-time", time)
+            #expect(refused.exitCode == 3 && refused.stderrText.contains("AWS_SECRET_ACCESS_KEY_FILE"), "\(refused)")
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: cluster.scratch.child("from-s3"))) ?? []).isEmpty)
+            // With the secret in a file, the restored server (started with none of these
+            // variables) finds S3 through the configuration restore wrote for it.
+            let secretFile = cluster.scratch.child("s3.secret")
+            try FileManager.default.writeFile(secretFile, Data(moto.secretAccessKey.utf8), mode: 0o600, owner: cluster.user)
+            let withFile = cluster.tidemark.with(environment: ["AWS_SECRET_ACCESS_KEY": "", "AWS_SECRET_ACCESS_KEY_FILE": secretFile])
+            let dir = cluster.scratch.child("from-s3")
+            let restoreRun = try await ChildProcess.run(withFile.command(["restore", "--to", dir, "--target-action", "promote", "--target-time", time]))
+            try #require(restoreRun.exitCode == 0, "restore from S3 with the secret in a file: \(restoreRun)")
+            #expect(restoreRun.stdoutText.contains("restore_command checked"), "\(restoreRun.stdoutText)")
+            let written = try String(contentsOfFile: dir + "/tidemark.restore.json", encoding: .utf8)
+            #expect(written.contains(secretFile) && !written.contains(moto.secretAccessKey), "secrets only by file reference: \(written)")
+            let restored = try await cluster.startRestored(dir, name: "from-s3")
+            let ids = try await restored.psql("select coalesce(string_agg(id::text, ',' order by id), '') from pitr")
+                .split(separator: ",").compactMap { Int($0) }
             #expect(ids == [1, 2, 3] + Array(10...24), "restored from S3 alone to \(time): \(ids)")
             let autoConf = try String(contentsOfFile: restored.dataDirectory + "/postgresql.auto.conf", encoding: .utf8)
             #expect(autoConf.contains("wal-fetch --repo offsite"), "\(autoConf)")

@@ -207,13 +207,12 @@ struct RecoveryPlannerTests {
 
     /// Timeline 1 runs to segment 9. A PITR at segment 5 (commit 5) starts timeline 2 later,
     /// after every timeline-1 commit; timeline 2 continues to segment 8.
-    fileprivate func branched() -> (Archive, [PlannerBackup], LSN, PostgresTimestamp) {
+    fileprivate func branched(later: Int64 = 10_000) -> (Archive, [PlannerBackup], LSN, PostgresTimestamp) {
         var a = Archive()
         for s in SegmentNumber(2)...9 { a.addSegment(s) }
         let switchpoint = LSN(a.lsn(segment: 5, k: 5).rawValue + 40)
         a.histories = [TimelineHistory(timeline: TimelineID(2), switches: [TimelineSwitch(parent: TimelineID(1), switchpoint: switchpoint, reason: "before ...")])]
-        // Timeline 2's first file copies timeline 1 up to the switchpoint, then goes on much later.
-        let later: Int64 = 10_000
+        // Timeline 2's first file copies timeline 1 up to the switchpoint, then goes on `later`.
         var copied = Array(a.events[WALSegmentName(timeline: TimelineID(1), segment: 5, size: a.size)]!.prefix(6))
         a.segments[TimelineID(2), default: []].insert(5)
         let born = a.time(segment: 5, k: 6, base: later).adding(microseconds: -2_000_000)
@@ -262,6 +261,33 @@ struct RecoveryPlannerTests {
         let p = try plan(a.plan(PlanRequest(target: .latest), backups: backups).0)
         #expect(p.targetTimeline == TimelineID(2))
         #expect(p.segments.last?.description == "000000020000000000000008")
+    }
+
+    /// A test copy promoted on timeline 2 stopped committing while production went on along
+    /// timeline 1: `--latest` alone no longer silently follows the copy.
+    @Test func latestRefusesWhenAnotherTimelineHasNewerCommits() throws {
+        let (a, backups, switchpoint, _) = branched(later: 50)
+        let u = try #require(unreachable(a.plan(PlanRequest(target: .latest), backups: backups).0))
+        #expect(u.reason == .timelineAmbiguous)
+        #expect(u.message.contains("timeline 1 has commits until \(a.time(segment: 9, k: 9).postgresText)"), "\(u.message)")
+        #expect(u.message.contains("after timeline 2 branched from it at \(switchpoint)"), "\(u.message)")
+        #expect(u.alternatives.contains { $0.hasPrefix("--target-timeline 1") } && u.alternatives.contains { $0.hasPrefix("--target-timeline 2") })
+        // Either choice, made explicitly, plans; following timeline 2 says what it leaves out.
+        let one = try plan(a.plan(PlanRequest(target: .latest, timeline: .id(TimelineID(1))), backups: backups).0)
+        #expect(one.targetTimeline == TimelineID(1) && one.lastCompletion?.time == a.time(segment: 9, k: 9))
+        for choice in [TimelineChoice.id(TimelineID(2)), .latest] {
+            let two = try plan(a.plan(PlanRequest(target: .latest, timeline: choice), backups: backups).0)
+            #expect(two.targetTimeline == TimelineID(2))
+            #expect(two.notes.contains { $0.contains("timeline 1 has commits until") }, "\(two.notes)")
+        }
+        // A time target on timeline 2 is planned, with the note.
+        let t = a.time(segment: 7, k: 2, base: 50).adding(microseconds: 3)
+        let timed = try plan(a.plan(PlanRequest(target: .time(t), timeline: .id(TimelineID(2))), backups: backups).0)
+        #expect(timed.notes.contains { $0.contains("timeline 1 has commits until") }, "\(timed.notes)")
+        // Without newer commits elsewhere there is nothing to say.
+        let (quiet, quietBackups, _, _) = branched()
+        let p = try plan(quiet.plan(PlanRequest(target: .latest), backups: quietBackups).0)
+        #expect(!p.notes.contains { $0.contains("has commits until") }, "\(p.notes)")
     }
 
     @Test func aBackupOnAnAbandonedBranchCannotReachTheOtherBranch() throws {

@@ -1,0 +1,177 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import TidemarkCore
+import TidemarkStorage
+
+/// What a restored cluster needs to fetch WAL by itself: a configuration file of its own
+/// (`<data directory>/tidemark.restore.json`, mode 0600) naming every repository, the key file
+/// and the S3 secret files — secrets only by file reference, never inline — and the
+/// restore_command that reads it. The server starts with an environment of its own (systemd,
+/// pg_ctl from another shell), so nothing may depend on the variables of the shell that ran
+/// `tidemark restore`. `Engine.restore` proves the command before it writes any data.
+public struct RestoredServerConfiguration: Sendable {
+    public static let fileName = "tidemark.restore.json"
+
+    /// `<data directory>/tidemark.restore.json`.
+    public var path: String
+    public var bytes: [UInt8]
+    public var executable: String
+    public var stanza: String
+
+    /// The restore_command (`%f`, `%p` placeholders), reading every repository or only one.
+    public func restoreCommand(onlyFrom repository: String? = nil) -> String {
+        var words = [RecoveryConfig.shellWord(executable), "--config", RecoveryConfig.shellWord(path),
+                     "--stanza", RecoveryConfig.shellWord(stanza), "wal-fetch"]
+        if let repository { words += ["--repo", RecoveryConfig.shellWord(repository)] }
+        return (words + ["\"%f\"", "\"%p\""]).joined(separator: " ")
+    }
+
+    /// Builds the file from a loaded configuration. Throws (configuration, exit 3) when a
+    /// secret exists only in this shell's environment or inline: the restored server could not
+    /// find it, and restore never writes a secret to disk. Nothing is written here.
+    public init(_ configuration: Configuration, dataDirectory: String, executable: String) throws {
+        guard let keyFile = configuration.keyFile else {
+            throw TidemarkError(.configuration,
+                                "the encryption key comes from \(configuration.keySource), which the restored server will not have: its restore_command could not read the archive",
+                                hints: ["put the key in a file only the server user can read and name it in BACKUP_ENCRYPTION_KEY_FILE (or encryptionKeyFile), e.g.: (umask 077; printf '%s' \"$BACKUP_ENCRYPTION_KEY\" > /etc/tidemark/key); export BACKUP_ENCRYPTION_KEY_FILE=/etc/tidemark/key; unset BACKUP_ENCRYPTION_KEY",
+                                        "tidemark restore never writes a key to disk itself"])
+        }
+        var file = ConfigFile()
+        file.stanza = configuration.stanza
+        file.encryptionKeyFile = keyFile
+        file.compression = configuration.compression
+        file.ioTimeoutSeconds = configuration.ioTimeoutSeconds
+        file.prefetchSegments = configuration.prefetchSegments
+        file.spoolPath = configuration.spoolPath
+        var repositories: [RepositorySpec] = []
+        for spec in configuration.repositories {
+            var entry = RepositorySpec(name: spec.name, type: spec.type, path: spec.path, required: spec.required, s3: nil)
+            if spec.type == .s3 {
+                guard let s = configuration.s3Settings[spec.name] else {
+                    throw TidemarkError(.configuration, "repository '\(spec.name)' (s3) has no resolved settings")
+                }
+                guard s.credentials.sessionToken == nil else {
+                    throw TidemarkError(.configuration,
+                                        "repository '\(spec.name)' uses temporary credentials (AWS_SESSION_TOKEN), which expire and which the restored server will not have",
+                                        hints: ["restore with a long-lived access key whose secret is in a file: AWS_SECRET_ACCESS_KEY_FILE or s3.secretAccessKeyFile"])
+                }
+                guard let secretFile = s.credentials.secretFile else {
+                    throw TidemarkError(.configuration,
+                                        "the S3 secret of repository '\(spec.name)' comes from \(s.credentials.source), which the restored server will not have: its restore_command could not read the archive",
+                                        hints: ["put the secret in a file only the server user can read and name it in AWS_SECRET_ACCESS_KEY_FILE (or s3.secretAccessKeyFile), e.g.: (umask 077; printf '%s' \"$AWS_SECRET_ACCESS_KEY\" > /etc/tidemark/s3.secret); export AWS_SECRET_ACCESS_KEY_FILE=/etc/tidemark/s3.secret; unset AWS_SECRET_ACCESS_KEY",
+                                                "tidemark restore never writes a secret to disk itself"])
+                }
+                var section = S3Section(bucket: s.bucket, prefix: s.prefix, endpoint: s.endpoint, region: s.region)
+                section.addressing = s.addressing.rawValue
+                section.caBundle = s.caBundle
+                section.accessKeyId = s.credentials.accessKeyID
+                section.secretAccessKeyFile = secretFile
+                section.partSizeMiB = s.partSizeMiB
+                section.concurrency = s.concurrency
+                entry.s3 = section
+            }
+            repositories.append(entry)
+        }
+        file.repositories = repositories
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        do {
+            bytes = Array(try encoder.encode(file)) + [10]
+        } catch {
+            throw TidemarkError(.io, "unable to write the restored server's configuration: \(error)")
+        }
+        path = RestoreTargets.normalize(dataDirectory) + "/" + Self.fileName
+        self.executable = executable
+        stanza = configuration.stanza
+    }
+
+    /// Writes the file (0600, temporary name, fsync, rename).
+    func write() throws {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw TidemarkError(.io, "unable to create '\(temporary)': \(String(cString: strerror(errno)))") }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                let e = errno
+                close(fd)
+                unlink(temporary)
+                throw TidemarkError(.io, "unable to write '\(temporary)': \(String(cString: strerror(e)))")
+            }
+            done += n
+        }
+        fchmod(fd, 0o600)
+        fsync(fd)
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let e = errno
+            unlink(temporary)
+            throw TidemarkError(.io, "unable to create '\(path)': \(String(cString: strerror(e)))")
+        }
+    }
+
+    /// Runs `command` as PostgreSQL will: through `/bin/sh -c`, in the data directory, with an
+    /// environment of its own (only PATH, and no prefetching, so the proof leaves no spool),
+    /// as `user` (the server user) — fetching `segment` into a private scratch file that is
+    /// removed afterwards (it is plaintext WAL). Throws when the command fails or the file it
+    /// wrote is not the whole segment.
+    static func prove(command: String, segment: String, dataDirectory: String, user: OSUser?, timeout: Duration) async throws {
+        let scratch = "/tmp/tidemark-proof-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        guard mkdir(scratch, 0o700) == 0 else {
+            throw TidemarkError(.io, "unable to create '\(scratch)': \(String(cString: strerror(errno)))")
+        }
+        defer { try? FileIO.removeTree(scratch) }
+        if let user, geteuid() == 0 { _ = chown(scratch, user.uid, user.gid) }
+        let destination = scratch + "/RECOVERYXLOG"
+        // PostgreSQL replaces %f and %p (and %r, %%) before handing the line to the shell.
+        var line = ""
+        var i = command.startIndex
+        while i < command.endIndex {
+            let c = command[i]
+            let next = command.index(after: i)
+            if c == "%", next < command.endIndex {
+                switch command[next] {
+                case "f": line += segment
+                case "p": line += destination
+                case "r": line += "000000010000000000000001"
+                case "%": line += "%"
+                default: line += "%" + String(command[next])
+                }
+                i = command.index(after: next)
+            } else {
+                line.append(c)
+                i = next
+            }
+        }
+        let process = Subprocess(executable: "/bin/sh", arguments: ["-c", "cd " + RecoveryConfig.shellWord(dataDirectory) + " && " + line],
+                                 environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "TIDEMARK_PREFETCH": "0"],
+                                 user: user, timeout: timeout, temporaryDirectory: scratch)
+        let result = try await process.run()
+        let why: String?
+        if result.timedOut {
+            why = "it did not finish within \(timeout)"
+        } else if result.exitCode != 0 {
+            let stderr = result.stderr.split(separator: "\n").filter { !$0.isEmpty }.suffix(3).joined(separator: " / ")
+            why = "it exited \(result.exitCode)" + (stderr.isEmpty ? "" : ": \(stderr)")
+        } else {
+            var st = stat()
+            why = stat(destination, &st) == 0 && st.st_size > 0 ? nil : "it exited 0 but wrote no segment"
+        }
+        if let why {
+            let who = user.map { " as \($0.name)" } ?? ""
+            throw TidemarkError(.configuration,
+                                "the restore_command written for the restored server cannot fetch \(segment), the first segment recovery needs: \(why)",
+                                hints: ["it ran\(who) through /bin/sh in \(dataDirectory) with only PATH set, as the server will run it: \(command)",
+                                        "the restored server gets its settings from \(RestoredServerConfiguration.fileName) in the data directory: every file it names (key, S3 secret, CA bundle) must be readable by the server user",
+                                        "nothing was restored; the target is as it was"])
+        }
+    }
+}

@@ -1,0 +1,39 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// `restore --force` on a terminal: lists what would be deleted and proceeds only on `yes`
+/// (without a terminal, `--force` alone proceeds, as scripts expect).
+enum ForceConfirmation {
+    static func ask(_ paths: [String]) async -> Bool {
+        var text = "tidemark restore --force will DELETE \(paths.count) entr\(paths.count == 1 ? "y" : "ies"):\n"
+        for p in paths.prefix(20) { text += "  \(p)\n" }
+        if paths.count > 20 { text += "  … and \(paths.count - 20) more\n" }
+        text += "Type yes to delete them and restore, anything else to cancel: "
+        writeStderr(text)
+        let answer = await readLine()
+        return answer?.trimmingCharacters(in: .whitespaces) == "yes"
+    }
+
+    /// One line from stdin, read on a thread of its own (never on the cooperative pool).
+    static func readLine() async -> String? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            let thread = Thread { continuation.resume(returning: Swift.readLine(strippingNewline: true)) }
+            thread.start()
+        }
+    }
+}
+
+/// `1536` → `1.5 KiB`; exact bytes stay in JSON output.
+func humanBytes(_ n: Int64) -> String {
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"]
+    var value = Double(n)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    if unit == 0 { return "\(n) bytes" }
+    return String(format: value >= 100 ? "%.0f %@" : "%.1f %@", value, units[unit])
+}
