@@ -35,7 +35,8 @@ public struct S3RepositorySettings: Sendable {
     public var timeoutSeconds: Double
 
     public static let defaultRegion = "us-east-1"
-    public static let defaultPartSizeMiB = 16
+    /// The S3 store's own default (`S3Configuration.defaultPartSize`, chosen by scripts/bench/s3.sh).
+    public static let defaultPartSizeMiB = 8
     public static let defaultConcurrency = 4
 
     /// `a/b` → `a/b/`, `/a/` → `a/`, "" → "".
