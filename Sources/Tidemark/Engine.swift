@@ -16,16 +16,25 @@ public enum Engine {
         try StoreFactory.makeStore(for: spec, configuration: configuration)
     }
 
-    /// `tidemark init`: creates every configured repository that does not exist yet. A posix
-    /// repository gets its directory (0700); an S3 one only its config object.
-    public static func initialize(_ configuration: Configuration, parameters: ScryptParameters? = nil) async throws -> [String] {
+    /// `tidemark init`: creates every configured repository (or, with `only`, just that one:
+    /// a repository added to the configuration later). A posix repository gets its directory
+    /// (0700); an S3 one only its config object. An initialized repository is never touched.
+    public static func initialize(_ configuration: Configuration, only: String? = nil,
+                                  parameters: ScryptParameters? = nil) async throws -> [String] {
         let passphrase = try configuration.requireKey()
         var lines: [String] = []
         try checkOwnership(configuration, command: "init")
-        for spec in configuration.repositories {
+        let specs = try only.map { [try configuration.repository(named: $0)] } ?? configuration.repositories
+        for spec in specs {
             if spec.type == .posix { try createRoot(spec.path) }
             let store = try store(for: spec, configuration: configuration)
-            let repo = try await Repository.initialize(store: store, passphrase: passphrase, parameters: parameters)
+            let repo: Repository
+            do {
+                repo = try await Repository.initialize(store: store, passphrase: passphrase, parameters: parameters)
+            } catch var e as TidemarkError where e.code == .alreadyExists && only == nil && configuration.repositories.count > 1 {
+                e.hints.append("to initialize only a repository added to the configuration later: tidemark init --repo NAME")
+                throw e
+            }
             let p = repo.config.wrappedKey.scrypt
             lines.append("initialized repository '\(spec.name)' at \(spec.location) (key \(repo.key.idHex), scrypt N=2^\(p.logN) r=\(p.r) p=\(p.p))")
             if spec.type == .posix && geteuid() == 0 {

@@ -47,6 +47,8 @@ public struct RestoreOptions: Sendable {
     /// proven before any data is written, and written beside the recovery settings. nil: the
     /// caller's `restoreCommand` is written as it is (rehearsal, library use).
     public var restoredServer: RestoredServerConfiguration?
+    /// Called with the bytes written so far and the database size, from one task at a time.
+    public var progress: (@Sendable (Int64, Int64) -> Void)?
 
     public init(directory: String, restoreCommand: String) {
         self.directory = directory
@@ -85,7 +87,18 @@ extension BackupStore {
         do {
             if let before = options.beforeWriting { try await before() }
             try plan.createEntries()
-            try await writePacks(plan: plan, catalog: catalog, parallel: max(1, options.parallel))
+            let written = Mutex2<Int64>(0)
+            let total = catalog.databaseSize
+            var onBytes: (@Sendable (Int64) -> Void)?
+            if let report = options.progress {
+                onBytes = { (n: Int64) in
+                    written.mutate { (sum: inout Int64) in
+                        sum += n
+                        report(sum, total)
+                    }
+                }
+            }
+            try await writePacks(plan: plan, catalog: catalog, parallel: max(1, options.parallel), progress: onBytes)
             if options.verify {
                 let map = try await readObject(catalog.id, "blockmap")
                 try plan.verifyBlocks(map: map, blockSize: catalog.blockSize, hasher: BlockHasher(repositoryKey: repository.key),
@@ -109,7 +122,7 @@ extension BackupStore {
     }
 
     /// Streams every pack the catalog uses and scatters its blocks into the files.
-    func writePacks(plan: RestorePlan, catalog: BackupCatalog, parallel: Int) async throws {
+    func writePacks(plan: RestorePlan, catalog: BackupCatalog, parallel: Int, progress: (@Sendable (Int64) -> Void)? = nil) async throws {
         let work = plan.workByPack()
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = work.makeIterator()
@@ -117,7 +130,7 @@ extension BackupStore {
                 guard let (pack, items) = next.next() else { return false }
                 let ref = catalog.packs[pack]
                 let key = RepositoryLayout.backupObject(stanza, ref.backup, ref.name)
-                group.addTask { try await self.scatter(key: key, items: items, plan: plan) }
+                group.addTask { try await self.scatter(key: key, items: items, plan: plan, progress: progress) }
                 return true
             }
             for _ in 0..<parallel { if !launch() { break } }
@@ -125,7 +138,7 @@ extension BackupStore {
         }
     }
 
-    func scatter(key: String, items: [RestorePlan.Item], plan: RestorePlan) async throws {
+    func scatter(key: String, items: [RestorePlan.Item], plan: RestorePlan, progress: (@Sendable (Int64) -> Void)? = nil) async throws {
         guard let reader = try await store.openReader(key) else {
             throw TidemarkError(.corrupt, "pack '\(store.location)/\(key)' is missing: the backup cannot be restored from this repository")
         }
@@ -155,6 +168,7 @@ extension BackupStore {
                 }
                 active = still
                 position = end
+                progress?(Int64(chunk.count))
             }
         } catch {
             throw TidemarkError.wrap(error, doing: "restore from pack '\(store.location)/\(key)'")

@@ -73,6 +73,8 @@ struct RestoreCommand: AsyncParsableCommand {
             options.restoredServer = server
             options.archiveMode = archiveMode
             options.force = force
+            let meter = ProgressMeter(enabled: isatty(2) == 1)
+            if meter.enabled { options.progress = { bytes, total in meter.update(bytes, total: total) } }
             if force && isatty(0) == 1 && isatty(2) == 1 {
                 options.confirmDeletion = { paths in await ForceConfirmation.ask(paths) }
             }
@@ -98,6 +100,7 @@ struct RestoreCommand: AsyncParsableCommand {
             }
             let (report, plan) = try await Engine.restore(configuration, request: request, action: targetAction, options: options,
                                                             report: { writeStderr($0 + "\n") })
+            meter.finish()
             print("restored backup \(report.backup) (\(plan.catalog.type.rawValue), \(report.files) files, \(humanBytes(report.bytes))) into \(options.directory) in \(String(format2(report.seconds))) s")
             print("restore_command checked: it fetched \(plan.plan.segments.first.map { "\($0)" } ?? "the first segment") with the server's own configuration (\(server.path))")
             switch archiveMode {
@@ -167,7 +170,7 @@ struct BackupCommand: AsyncParsableCommand {
             for n in result.notices { writeStderr("NOTICE: \(n)\n") }
             for a in result.alerts { writeStderr("tidemark: ALERT: \(a)\n") }
             let c = result.catalog
-            print("backup \(c.id) (\(c.type.rawValue)\(c.parent.map { ", parent \($0)" } ?? "")) complete: \(c.databaseSize) bytes of data, \(c.storedSize) bytes stored, LSN \(c.startLSN)-\(c.stopLSN), timeline \(c.timeline), \(format2(c.durationSeconds)) s")
+            print("backup \(c.id) (\(c.type.rawValue)\(c.parent.map { ", parent \($0)" } ?? "")) complete: \(humanBytes(c.databaseSize)) of data, \(humanBytes(c.storedSize)) stored, LSN \(c.startLSN)-\(c.stopLSN), timeline \(c.timeline), \(format2(c.durationSeconds)) s")
             if configuration.repositories.count > 1 {
                 print("stored in repositories: " + result.repositories.joined(separator: ", "))
             }

@@ -12,12 +12,14 @@ import Foundation
 
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "init", abstract: "Create the configured repositories (directory 0700, wrapped data key).")
+        commandName: "init", abstract: "Create the configured repositories (directory 0700, wrapped data key).",
+        discussion: "With --repo NAME, only that repository: one added to the configuration after the others were initialized.")
     @OptionGroup var global: GlobalOptions
+    @Option(name: .customLong("repo"), help: "Initialize only this repository.") var repo: String?
 
     func run() async throws {
         try await Tidemark_run("init") {
-            for line in try await Engine.initialize(global.load()) { print(line) }
+            for line in try await Engine.initialize(global.load(), only: repo) { print(line) }
         }
     }
 }

@@ -177,6 +177,7 @@ extension PostgreSQLIntegration {
                     #expect(entries(target) == ["precious.txt"])
                 } else {
                     #expect(run.exitCode == 0, "\(run)")
+                    #expect(run.stdoutText.contains(" MiB"), "a terminal shows the restore's progress: \(run.stdoutText)")
                     #expect(entries(target).contains("PG_VERSION") && !entries(target).contains("precious.txt"))
                 }
             }
