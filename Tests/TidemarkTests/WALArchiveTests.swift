@@ -257,3 +257,30 @@ struct WALPushInputTests {
         #expect(store.snapshot.keys.filter { $0.contains("/wal/") }.isEmpty)
     }
 }
+
+@Suite("Repository problems are named for what they are")
+struct RepositoryProblemCodeTests {
+    @Test func anObjectInANewerFormatSaysUpgradeNotCorrupt() async throws {
+        let (archive, store) = try await makeArchive()
+        let dir = try Scratch()
+        let seg = segmentName("000000010000000000000003")
+        _ = try await archive.push(path: try dir.write(seg.description, SyntheticWAL.segment(seg)))
+        store.tamper(RepositoryLayout.wal("main", .segment(seg))) { var b = $0; b[8] = 2; return b }
+        let error = await expectError(.repository) { try await WALArchive.fetch(name: seg.description, to: dir.path + "/out", from: [archive]) }
+        #expect(error?.hints.contains { $0.contains("upgrade tidemark") } == true, "\(error?.hints ?? [])")
+    }
+
+    @Test func aConfigFromAnotherRepositoryIsNotAWrongKey() async throws {
+        let (_, store) = try await makeArchive()
+        let other = MemoryStore()
+        _ = try await Repository.initialize(store: other, passphrase: Secret(Array("another passphrase".utf8)), parameters: fastKDF)
+        let dir = try Scratch()
+        let seg = segmentName("000000010000000000000003")
+        let a = try await Repository.open(store: store, passphrase: testPassphrase)
+        _ = try await WALArchive(repository: a, stanza: "main", compression: .lz4).push(path: try dir.write(seg.description, SyntheticWAL.segment(seg)))
+        let foreign = try #require(other.snapshot[RepositoryLayout.configKey])
+        store.tamper(RepositoryLayout.configKey) { _ in foreign }
+        let error = await expectError(.corrupt) { _ = try await Repository.open(store: store, passphrase: testPassphrase) }
+        #expect(error?.message.contains("belongs to a different repository") == true, "\(error?.message ?? "")")
+    }
+}
