@@ -88,12 +88,20 @@ public struct BackupStore: Sendable {
             throw TidemarkError(.notFound, "backup '\(id)' does not exist in stanza '\(stanza)' of '\(store.location)'",
                                 hints: ["`tidemark list` shows the backups"])
         }
+        let catalog: BackupCatalog
         do {
             let plain = try EnvelopeReader.decode(bytes, key: repository.key).plaintext
-            return try JSONDecoder().decode(BackupCatalog.self, from: Data(plain))
+            catalog = try JSONDecoder().decode(BackupCatalog.self, from: Data(plain))
         } catch {
             throw TidemarkError.wrap(error, doing: "read the catalog of backup '\(id)'")
         }
+        // Every catalog authenticates under the same key, so one copied over another's would
+        // otherwise pass as a second copy of the other backup.
+        guard catalog.id == id else {
+            throw TidemarkError(.corrupt, "the catalog of backup '\(id)' ('\(store.location)/\(key)') describes backup '\(catalog.id)': it was copied from another backup",
+                                hints: ["restore '\(key)' from another copy of the repository; do not use backup '\(id)' until then"])
+        }
+        return catalog
     }
 
     func readObject(_ id: BackupID, _ name: String) async throws -> [UInt8] {

@@ -31,7 +31,7 @@ public struct RepositorySpec: Codable, Sendable, Hashable {
     public var required: Bool = true
     public var s3: S3Section? = nil
 
-    enum CodingKeys: String, CodingKey { case name, type, path, required, s3 }
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, type, path, required, s3 }
 
     /// Where the repository is, for messages: the directory, or `s3://bucket/prefix`.
     public var location: String {
@@ -77,6 +77,11 @@ public struct S3Section: Codable, Sendable, Hashable, CustomStringConvertible, C
     public var partSizeMiB: Int?
     public var concurrency: Int?
 
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case bucket, prefix, endpoint, region, addressing, caBundle, accessKeyId, secretAccessKeyFile, secretAccessKey,
+             partSizeMiB, concurrency
+    }
+
     public init(bucket: String? = nil, prefix: String? = nil, endpoint: String? = nil, region: String? = nil) {
         self.bucket = bucket
         self.prefix = prefix
@@ -115,6 +120,13 @@ public struct ConfigFile: Codable, Sendable {
 
     public struct PostgresSection: Codable, Sendable {
         public var conninfo: String?
+
+        enum CodingKeys: String, CodingKey, CaseIterable { case conninfo }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case stanza, repositories, encryptionKey, encryptionKeyFile, compression, compressionLevel, ioTimeoutSeconds, postgres,
+             archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath
     }
 
     public init() {}
@@ -348,6 +360,7 @@ public enum ConfigurationLoader {
             throw TidemarkError(.configuration, "unable to read config file '\(path)': no such file",
                                 hints: ["create it (see pg-conf/tidemark.sample.json) or point --config / TIDEMARK_CONFIG at the right file"])
         }
+        try checkShape(bytes, path: path)
         do {
             let decoder = JSONDecoder()
             return try decoder.decode(ConfigFile.self, from: Data(bytes))

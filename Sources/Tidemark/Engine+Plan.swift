@@ -39,6 +39,7 @@ struct WALInventoryLoader {
         var segments: [TimelineID: Set<SegmentNumber>] = [:]
         var names: [WALSegmentName] = []
         var histories: [TimelineHistory] = []
+        var damaged: [TimelineID: String] = [:]
         let top = try await call("list the WAL of stanza '\(stanza)'") { try await store.list(prefix: RepositoryLayout.walPrefix(stanza)) }
         for prefix in top.prefixes {
             if prefix == RepositoryLayout.historyPrefix(stanza) {
@@ -46,7 +47,12 @@ struct WALInventoryLoader {
                 for object in listing.objects {
                     let base = String(object.key.split(separator: "/").last ?? "")
                     guard case .history(let tl)? = WALFileName(base) else { continue }
-                    histories.append(try await history(tl, key: object.key))
+                    // A damaged history is the planner's to judge: it matters only on the target's path.
+                    do {
+                        histories.append(try await history(tl, key: object.key))
+                    } catch let e as TidemarkError where e.code == .corrupt {
+                        damaged[tl] = e.message
+                    }
                 }
                 continue
             }
@@ -72,7 +78,7 @@ struct WALInventoryLoader {
             guard let nf = facts[next], let events = f.eventsCrossing(into: nf), !events.isEmpty else { continue }
             summaries[name] = summaries[name]?.adding(completions: WALFacts.completions(events), restorePoints: WALFacts.restorePoints(events))
         }
-        let inventory = WALInventory(segmentSize: size, segments: segments, graph: TimelineGraph(histories: histories), summaries: summaries)
+        let inventory = WALInventory(segmentSize: size, segments: segments, graph: TimelineGraph(histories: histories, damaged: damaged), summaries: summaries)
         return (inventory, facts)
     }
 
@@ -97,7 +103,7 @@ struct WALInventoryLoader {
         do {
             return try TimelineHistory(timeline: tl, parsing: plain)
         } catch {
-            throw TidemarkError(.corrupt, "the archived history of timeline \(tl) ('\(location)/\(key)') is not a history file: \(error)")
+            throw TidemarkError(.corrupt, "'\(location)/\(key)' is not a history file: \(error)")
         }
     }
 
@@ -259,6 +265,8 @@ extension Engine {
                 guard let catalog = catalogs.first(where: { $0.id.rawValue == plan.backup.id }) else {
                     throw TidemarkError(.corrupt, "the planner chose backup \(plan.backup.id), which has no catalog")
                 }
+                // The summaries say what each segment holds, not that it is whole.
+                try await loader.checkWhole(plan.segments)
                 let elapsed = ContinuousClock.now - started
                 return PlanReport(plan: plan, repository: name, catalog: catalog,
                                   segmentsInArchive: inventory.segments.values.reduce(0) { $0 + $1.count },
@@ -270,7 +278,7 @@ extension Engine {
                     scanned += 1
                 }
             case .unreachable(let u):
-                var error = TidemarkError(.unreachable, "target not reachable: " + u.message,
+                var error = TidemarkError(u.reason == .historyDamaged ? .corrupt : .unreachable, "target not reachable: " + u.message,
                                           hints: u.alternatives.map { "reachable instead: " + $0 })
                 error.unreachable = u
                 throw error

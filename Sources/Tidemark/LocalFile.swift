@@ -18,7 +18,14 @@ final class LocalFile: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // A FIFO (or a device) named like a segment must not hang the archiver: look at the
+        // file type before opening, and open without blocking so that a FIFO put in its place
+        // between the two is caught by the fstat below instead of waiting for a writer.
+        var before = stat()
+        if stat(path, &before) == 0, before.st_mode & S_IFMT != S_IFREG {
+            throw Self.notRegular(path, mode: before.st_mode)
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else {
             let e = errno
             switch e {
@@ -37,9 +44,7 @@ final class LocalFile: @unchecked Sendable {
         guard fstat(fd, &st) == 0 else {
             throw TidemarkError(.io, "unable to stat '\(path)': \(String(cString: strerror(errno)))")
         }
-        guard st.st_mode & S_IFMT == S_IFREG else {
-            throw TidemarkError(.invalidInput, "'\(path)' is not a regular file, so it is not a WAL file")
-        }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw Self.notRegular(path, mode: st.st_mode) }
         size = Int64(st.st_size)
         guard size > 0 else {
             base = nil
@@ -50,6 +55,20 @@ final class LocalFile: @unchecked Sendable {
             throw TidemarkError(.io, "unable to map '\(path)': \(String(cString: strerror(errno)))")
         }
         base = p
+    }
+
+    static func notRegular(_ path: String, mode: mode_t) -> TidemarkError {
+        let kind: String
+        switch mode & S_IFMT {
+        case S_IFIFO: kind = "a FIFO (named pipe)"
+        case S_IFDIR: kind = "a directory"
+        case S_IFCHR: kind = "a character device"
+        case S_IFBLK: kind = "a block device"
+        case S_IFSOCK: kind = "a socket"
+        default: kind = "a special file"
+        }
+        return TidemarkError(.invalidInput, "unable to archive '\(path)': it is \(kind), not a regular WAL file",
+                             hints: ["archive_command must pass %p, the WAL file PostgreSQL names; nothing was archived"])
     }
 
     /// The whole file.

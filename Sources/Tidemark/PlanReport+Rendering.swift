@@ -85,7 +85,7 @@ extension PlanReport {
         row("WAL", "\(p.segments.count) segment\(p.segments.count == 1 ? "" : "s") (\(first) … \(last))"
             + (p.histories.isEmpty ? "" : ", history of timeline " + p.histories.map(\.description).joined(separator: ", "))
             + "; \(mebibytes(p.replayBytes)) to replay")
-        row("checked", "every file recovery needs is in the archive (\(segmentsInArchive) segments archived; \(summariesRead) summaries and \(segmentsScanned) whole segment\(segmentsScanned == 1 ? "" : "s") read in \(String(format: "%.2f", seconds)) s)")
+        row("checked", "every segment recovery needs is in the archive at full length, with an authenticated end (\(segmentsInArchive) segments archived; \(summariesRead) summaries and \(segmentsScanned) whole segment\(segmentsScanned == 1 ? "" : "s") read in \(String(format: "%.2f", seconds)) s)")
         for n in p.notes { row("note", n) }
         if let settings {
             out.append("Recovery settings:")

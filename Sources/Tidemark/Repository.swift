@@ -96,7 +96,7 @@ public struct Repository: Sendable {
         }
         guard config.version <= RepositoryConfig.currentVersion else {
             throw TidemarkError(.repository, "repository '\(store.location)' has format version \(config.version); this Tidemark reads up to \(RepositoryConfig.currentVersion)",
-                                hints: ["upgrade Tidemark"])
+                                hints: ["upgrade tidemark: a newer Tidemark created or converted this repository; nothing is damaged"])
         }
         return config
     }
@@ -106,7 +106,37 @@ public struct Repository: Sendable {
         guard let config = try await readConfig(store: store) else {
             throw try await missingRepositoryError(store)
         }
-        return try open(store: store, passphrase: passphrase, config: config)
+        return try await openChecked(store: store, passphrase: passphrase, config: config)
+    }
+
+    /// As `open(store:passphrase:config:)`; a key that does not unwrap is first checked against
+    /// the objects: a config copied from another repository is not a wrong key.
+    static func openChecked(store: any ObjectStore, passphrase: Secret, config: RepositoryConfig) async throws -> Repository {
+        do {
+            return try open(store: store, passphrase: passphrase, config: config)
+        } catch let e as TidemarkError where e.code == .wrongKey {
+            throw await foreignConfigError(store: store, config: config) ?? e
+        }
+    }
+
+    /// An error when the objects of the repository's stanzas are encrypted with another key
+    /// than the one `config` wraps (its config belongs to another repository); nil when they
+    /// agree or none can be read.
+    static func foreignConfigError(store: any ObjectStore, config: RepositoryConfig) async -> TidemarkError? {
+        guard let listing = try? await store.list(prefix: "") else { return nil }
+        for prefix in listing.prefixes.prefix(8) {
+            let stanza = String(prefix.dropLast())
+            let key = RepositoryLayout.stanzaInfo(stanza)
+            guard let head = try? await store.get(key, range: 0..<Int64(EnvelopeHeader.size)),
+                  let header = try? EnvelopeHeader(parsing: head) else { continue }
+            let found = hexString(header.keyID)
+            if found != config.wrappedKey.keyID {
+                return TidemarkError(.corrupt, "repository config '\(store.location)/\(RepositoryLayout.configKey)' belongs to a different repository: it holds key \(config.wrappedKey.keyID), but the objects in '\(store.location)' (e.g. '\(key)') are encrypted with key \(found)",
+                                     hints: ["restore \(RepositoryLayout.configKey) from a copy of this repository (or from the backup of its storage); the configured encryption key was not judged"])
+            }
+            return nil
+        }
+        return nil
     }
 
     /// Opens the repository and reads `keys` in the same round as its config: one I/O thread
@@ -121,7 +151,7 @@ public struct Repository: Sendable {
         let limit = PreloadedObjects.limit
         if let batch = try? await store.get([RepositoryLayout.configKey] + keys, range: 0..<Int64(limit)),
            batch.count == keys.count + 1, let head = batch[0], head.count < limit {
-            let repository = try open(store: store, passphrase: passphrase, config: try decodeConfig(head, store: store))
+            let repository = try await openChecked(store: store, passphrase: passphrase, config: try decodeConfig(head, store: store))
             var preloaded = PreloadedObjects()
             for (key, bytes) in zip(keys, batch.dropFirst()) where (bytes?.count ?? 0) < limit {
                 preloaded.objects[key] = .some(bytes)

@@ -79,8 +79,13 @@ extension TidemarkError {
         }
         if let e = error as? EnvelopeError {
             switch e {
-            case .keyMismatch:
-                return TidemarkError(.wrongKey, "unable to \(what): \(e)")
+            case .keyMismatch(let expected, let found):
+                // The key opened the repository config, so the object is not this repository's.
+                return TidemarkError(.corrupt, "unable to \(what): the object belongs to a different repository (it is encrypted with key \(found); this repository's key is \(expected))",
+                                     hints: ["the object, or the repository config (\(RepositoryLayout.configKey)), was copied in from another repository; restore it from a copy of this repository"])
+            case .unsupportedVersion(let v):
+                return TidemarkError(.repository, "unable to \(what): the object has format version \(v), newer than this Tidemark reads (\(EnvelopeHeader.currentVersion))",
+                                     hints: ["upgrade tidemark: a newer Tidemark wrote this object; nothing is damaged"])
             default:
                 return TidemarkError(.corrupt, "unable to \(what): \(e)")
             }
@@ -95,5 +100,16 @@ extension TidemarkError {
             }
         }
         return TidemarkError(.io, "unable to \(what): \(error)")
+    }
+}
+
+extension EnvelopeError {
+    /// False for the errors that say nothing about the object's bytes: a key from another
+    /// repository and a newer format (`TidemarkError.wrap` words those).
+    var isDamage: Bool {
+        switch self {
+        case .keyMismatch, .unsupportedVersion: return false
+        default: return true
+        }
     }
 }

@@ -78,6 +78,7 @@ public struct WALArchive: Sendable {
             guard file.size <= 1 << 20 else {
                 throw TidemarkError(.invalidInput, "'\(path)' is \(file.size) bytes; a \(Self.kindName(name)) file is a small text file")
             }
+            try Self.validateHistoryText(file: file, name: name)
         }
 
         let key = RepositoryLayout.wal(stanza, name)
@@ -219,7 +220,7 @@ public struct WALArchive: Sendable {
         } catch let e as TidemarkError {
             throw e
         } catch let e as EnvelopeError {
-            if case .keyMismatch = e { throw TidemarkError.wrap(e, doing: "compare with the archived '\(name)'") }
+            if !e.isDamage { throw TidemarkError.wrap(e, doing: "compare with the archived '\(name)'") }
             throw TidemarkError(.corrupt, "the archived copy of '\(name)' at '\(location)/\(key)' is damaged (\(e)); the file in pg_wal is intact",
                                 hints: ["move the damaged object aside (mv '\(location)/\(key)' '\(location)/\(key).damaged'); PostgreSQL will archive the segment again on its next retry"])
         } catch {
@@ -327,7 +328,7 @@ public struct WALArchive: Sendable {
         } catch let e as TidemarkError {
             throw e
         } catch let e as EnvelopeError {
-            if case .keyMismatch = e { throw TidemarkError.wrap(e, doing: "fetch '\(name)'") }
+            if !e.isDamage { throw TidemarkError.wrap(e, doing: "fetch '\(name)'") }
             throw TidemarkError(.corrupt, "the archived copy of '\(name)' at '\(location)/\(key)' is damaged: \(e)",
                                 hints: ["recovery cannot continue past this file from this repository; fetch it from another copy of the archive"])
         } catch let e as WALLongPageHeader.ParseError {

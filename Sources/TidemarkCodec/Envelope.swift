@@ -72,7 +72,10 @@ public struct EnvelopeHeader: Hashable, Sendable {
         }
         guard b.count >= Self.size else { throw .truncated }
         version = b[8]
-        guard version == Self.currentVersion else { throw .unsupportedVersion(version) }
+        guard version == Self.currentVersion else {
+            // 0 was never written: damage, not a newer format.
+            throw version > Self.currentVersion ? .unsupportedVersion(version) : .corrupt("format version \(version)")
+        }
         guard let c = CompressionAlgorithm(id: b[9]) else { throw .unsupportedAlgorithm("compression id \(b[9])") }
         compression = c
         guard b[10] == Self.cipherAES256GCM else { throw .unsupportedAlgorithm("cipher id \(b[10])") }

@@ -129,7 +129,7 @@ public struct RecoveryPlan: Sendable {
 public struct Unreachable: Error, Sendable, CustomStringConvertible {
     public enum Reason: String, Sendable, Codable {
         case noBackup, beforeOldestBackup, afterLastCommit, afterArchiveEnd, missingSegment, timelineNotFound,
-             timelineDoesNotLead, targetNotFound, backupNotUsable, timelineAmbiguous
+             timelineDoesNotLead, targetNotFound, backupNotUsable, historyDamaged, timelineAmbiguous
     }
     public var reason: Reason
     public var message: String
@@ -221,6 +221,7 @@ public struct RecoveryPlanner: Sendable {
     /// Candidate target timelines, most preferred first.
     func timelines(for request: PlanRequest, notes: inout [String]) throws(Unreachable) -> [TimelineID] {
         let graph = inventory.graph
+        try checkDamagedHistories(for: request, notes: &notes)
         switch request.timeline {
         case .id(let t):
             guard graph.history(of: t) != nil else {

@@ -106,11 +106,15 @@ public struct TimelineRange: Hashable, Sendable, Codable {
 /// All timelines known from the archived history files.
 public struct TimelineGraph: Sendable {
     public private(set) var histories: [TimelineID: TimelineHistory]
+    /// Timelines whose archived history file could not be read or parsed, with the reason.
+    /// The planner fails only when the target's path needs one (`RecoveryPlanner`).
+    public private(set) var damaged: [TimelineID: String]
 
-    public init(histories: [TimelineHistory]) {
+    public init(histories: [TimelineHistory], damaged: [TimelineID: String] = [:]) {
         var map: [TimelineID: TimelineHistory] = [:]
         for h in histories { map[h.timeline] = h }
         self.histories = map
+        self.damaged = damaged.filter { map[$0.key] == nil }
     }
 
     /// The history of `timeline`; timeline 1 has none of its own (and needs none).
@@ -121,10 +125,19 @@ public struct TimelineGraph: Sendable {
 
     /// The timeline PostgreSQL's `recovery_target_timeline = 'latest'` would pick: the highest
     /// one with a history file (probing stops at the first missing one, so gaps end the search).
+    /// A damaged file does not end the probing (the file exists), but is never the answer.
     public func newest(from start: TimelineID = TimelineID(1)) -> TimelineID {
         var t = start
-        while histories[TimelineID(t.rawValue + 1)] != nil { t = TimelineID(t.rawValue + 1) }
-        return t
+        var best = start
+        while true {
+            let next = TimelineID(t.rawValue + 1)
+            if histories[next] != nil {
+                best = next
+            } else if damaged[next] == nil {
+                return best
+            }
+            t = next
+        }
     }
 
     /// Every timeline with a history, and 1.

@@ -106,8 +106,13 @@ enum Entry {
             exit(await ArchiveFastPath.run(invocation))
         }
         let isFetch = CommandLine.arguments.dropFirst().contains("wal-fetch")
+        let arguments = GlobalOptionPlacement.normalize(Array(CommandLine.arguments.dropFirst()))
+        if let (message, status) = UnknownCommand.check(arguments) {
+            writeStderr(message)
+            exit(status)
+        }
         do {
-            var command = try TidemarkCommand.parseAsRoot(GlobalOptionPlacement.normalize(Array(CommandLine.arguments.dropFirst())))
+            var command = try TidemarkCommand.parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -9,6 +9,7 @@ private struct Archive {
     var restorePoints: [WALSegmentName: [WALRestorePoint]] = [:]
     var starts: [WALSegmentName: TimelineStart] = [:]
     var histories: [TimelineHistory] = []
+    var damaged: [TimelineID: String] = [:]
     var nextXid: UInt32 = 1000
 
     static let t0 = PostgresTimestamp(unixSeconds: 1_800_000_000)
@@ -46,7 +47,7 @@ private struct Archive {
                                               timelineStart: starts[n])
             }
         }
-        return WALInventory(segmentSize: size, segments: segments, graph: TimelineGraph(histories: histories),
+        return WALInventory(segmentSize: size, segments: segments, graph: TimelineGraph(histories: histories, damaged: damaged),
                             summaries: summaries, details: withDetails ? events : [:])
     }
 
@@ -385,5 +386,42 @@ private struct SplitMix {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+@Suite("Recovery planner: damaged history files", .tags(.small))
+struct DamagedHistoryPlannerTests {
+    @Test func anUnrelatedDamagedHistoryIsANoteNotAFailure() throws {
+        var (a, backups) = linear()
+        a.damaged[TimelineID(3)] = "line 1: junk"
+        for choice in [TimelineChoice.automatic, .latest, .id(TimelineID(1))] {
+            let p = try plan(a.plan(PlanRequest(target: .latest, timeline: choice), backups: backups).0)
+            #expect(p.targetTimeline == TimelineID(1))
+            #expect(p.notes.contains { $0.contains("00000003.history") && $0.contains("junk") }, "\(p.notes)")
+        }
+    }
+
+    @Test func aDamagedHistoryOnTheTargetsPathFails() throws {
+        var (a, backups, _, _) = RecoveryPlannerTests().branched()
+        a.damaged[TimelineID(2)] = "line 1: junk"
+        a.histories = []
+        // Timeline 2 holds WAL: the planner cannot place it, so choosing for the DBA is refused.
+        let u = try #require(unreachable(a.plan(PlanRequest(target: .latest), backups: backups).0))
+        #expect(u.reason == .historyDamaged)
+        #expect(u.missing == "00000002.history")
+        #expect(u.alternatives.contains { $0.contains("--target-timeline 1") })
+        let asked = try #require(unreachable(a.plan(PlanRequest(target: .latest, timeline: .id(TimelineID(2))), backups: backups).0))
+        #expect(asked.reason == .historyDamaged)
+        // Asked for timeline 1 explicitly: timeline 2's file is not read.
+        let p = try plan(a.plan(PlanRequest(target: .latest, timeline: .id(TimelineID(1))), backups: backups).0)
+        #expect(p.targetTimeline == TimelineID(1))
+        #expect(p.notes.contains { $0.contains("00000002.history") })
+    }
+
+    @Test func newestSkipsADamagedFileButKeepsProbing() {
+        let h3 = TimelineHistory(timeline: TimelineID(3), switches: [TimelineSwitch(parent: TimelineID(1), switchpoint: LSN(1 << 24), reason: "")])
+        let graph = TimelineGraph(histories: [h3], damaged: [TimelineID(2): "junk"])
+        #expect(graph.newest() == TimelineID(3))
+        #expect(TimelineGraph(histories: [], damaged: [TimelineID(2): "junk"]).newest() == TimelineID(1))
     }
 }

@@ -82,4 +82,51 @@ struct ConfigurationTests {
         let e = await expectError(.configuration) { _ = try self.load(["BACKUP_ENCRYPTION_KEY": "k"]) }
         #expect(e?.hints.joined().contains("BACKUP_DIR") == true)
     }
+
+    func loadFile(_ text: String) async -> TidemarkError? {
+        let dir = try? Scratch()
+        guard let dir, let path = try? dir.write("tidemark.json", Array(text.utf8)) else { return nil }
+        return await expectError(.configuration) { _ = try self.load(["BACKUP_ENCRYPTION_KEY": "k"], config: path) }
+    }
+
+    @Test func unknownKeysAreErrorsNamingTheNearestKnownOne() async throws {
+        let repo = #"{"name": "local", "type": "posix", "path": "/r"}"#
+        let cases: [(String, String, String)] = [
+            (#"{"repositories": [\#(repo)], "compresion": "zstd"}"#, "compresion", "compression"),
+            (#"{"repositorys": [\#(repo)]}"#, "repositorys", "repositories"),
+            (#"{"repositories": [{"name": "local", "type": "posix", "pth": "/r"}]}"#, "repositories[0].pth", "path"),
+            (#"{"repositories": [{"name": "o", "type": "s3", "s3": {"bucket": "b", "regoin": "x"}}]}"#, "repositories[0].s3.regoin", "region"),
+            (#"{"repositories": [\#(repo)], "postgres": {"connifo": "host=x"}}"#, "postgres.connifo", "conninfo"),
+        ]
+        for (text, key, nearest) in cases {
+            let error = await loadFile(text)
+            #expect(error?.message.contains("unknown key '\(key)'") == true, "\(error?.message ?? "no error") for \(text)")
+            #expect(error?.hints.contains("did you mean '\(nearest)'?") == true, "\(error?.hints ?? [])")
+        }
+    }
+
+    @Test func invalidJSONNamesTheLineAndColumn() async throws {
+        let error = await loadFile("{\n  \"stanza\": \"main\",\n  \"compression\": lz4\n}\n")
+        #expect(error?.message.contains("not valid JSON") == true)
+        #expect(error?.message.contains("line 3, column 18") == true, "\(error?.message ?? "")")
+        let trailing = await loadFile("{\"stanza\": \"main\",}")
+        #expect(trailing?.message.contains("line 1, column 19") == true, "\(trailing?.message ?? "")")
+    }
+
+    @Test func deepNestingIsNotCalledInvalidJSON() async throws {
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        let unknown = await loadFile(#"{"stanza": "main", "extra": \#(deep)}"#)
+        #expect(unknown?.message.contains("unknown key 'extra'") == true, "\(unknown?.message ?? "")")
+        let known = await loadFile(#"{"stanza": \#(deep)}"#)
+        #expect(known?.message.contains("'stanza' must be") == true, "\(known?.message ?? "")")
+        #expect(known?.message.contains("not valid JSON") == false)
+    }
+
+    @Test func theSampleConfigsStillLoad() throws {
+        for name in ["tidemark.sample.json", "tidemark.offsite.sample.json"] {
+            let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../pg-conf/\(name)").path
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            try ConfigFile.shape.check(bytes)
+        }
+    }
 }

@@ -16,7 +16,7 @@ struct WALArchiveTests {
         let files: [(String, [UInt8])] = [
             (seg1.description, SyntheticWAL.segment(seg1)),
             ("00000002.history", Array("1\t0/3000170\tbefore 2026-11-26 14:00:49.921292+00\n\n".utf8)),
-            ("000000010000000000000003.00000028.backup", Array("START WAL LOCATION: 0/3000028 (file 000000010000000000000003)\n".utf8)),
+            ("000000010000000000000003.00000028.backup", Array(WALPushInputTests.backupFile.utf8)),
             ("000000010000000000000004.partial", SyntheticWAL.segment(segmentName("000000010000000000000004"), seed: 9)),
         ]
         for (name, bytes) in files {
@@ -191,4 +191,96 @@ func sha256(_ bytes: [UInt8]) -> [UInt8] {
     var h = ContentHasher()
     h.update(bytes)
     return h.finalize()
+}
+
+@Suite("wal-push refuses bad input at the door")
+struct WALPushInputTests {
+    static let backupFile = """
+        START WAL LOCATION: 0/3000028 (file 000000010000000000000003)
+        STOP WAL LOCATION: 0/3000138 (file 000000010000000000000003)
+        CHECKPOINT LOCATION: 0/3000060
+        BACKUP METHOD: streamed
+        BACKUP FROM: primary
+        START TIME: 2026-11-26 14:00:49 UTC
+        LABEL: pg_basebackup base backup
+        START TIMELINE: 1
+        STOP TIME: 2026-11-26 14:00:50 UTC
+        STOP TIMELINE: 1
+
+        """
+
+    @Test func wellFormedHistoryAndBackupFilesAreArchived() async throws {
+        let (archive, _) = try await makeArchive()
+        let dir = try Scratch()
+        let history = "1\t0/3000170\tbefore 2026-11-26 14:00:49.921292+00\n\n"
+        #expect(try await archive.push(path: try dir.write("00000002.history", Array(history.utf8))) == .stored)
+        #expect(try await archive.push(path: try dir.write("000000010000000000000003.00000028.backup", Array(Self.backupFile.utf8))) == .stored)
+        // Label with a line break, an unknown later key, PG17's incremental lines.
+        let more = Self.backupFile.replacingOccurrences(of: "LABEL: pg_basebackup base backup\n",
+                                                        with: "LABEL: two\nlines\nINCREMENTAL FROM LSN: 0/2000028\nINCREMENTAL FROM TLI: 1\n")
+        let other = try Scratch()
+        #expect(try await archive.push(path: try other.write("000000010000000000000004.00000028.backup",
+                                                             Array(more.replacingOccurrences(of: "0/3000", with: "0/4000").replacingOccurrences(of: "0000000000000003)", with: "0000000000000004)").utf8))) == .stored)
+    }
+
+    @Test(arguments: [
+        ("00000002.history", "junk\n"),
+        ("00000002.history", ""),
+        ("00000002.history", "2\t0/3000170\tparent is not below\n"),
+        ("00000003.history", "1\t0/3000170\tx\n1\t0/4000000\tnot increasing\n"),
+        ("00000001.history", "\n"),
+        ("000000010000000000000003.00000028.backup", ""),
+        ("000000010000000000000003.00000028.backup", "hello world\n"),
+        ("000000010000000000000003.00000028.backup", "START WAL LOCATION: 0/3000028 (file 000000010000000000000003)\n"),
+        ("000000010000000000000003.00000099.backup", WALPushInputTests.backupFile),
+        ("000000020000000000000003.00000028.backup", WALPushInputTests.backupFile),
+        ("000000010000000000000003.00000028.backup", WALPushInputTests.backupFile.replacingOccurrences(of: "STOP WAL LOCATION: 0/3000138", with: "STOP WAL LOCATION: 0/1000138")),
+        ("000000010000000000000003.00000028.backup", String(repeating: "\0", count: 300)),
+    ])
+    func malformedHistoryAndBackupFilesAreRefused(_ name: String, _ text: String) async throws {
+        let (archive, store) = try await makeArchive()
+        let dir = try Scratch()
+        let error = await expectError(.invalidInput) { _ = try await archive.push(path: try dir.write(name, Array(text.utf8))) }
+        #expect(error?.message.contains(name) == true, "\(error?.message ?? "")")
+        #expect(error?.hints.contains { $0.contains("nothing was archived") } == true)
+        #expect(store.snapshot.keys.filter { $0.contains("/wal/") }.isEmpty, "nothing stored")
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aFIFONamedLikeASegmentIsRefusedWithoutBlocking() async throws {
+        let (archive, store) = try await makeArchive()
+        let dir = try Scratch()
+        let path = dir.path + "/000000010000000000000003"
+        #expect(mkfifo(path, 0o600) == 0)
+        let error = await expectError(.invalidInput) { _ = try await archive.push(path: path) }
+        #expect(error?.message.contains("FIFO") == true)
+        #expect(store.snapshot.keys.filter { $0.contains("/wal/") }.isEmpty)
+    }
+}
+
+@Suite("Repository problems are named for what they are")
+struct RepositoryProblemCodeTests {
+    @Test func anObjectInANewerFormatSaysUpgradeNotCorrupt() async throws {
+        let (archive, store) = try await makeArchive()
+        let dir = try Scratch()
+        let seg = segmentName("000000010000000000000003")
+        _ = try await archive.push(path: try dir.write(seg.description, SyntheticWAL.segment(seg)))
+        store.tamper(RepositoryLayout.wal("main", .segment(seg))) { var b = $0; b[8] = 2; return b }
+        let error = await expectError(.repository) { try await WALArchive.fetch(name: seg.description, to: dir.path + "/out", from: [archive]) }
+        #expect(error?.hints.contains { $0.contains("upgrade tidemark") } == true, "\(error?.hints ?? [])")
+    }
+
+    @Test func aConfigFromAnotherRepositoryIsNotAWrongKey() async throws {
+        let (_, store) = try await makeArchive()
+        let other = MemoryStore()
+        _ = try await Repository.initialize(store: other, passphrase: Secret(Array("another passphrase".utf8)), parameters: fastKDF)
+        let dir = try Scratch()
+        let seg = segmentName("000000010000000000000003")
+        let a = try await Repository.open(store: store, passphrase: testPassphrase)
+        _ = try await WALArchive(repository: a, stanza: "main", compression: .lz4).push(path: try dir.write(seg.description, SyntheticWAL.segment(seg)))
+        let foreign = try #require(other.snapshot[RepositoryLayout.configKey])
+        store.tamper(RepositoryLayout.configKey) { _ in foreign }
+        let error = await expectError(.corrupt) { _ = try await Repository.open(store: store, passphrase: testPassphrase) }
+        #expect(error?.message.contains("belongs to a different repository") == true, "\(error?.message ?? "")")
+    }
 }
