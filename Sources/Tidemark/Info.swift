@@ -57,6 +57,10 @@ public struct InfoReport: Codable, Sendable {
         public var postgresVersion: Int?
         public var walSegmentSize: UInt64?
         public var wal: WALSection
+        /// Per timeline, the instants a restore can reach (`Engine.restorableWindows`).
+        public var restorable: [RestorableWindowEntry]? = nil
+        /// Why the windows could not be worked out, or null.
+        public var restorableError: String? = nil
     }
 
     public var repositories: [RepositorySection]
@@ -108,6 +112,11 @@ public struct InfoReport: Codable, Sendable {
             for t in s.wal.timelines {
                 out.append("  timeline \(t.timeline): \(t.first) ... \(t.last) (\(t.segments) segments)" + (t.gaps.isEmpty ? "" : ", missing: " + t.gaps.joined(separator: ", ")))
             }
+            for w in s.restorable ?? [] {
+                out.append("  restorable on timeline \(w.timeline): \(w.from) ... \(w.until) (from backup \(w.backup))")
+            }
+            if let e = s.restorableError { out.append("  restorable window unknown: \(e)") }
+            if s.restorable?.isEmpty == true && s.restorableError == nil { out.append("  restorable: nothing yet (no backup reaches an archived commit)") }
         }
         for a in alerts {
             out.append("ALERT: repository \(a.repository) lacks \(a.file) (missed \(a.recorded): \(a.error))")
@@ -157,8 +166,15 @@ extension Engine {
                 let name = String(prefix.dropLast())
                 let identity = try await repo.stanzaInfo(name)
                 let wal = try await walSection(repo.store, stanza: name, segmentSize: identity.flatMap { WALSegmentSize(rawValue: $0.walSegmentSize) } ?? .default)
-                stanzas.append(.init(name: name, repository: spec.name, systemIdentifier: identity?.systemIdentifier,
-                                     postgresVersion: identity?.postgresVersion, walSegmentSize: identity?.walSegmentSize, wal: wal))
+                var section = InfoReport.StanzaSection(name: name, repository: spec.name, systemIdentifier: identity?.systemIdentifier,
+                                                       postgresVersion: identity?.postgresVersion, walSegmentSize: identity?.walSegmentSize, wal: wal)
+                do {
+                    section.restorable = try await restorableWindows(repo, stanza: name)
+                } catch {
+                    section.restorable = []
+                    section.restorableError = TidemarkError.wrap(error, doing: "work out the restorable windows of stanza '\(name)'").message
+                }
+                stanzas.append(section)
             }
         }
         let order = configuration.repositories.map(\.name)

@@ -149,6 +149,25 @@ extension PostgreSQLIntegration {
             let last = try await server.switchWAL()
             _ = try await server.waitUntilArchived(last, timeout: .seconds(120))
 
+            // info's restorable window on timeline 1: from the backup's stop to the last
+            // archived commit, the same one `plan --latest` predicts.
+            let info = try await cluster.tidemark.run("info", "--json")
+            let stanzas = (try JSONSerialization.jsonObject(with: info.stdout) as? [String: Any])?["stanzas"] as? [[String: Any]]
+            let windows = try #require(stanzas?.first?["restorable"] as? [[String: Any]], "info --json: \(info.stdoutText)")
+            let (latestCode, latest, latestRun) = try await cluster.plan(["--latest"])
+            try #require(latestCode == 0, "\(latestRun)")
+            let lastCommit = try #require(latest?.lastCommit?.time)
+            let backupStop = try #require(try await cluster.list().backups.first?.stopTime)
+            func micros(_ text: String) throws -> Int64 {
+                try unixMicros(text.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "+00"))
+            }
+            #expect(windows.count == 1 && windows.first?["timeline"] as? Int == 1, "\(windows)")
+            if let w = windows.first, let until = w["until"] as? String, let from = w["from"] as? String {
+                #expect(try micros(until) == micros(lastCommit), "window until \(until), plan --latest's last commit \(lastCommit)")
+                #expect(try micros(from) == micros(backupStop), "window from \(from), backup stop \(backupStop)")
+            }
+            #expect(try await cluster.tidemark.run("info").stdoutText.contains("restorable on timeline 1:"))
+
             let all = rows.sorted { $0.micros < $1.micros }
             var generator = SeededGenerator.fromEnvironment()
             print("PITR instants seed: \(generator.seed) (TIDEMARK_TEST_SEED replays it)")

@@ -291,6 +291,38 @@ struct RecoveryPlannerTests {
         #expect(!p.notes.contains { $0.contains("has commits until") }, "\(p.notes)")
     }
 
+    /// `info`'s restorable windows: per timeline, from the oldest backup that reaches its last
+    /// commit without a gap to that commit.
+    @Test func restorableWindowsPerTimeline() throws {
+        var (a, _, _, _) = branched()
+        let backups = [a.backup("B1", start: 3, stop: 3), a.backup("B2", start: 4, stop: 4)]
+        func windows(_ archive: Archive) -> [RestorableWindow] {
+            var inventory = archive.inventory()
+            var result: [RestorableWindow] = []
+            for tl in inventory.graph.timelines {
+                candidates: for b in RecoveryPlanner(backups: backups, inventory: inventory).windowCandidates(for: tl) {
+                    while true {
+                        switch RecoveryPlanner(backups: backups, inventory: inventory).window(for: tl, using: b) {
+                        case .window(let w): result.append(w); break candidates
+                        case .needsDetail(let names): for n in names { inventory.details[n] = archive.events[n] ?? [] }
+                        case .none: continue candidates
+                        }
+                    }
+                }
+            }
+            return result
+        }
+        let both = windows(a)
+        #expect(both.map(\.timeline) == [TimelineID(1), TimelineID(2)])
+        #expect(both.allSatisfy { $0.backup == "B1" && $0.from == backups[0].stopTime })
+        #expect(both[0].until == a.time(segment: 9, k: 9))
+        #expect(both[1].until == a.time(segment: 8, k: 9, base: 10_000))
+        // A gap in B1's own WAL: the window starts at the first backup after the gap.
+        a.segments[TimelineID(1)]?.remove(3)
+        let gapped = windows(a)
+        #expect(gapped.first?.backup == "B2" && gapped.first?.from == backups[1].stopTime, "\(gapped)")
+    }
+
     @Test func aBackupOnAnAbandonedBranchCannotReachTheOtherBranch() throws {
         let (a, _, switchpoint, _) = branched()
         // A backup taken on timeline 1 after the switchpoint is not on timeline 2's history.
