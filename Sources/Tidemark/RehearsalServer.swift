@@ -89,6 +89,9 @@ final class ScratchCluster: Sendable {
             if isRunning, let pid = postmasterPID { kill(pid, SIGKILL) }
         }
         if !socketDirectory.hasPrefix(root + "/") { try? FileManager.default.removeItem(atPath: socketDirectory) }
+        // The prefetch spool holds decrypted WAL and is of no use for inspection: it goes even
+        // with --keep, after its prefetcher (if one still runs) let go of it.
+        PrefetchSpool(path: PrefetchSpool.defaultPath(dataDirectory: dataDirectory), capacity: 0).removeWhenIdle(waitingUpTo: 2)
         if !keep { try? FileManager.default.removeItem(atPath: root) }
     }
 
