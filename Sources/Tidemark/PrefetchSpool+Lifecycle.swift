@@ -71,27 +71,30 @@ extension PrefetchSpool {
         return clean && (rmdir(path) == 0 || errno == ENOENT)
     }
 
-    /// Waits up to `seconds` for a running prefetcher to let go of the lock, then removes the
-    /// spool (under the lock when it got it). For a server that is stopped (rehearse's
-    /// teardown): a prefetcher still running then loses its directory, its writes fail, and it
-    /// ends. A file it renames in meanwhile is caught by a few more passes. True when nothing
-    /// is left.
+    /// Removes the spool of a server that is stopped (rehearse's teardown), then waits up to
+    /// `seconds` for a prefetcher that still runs to end: it notices within a few milliseconds
+    /// that its spool is gone (no request left) and exits. A file it renames in meanwhile is
+    /// caught by a few more passes. True when nothing is left.
     @discardableResult
     public func removeWhenIdle(waitingUpTo seconds: Double = 15) -> Bool {
         var st = stat()
         guard lstat(path, &st) == 0 else { return true }
-        let deadline = Engine.monotonicSeconds() + seconds
-        var fd = tryLock()
-        while fd == nil, Engine.monotonicSeconds() < deadline {
-            usleep(50_000)
-            fd = tryLock()
-        }
-        defer { if let fd { close(fd) } }
+        // The lock file stays open across its removal, to see when its holder lets go.
+        let fd = open(file("lock"), O_RDWR | O_CLOEXEC)
+        defer { if fd >= 0 { close(fd) } }
+        var removed = false
         for _ in 0..<10 {
-            if removeAll() { return true }
+            if removeAll() {
+                removed = true
+                break
+            }
             usleep(100_000)
         }
-        return false
+        if fd >= 0 {
+            let deadline = Engine.monotonicSeconds() + seconds
+            while flock(fd, LOCK_EX | LOCK_NB) != 0, Engine.monotonicSeconds() < deadline { usleep(20_000) }
+        }
+        return removed && (lstat(path, &st) != 0 || removeAll())
     }
 
     /// What `check` reports: a spool not in use (no prefetcher holds its lock) whose data

@@ -90,8 +90,8 @@ final class ScratchCluster: Sendable {
         }
         if !socketDirectory.hasPrefix(root + "/") { try? FileManager.default.removeItem(atPath: socketDirectory) }
         // The prefetch spool holds decrypted WAL and is of no use for inspection: it goes even
-        // with --keep, after its prefetcher (if one still runs) let go of it.
-        PrefetchSpool(path: PrefetchSpool.defaultPath(dataDirectory: dataDirectory), capacity: 0).removeWhenIdle(waitingUpTo: 2)
+        // with --keep; a prefetcher that still runs notices and ends (waited for, up to 3 s).
+        PrefetchSpool(path: PrefetchSpool.defaultPath(dataDirectory: dataDirectory), capacity: 0).removeWhenIdle(waitingUpTo: 3)
         if !keep { try? FileManager.default.removeItem(atPath: root) }
     }
 
