@@ -113,7 +113,7 @@ extension PrefetchSpool {
         for entry in ((try? FileIO.listDirectory(temp)) ?? []).sorted(by: { $0.name < $1.name })
         where entry.name.hasPrefix(legacyPrefix) && entry.isDirectory {
             found.append(Stale(path: temp + "/" + entry.name,
-                               reason: "left in \(temp) by an older Tidemark (decrypted WAL, kept until deleted)"))
+                               reason: "left in \(temp) by an older Tidemark, which kept spools until deleted"))
         }
         var candidates: [(String, String?)] = []
         if let dataDirectory { candidates.append((defaultPath(dataDirectory: dataDirectory), dataDirectory)) }

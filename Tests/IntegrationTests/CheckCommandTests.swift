@@ -98,6 +98,23 @@ extension PostgreSQLIntegration {
             #expect(grantedJSON.exitCode == 0, "\(grantedJSON)")
             let ok = try JSONSerialization.jsonObject(with: grantedJSON.stdout) as? [String: Any]
             #expect(ok?["status"] as? String == "ok", "\(grantedJSON.stdoutText)")
+
+            // A spool an older Tidemark left in the temp directory: a warning (exit 0) that
+            // says how to remove it.
+            let stale = temp + "/tidemark-spool-\(cluster.user?.uid ?? 0)-main-0123456789abcdef"
+            try FileManager.default.makeDirectory(stale, mode: 0o700, owner: cluster.user)
+            let warned = try await tidemark.run("check")
+            print("check with a stale spool (\(warned.duration)):\n\(warned.stdoutText)\(warned.stderrText)")
+            #expect(warned.exitCode == 0, "a stale spool is a warning: \(warned)")
+            #expect(warned.stdoutText.contains("WARN  prefetch spool \(stale): holds decrypted WAL"), "\(warned.stdoutText)")
+            #expect(warned.stdoutText.contains("fix: no recovery uses it: remove it as its owner with rm -rf -- \(stale)"), "\(warned.stdoutText)")
+            let warnedJSON = try await tidemark.run("check", "--json")
+            #expect(warnedJSON.exitCode == 0, "\(warnedJSON)")
+            let object2 = try #require(try JSONSerialization.jsonObject(with: warnedJSON.stdout) as? [String: Any])
+            #expect(object2["status"] as? String == "warning", "\(warnedJSON.stdoutText)")
+            let spool = (object2["checks"] as? [[String: Any]])?.first { $0["name"] as? String == "spool" }
+            #expect(spool?["status"] as? String == "warning" && (spool?["hint"] as? String)?.contains("rm -rf -- \(stale)") == true,
+                    "\(warnedJSON.stdoutText)")
         }
 
         /// The server is down: exit 7 (docs/exit-codes.md), and the fix says where it looked.
