@@ -23,6 +23,13 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 started=$(date +%s)
+# Everything the build and the tests put in the temporary directory (the test support's
+# per-process roots, the Swift driver's TemporaryDirectory.* directories) goes into one
+# directory of this run, removed when the script ends, however it ends.
+run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/tidemark-test-run.XXXXXX")
+chmod 0755 "$run_tmp"   # the postgres user reaches the scratch clusters inside
+trap 'rm -rf "$run_tmp"' EXIT
+export TMPDIR=$run_tmp
 budget=${TIDEMARK_TOTAL_BUDGET:-5100}
 scratch=${TIDEMARK_SCRATCH_PATH:-.build}
 

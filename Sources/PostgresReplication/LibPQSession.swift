@@ -66,6 +66,8 @@ final class LibPQSession: @unchecked Sendable {
     var isClosed: Bool { closed.load(ordering: .acquiring) }
     /// `host=… port=… user=… dbname=…` of the connection (never a password).
     var target: String { lock.withLock { targetDescription } }
+    /// `host H port P` or `socket …` of the connection (`endpoint(_:)`).
+    var endpoint: String { lock.withLock { connection.map { Self.endpoint($0) } ?? "PostgreSQL" } }
     /// `PQserverVersion` as read right after connecting (e.g. 150018).
     var serverVersion: Int { lock.withLock { serverVersionNumber } }
 
@@ -154,10 +156,12 @@ final class LibPQSession: @unchecked Sendable {
         do {
             try waitForSocket(events: events, token: token, deadline: deadline)
         } catch let error as ReplicationError where error.code == .timeout {
-            let target = try withConnection { Self.describe($0) }
-            throw ReplicationError(
+            let (target, endpoint) = try withConnection { (Self.describe($0), Self.endpoint($0)) }
+            var error = ReplicationError(
                 .timeout, "unable to connect to PostgreSQL (\(target)): no answer within the time limit",
                 hints: ["check that the server runs and that host and port are right; raise the connection timeout"])
+            error.endpoint = endpoint
+            throw error
         }
     }
 
@@ -175,7 +179,9 @@ final class LibPQSession: @unchecked Sendable {
                 code = .authenticationFailed
                 hints = ["the server asks for a password: set PGPASSWORD, ~/.pgpass or password= in the connection string"]
             }
-            return ReplicationError(code, "unable to connect to PostgreSQL (\(target)): \(message)", sqlState: sqlState, hints: hints)
+            var error = ReplicationError(code, "unable to connect to PostgreSQL (\(target)): \(message)", sqlState: sqlState, hints: hints)
+            error.endpoint = Self.endpoint(connection)
+            return error
         }
     }
 
@@ -204,6 +210,15 @@ final class LibPQSession: @unchecked Sendable {
         func value(_ pointer: UnsafeMutablePointer<CChar>?) -> String { pointer.map { String(cString: $0) } ?? "" }
         return "host=\(value(PQhost(connection))) port=\(value(PQport(connection))) "
             + "user=\(value(PQuser(connection))) dbname=\(value(PQdb(connection)))"
+    }
+
+    /// `host H port P`, or `socket DIR/.s.PGSQL.P` when the host is a socket directory.
+    static func endpoint(_ connection: OpaquePointer) -> String {
+        let host = PQhost(connection).map { String(cString: $0) } ?? ""
+        let port = PQport(connection).map { String(cString: $0) } ?? ""
+        let shownPort = port.isEmpty ? "5432" : port
+        if host.hasPrefix("/") || host.hasPrefix("@") { return "socket \(host)/.s.PGSQL.\(shownPort)" }
+        return "host \(host.isEmpty ? "localhost" : host) port \(shownPort)"
     }
 
     /// The `password` of a conninfo string or URI, to redact it from messages (wraps

@@ -80,6 +80,9 @@ public final class ReplicationConnection: Sendable {
     /// `host=… port=… user=… dbname=…` of this connection, for messages (no password).
     public var target: String { session.target }
 
+    /// `host H port P`, or `socket DIR/.s.PGSQL.P`, of this connection.
+    public var endpoint: String { session.endpoint }
+
     /// True after `close()`, a cancellation or a failure that ended the connection.
     public var isClosed: Bool { session.isClosed }
 

@@ -50,6 +50,9 @@ public struct ReplicationError: Error, Sendable, CustomStringConvertible {
     /// The server's SQLSTATE (e.g. `42501`), when the failure came from the server.
     public var sqlState: String?
     public var hints: [String]
+    /// Where a connection attempt went: `host H port P`, or `socket /dir/.s.PGSQL.P` (nil when
+    /// the failure is not about reaching the server).
+    public var endpoint: String?
 
     public init(_ code: Code, _ message: String, sqlState: String? = nil, hints: [String] = []) {
         self.code = code

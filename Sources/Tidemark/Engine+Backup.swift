@@ -61,7 +61,8 @@ extension TidemarkError {
         case .walLevelTooLow:
             hints.append("set wal_level = replica (restart needed)")
         case .connectionFailed, .timeout:
-            hints.append("check the server is running and reachable: \(conninfoHint)")
+            let at = error.endpoint.map { " at \($0)" } ?? ""
+            hints.append("check the server is running and reachable\(at)" + (conninfoHint.isEmpty ? "" : " (connection settings: \(conninfoHint))"))
         default:
             break
         }
@@ -95,7 +96,8 @@ extension Engine {
             let facts = ServerFacts(systemIdentifier: String(identity.systemIdentifier), postgresVersion: connection.serverVersionNumber,
                                     walSegmentSize: parseSize(segment) ?? 16 << 20, blockSize: Int(block) ?? 8192)
             return (facts, identity)
-        } catch let e as ReplicationError {
+        } catch var e as ReplicationError {
+            if e.endpoint == nil, e.code == .connectionFailed || e.code == .timeout { e.endpoint = connection.endpoint }
             throw TidemarkError.from(e, conninfoHint: "")
         }
     }

@@ -6,22 +6,50 @@ import Foundation
 import PostgresReplication
 import TidemarkCore
 
-/// One line of `tidemark check`.
+/// One line of `tidemark check` (and one object of `check --json`, docs/check-json.md).
 public struct CheckResult: Sendable {
-    public var what: String
-    public var ok: Bool
-    public var problem: String?
-    public var fix: String?
+    public enum Status: String, Sendable, Codable {
+        case ok, failed, warning
+    }
 
-    static func pass(_ what: String) -> CheckResult { CheckResult(what: what, ok: true) }
-    static func fail(_ what: String, _ problem: String, fix: String) -> CheckResult {
-        CheckResult(what: what, ok: false, problem: problem, fix: fix)
+    /// A stable identifier: `key`, `repository`, `repository:NAME`, `alerts:NAME`, `connection`,
+    /// `wal_level`, `archive_mode`, `archive_command`, `max_wal_senders`, `stanza`,
+    /// `stanza:NAME`, `archiving`, `archiving:NAME`, `server`, `spool`.
+    public var name: String
+    /// What was checked, as the text output names it.
+    public var what: String
+    public var status: Status
+    /// ok: what holds; failed / warning: what is wrong.
+    public var message: String
+    /// What to do (failed / warning).
+    public var hint: String?
+    /// For a failure: the error code `check` exits with when it is the first one.
+    public var code: TidemarkError.Code?
+
+    public var ok: Bool { status != .failed }
+
+    static func pass(_ name: String, _ message: String) -> CheckResult {
+        CheckResult(name: name, what: message, status: .ok, message: message)
+    }
+    static func fail(_ name: String, _ what: String, _ problem: String, fix: String, code: TidemarkError.Code = .configuration) -> CheckResult {
+        CheckResult(name: name, what: what, status: .failed, message: problem, hint: fix, code: code)
+    }
+    static func warn(_ name: String, _ what: String, _ problem: String, fix: String) -> CheckResult {
+        CheckResult(name: name, what: what, status: .warning, message: problem, hint: fix)
+    }
+}
+
+extension [CheckResult] {
+    /// failed when any check failed, else warning when any warned, else ok.
+    public var overallStatus: CheckResult.Status {
+        if contains(where: { $0.status == .failed }) { return .failed }
+        return contains(where: { $0.status == .warning }) ? .warning : .ok
     }
 }
 
 extension Engine {
-    /// `tidemark check`: connection, settings, repository identity, and a WAL switch that must
-    /// arrive in the repository within `archiveTimeoutSeconds`.
+    /// `tidemark check`: connection, settings, repository identity, a WAL switch that must
+    /// arrive in the repository within `archiveTimeoutSeconds`, and stale prefetch spools.
     public static func check(_ configuration: Configuration) async throws -> [CheckResult] {
         var results: [CheckResult] = []
         var opened: [(RepositorySpec, Repository)] = []
@@ -29,19 +57,20 @@ extension Engine {
         do {
             passphrase = try configuration.requireKey()
         } catch let e as TidemarkError {
-            results.append(.fail("repository", e.message, fix: e.hints.first ?? "see docs/configuration.md"))
+            results.append(.fail("key", "repository", e.message, fix: e.hints.first ?? "see docs/configuration.md", code: e.code))
             return results
         }
         let several = configuration.repositories.count > 1
         for spec in configuration.repositories {
             let what = several ? "repository '\(spec.name)'" : "repository"
+            let name = several ? "repository:\(spec.name)" : "repository"
             do {
                 let repo = try await open(spec, configuration: configuration, passphrase: passphrase)
                 opened.append((spec, repo))
-                results.append(.pass("\(what) \(spec.location) opens with the configured key"))
+                results.append(.pass(name, "\(what) \(spec.location) opens with the configured key"))
             } catch {
                 let e = TidemarkError.wrap(error, doing: "open repository '\(spec.name)'")
-                results.append(.fail(what, e.message, fix: e.hints.first ?? "see docs/configuration.md"))
+                results.append(.fail(name, what, e.message, fix: e.hints.first ?? "see docs/configuration.md", code: e.code))
             }
         }
         guard !opened.isEmpty else { return results }
@@ -49,57 +78,71 @@ extension Engine {
             let byRepository = Dictionary(grouping: alerts, by: \.repository)
             for (name, missed) in byRepository.sorted(by: { $0.key < $1.key }) {
                 let files = missed.map(\.file)
-                results.append(.fail("repository '\(name)'", "misses \(files.count) WAL file(s) that wal-push could not store there: \(files.prefix(5).joined(separator: ", "))\(files.count > 5 ? ", ..." : "")",
-                                     fix: "fix the repository (the ALERT lines in the server log say why), then copy the files over: tidemark wal-fetch from another repository and wal-push again; `tidemark info` lists them all"))
+                results.append(.fail("alerts:\(name)", "repository '\(name)'", "misses \(files.count) WAL file(s) that wal-push could not store there: \(files.prefix(5).joined(separator: ", "))\(files.count > 5 ? ", ..." : "")",
+                                     fix: "fix the repository (the ALERT lines in the server log say why), then copy the files over: tidemark wal-fetch from another repository and wal-push again; `tidemark info` lists them all",
+                                     code: .repository))
             }
         }
         let connection: ReplicationConnection
         do {
             connection = try await connect(configuration)
-            results.append(.pass("replication connection to \(connection.target) (role has REPLICATION)"))
+            results.append(.pass("connection", "replication connection to \(connection.target) (role has REPLICATION)"))
         } catch let e as TidemarkError {
-            results.append(.fail("replication connection", e.message, fix: e.hints.last ?? "check postgres.conninfo / PG* variables"))
+            results.append(.fail("connection", "replication connection", e.message, fix: e.hints.last ?? "check postgres.conninfo / PG* variables",
+                                 code: e.code))
+            results += staleSpoolResults(configuration, dataDirectory: nil)
             return results
         }
         defer { connection.close() }
+        let role = CheckGrants.role(inTarget: connection.target)
         func setting(_ name: String) async -> String? { try? await connection.show(name) }
 
         let walLevel = await setting("wal_level") ?? "?"
-        results.append(walLevel == "replica" || walLevel == "logical" ? .pass("wal_level = \(walLevel)")
-                       : .fail("wal_level", "is '\(walLevel)'", fix: "wal_level = replica in postgresql.conf (restart)"))
+        results.append(walLevel == "replica" || walLevel == "logical" ? .pass("wal_level", "wal_level = \(walLevel)")
+                       : .fail("wal_level", "wal_level", "is '\(walLevel)'", fix: "wal_level = replica in postgresql.conf (restart)"))
         let archiveMode = await setting("archive_mode") ?? "?"
-        results.append(archiveMode == "on" || archiveMode == "always" ? .pass("archive_mode = \(archiveMode)")
-                       : .fail("archive_mode", "is '\(archiveMode)'", fix: "archive_mode = on in postgresql.conf (restart)"))
+        results.append(archiveMode == "on" || archiveMode == "always" ? .pass("archive_mode", "archive_mode = \(archiveMode)")
+                       : .fail("archive_mode", "archive_mode", "is '\(archiveMode)'", fix: "archive_mode = on in postgresql.conf (restart)"))
         let command = await setting("archive_command") ?? ""
         let library = await setting("archive_library") ?? ""
         if !library.isEmpty {
-            results.append(.fail("archive_command", "archive_library = '\(library)' overrides archive_command",
+            results.append(.fail("archive_command", "archive_command", "archive_library = '\(library)' overrides archive_command",
                                  fix: "archive_library = '' and archive_command = 'tidemark wal-push %p'"))
         } else if !(command.contains("tidemark") && command.contains("wal-push") && command.contains("%p")) {
-            results.append(.fail("archive_command", "is '\(command)', which does not call tidemark wal-push %p",
+            results.append(.fail("archive_command", "archive_command", "is '\(command)', which does not call tidemark wal-push %p",
                                  fix: "archive_command = 'tidemark wal-push %p' (reload)"))
         } else if configuration.stanza != "main" && !command.contains(configuration.stanza) && !command.contains("--config") {
-            results.append(.fail("archive_command", "does not name stanza '\(configuration.stanza)'",
+            results.append(.fail("archive_command", "archive_command", "does not name stanza '\(configuration.stanza)'",
                                  fix: "archive_command = 'tidemark --stanza \(configuration.stanza) wal-push %p'"))
         } else {
-            results.append(.pass("archive_command calls Tidemark: \(command)"))
+            results.append(.pass("archive_command", "archive_command calls Tidemark: \(command)"))
         }
         let senders = Int(await setting("max_wal_senders") ?? "0") ?? 0
-        results.append(senders >= 2 ? .pass("max_wal_senders = \(senders)")
-                       : .fail("max_wal_senders", "is \(senders); a backup needs one sender", fix: "max_wal_senders = 10 (restart)"))
+        results.append(senders >= 2 ? .pass("max_wal_senders", "max_wal_senders = \(senders)")
+                       : .fail("max_wal_senders", "max_wal_senders", "is \(senders); a backup needs one sender", fix: "max_wal_senders = 10 (restart)"))
         do {
             let (facts, _) = try await serverFacts(connection)
             for (spec, repository) in opened {
                 let whose = several ? " in repository '\(spec.name)'" : ""
+                let name = several ? "stanza:\(spec.name)" : "stanza"
                 if let stanza = try await repository.stanzaInfo(configuration.stanza), stanza.systemIdentifier != facts.systemIdentifier {
-                    results.append(.fail("stanza '\(configuration.stanza)'\(whose)", "holds cluster \(stanza.systemIdentifier), the server is \(facts.systemIdentifier)",
-                                         fix: "use a stanza of its own for this cluster (--stanza)"))
+                    results.append(.fail(name, "stanza '\(configuration.stanza)'\(whose)", "holds cluster \(stanza.systemIdentifier), the server is \(facts.systemIdentifier)",
+                                         fix: "use a stanza of its own for this cluster (--stanza)", code: .conflict))
                 } else {
-                    results.append(.pass("stanza '\(configuration.stanza)'\(whose) matches system identifier \(facts.systemIdentifier)"))
+                    results.append(.pass(name, "stanza '\(configuration.stanza)'\(whose) matches system identifier \(facts.systemIdentifier)"))
                 }
             }
             // Force a segment switch and watch it arrive in every repository that opened.
-            let rows = try await connection.simpleQuery("SELECT pg_walfile_name(pg_switch_wal())")
+            let rows: [[String?]]
+            do {
+                rows = try await connection.simpleQuery("SELECT pg_walfile_name(pg_switch_wal())")
+            } catch let e as ReplicationError where e.sqlState == CheckGrants.insufficientPrivilege {
+                results.append(.fail(several ? "archiving:\(configuration.repositories[0].name)" : "archiving", "WAL archiving",
+                                     "unable to force a WAL switch: \(e.message)",
+                                     fix: CheckGrants.hint(for: e.message, role: role), code: .configuration))
+                results += staleSpoolResults(configuration, dataDirectory: await setting("data_directory"))
+                return results
+            }
             guard let name = rows.first?.first ?? nil, let file = WALFileName(name) else {
                 throw TidemarkError(.io, "pg_switch_wal() returned no segment name")
             }
@@ -114,15 +157,58 @@ extension Engine {
                     try await Task.sleep(for: .milliseconds(250))
                 }
                 let target = several ? "repository '\(spec.name)'" : "the repository"
-                results.append(arrived ? .pass("WAL segment \(name) arrived in \(target) after a switch")
-                               : .fail("WAL archiving", "segment \(name) did not reach \(target) within \(Int(configuration.archiveTimeoutSeconds)) s",
+                let id = several ? "archiving:\(spec.name)" : "archiving"
+                results.append(arrived ? .pass(id, "WAL segment \(name) arrived in \(target) after a switch")
+                               : .fail(id, "WAL archiving", "segment \(name) did not reach \(target) within \(Int(configuration.archiveTimeoutSeconds)) s",
                                        fix: "look at pg_stat_archiver.last_failed_wal and the server log; archive_command must use this BACKUP_DIR/config and key"))
             }
         } catch let e as ReplicationError {
-            results.append(.fail("server", e.message, fix: "see the server log"))
+            let fix = e.sqlState == CheckGrants.insufficientPrivilege ? CheckGrants.hint(for: e.message, role: role) : "see the server log"
+            results.append(.fail("server", "server", e.message, fix: fix, code: e.sqlState == CheckGrants.insufficientPrivilege ? .configuration : .io))
         } catch let e as TidemarkError {
-            results.append(.fail("server", e.message, fix: e.hints.first ?? "see the server log"))
+            results.append(.fail("server", "server", e.message, fix: e.hints.first ?? "see the server log", code: e.code))
         }
+        results += staleSpoolResults(configuration, dataDirectory: await setting("data_directory"))
         return results
+    }
+
+    /// One warning per stale prefetch spool (`PrefetchSpool.staleSpools`), with the command that
+    /// removes it. `dataDirectory` is the server's (SHOW data_directory; nil when the role may
+    /// not read it or the directory is on another host).
+    static func staleSpoolResults(_ configuration: Configuration, dataDirectory: String?) -> [CheckResult] {
+        PrefetchSpool.staleSpools(tempDirectory: configuration.tempDirectory, dataDirectory: dataDirectory,
+                                  configured: configuration.spoolPath).map { stale in
+            .warn("spool", "prefetch spool \(stale.path)", "holds decrypted WAL and is stale: \(stale.reason)",
+                  fix: "no recovery uses it: remove it as its owner with rm -rf -- \(RecoveryConfig.shellWord(stale.path))")
+        }
+    }
+}
+
+/// The privileges `check` needs beyond LOGIN REPLICATION (docs/configuration.md, "The
+/// database role"), and the HINT that names the missing one.
+enum CheckGrants {
+    /// SQLSTATE of "permission denied".
+    static let insufficientPrivilege = "42501"
+
+    /// The `user=` of a `host=… port=… user=… dbname=…` target.
+    static func role(inTarget target: String) -> String? {
+        target.split(separator: " ").first { $0.hasPrefix("user=") }.map { String($0.dropFirst(5)) }.flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// `GRANT EXECUTE ON FUNCTION pg_switch_wal() TO "role";` for a permission error on that
+    /// function, else the general advice.
+    static func hint(for message: String, role: String?) -> String {
+        let grantee = role.map(quotedIdentifier) ?? "<role>"
+        if message.contains("pg_switch_wal") {
+            return "as a superuser: GRANT EXECUTE ON FUNCTION pg_switch_wal() TO \(grantee); (check forces a WAL switch to see it archived; docs/configuration.md lists the grants)"
+        }
+        return "the role lacks a privilege check needs; docs/configuration.md lists the grants for \(grantee)"
+    }
+
+    /// A role name as an SQL identifier: bare when it is a plain lower-case name, else quoted.
+    static func quotedIdentifier(_ name: String) -> String {
+        let plain = name.first.map { $0 == "_" || ("a"..."z").contains($0) } == true
+            && name.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
+        return plain ? name : "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

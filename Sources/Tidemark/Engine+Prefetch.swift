@@ -8,12 +8,17 @@ import TidemarkStorage
 /// provably current copy is there, else fetch as usual; then make sure a prefetcher runs.
 extension Engine {
     /// The spool wal-fetch uses for this configuration, created or checked; nil when
-    /// prefetching is off or the directory is unusable (then wal-fetch works as without it).
+    /// prefetching is off, the directory is unusable, or (without a configured spool)
+    /// `dataDirectory` is not a data directory: then wal-fetch works as without prefetching.
     public static func prefetchSpool(_ configuration: Configuration, dataDirectory: String) -> PrefetchSpool? {
         guard configuration.prefetchSegments > 0, configuration.repositories.first != nil else { return nil }
-        let path = configuration.spoolPath
-            ?? PrefetchSpool.defaultPath(stanza: configuration.stanza, dataDirectory: dataDirectory,
-                                         tempDirectory: configuration.tempDirectory)
+        let path: String
+        if let configured = configuration.spoolPath {
+            path = configured
+        } else {
+            guard PrefetchSpool.isDataDirectory(dataDirectory) else { return nil }
+            path = PrefetchSpool.defaultPath(dataDirectory: dataDirectory)
+        }
         let spool = PrefetchSpool(path: path, capacity: configuration.prefetchSegments)
         do {
             try spool.prepare()
@@ -51,6 +56,8 @@ extension Engine {
             }
             switch outcome {
             case .served:
+                report("tidemark: '\(name)' served from the prefetch spool (served \(spool.counter("served")), "
+                       + "prefetched \(spool.counter("prefetched")))")
                 delivered(segment, destination: destination, spool: spool, startPrefetcher: startPrefetcher)
                 return
             case .refused(let reason):
@@ -96,12 +103,15 @@ extension Engine {
     /// `tidemark wal-prefetch` (started by wal-fetch, detached): keeps the segments after the
     /// last one wal-fetch served in the spool, `capacity` at most, from the first repository.
     /// Holds the spool's lock (`lockFD`, inherited, or taken here) so only one runs; exits
-    /// after `idleSeconds` without a new request, or after repeated failures. Never throws:
-    /// a failed prefetch only means wal-fetch fetches that segment itself.
+    /// after `idleSeconds` without a new request, when `dataDirectory`'s pg_control says
+    /// recovery has ended, or after repeated failures, and then removes the spool with
+    /// everything in it (still holding the lock). Never throws: a failed prefetch only means
+    /// wal-fetch fetches that segment itself.
     public static func walPrefetch(_ configuration: Configuration, spool: PrefetchSpool, lockFD: Int32?,
-                                   idleSeconds: Double = 10) async {
+                                   dataDirectory: String? = nil, idleSeconds: Double = 10) async {
         guard let fd = lockFD ?? spool.tryLock() else { return }
         defer { close(fd) }
+        defer { spool.removeAll() }
         guard let spec = configuration.repositories.first, let passphrase = try? configuration.requireKey() else { return }
         let opened: WALArchive
         do {
@@ -110,18 +120,32 @@ extension Engine {
         } catch {
             return
         }
-        await runPrefetcher(archive: opened, spool: spool, idleSeconds: idleSeconds)
+        await runPrefetcher(archive: opened, spool: spool, idleSeconds: idleSeconds, dataDirectory: dataDirectory)
     }
 
-    /// The prefetcher's loop (separate for tests).
+    /// Why the prefetcher's loop ended.
+    public enum PrefetcherExit: Sendable, Equatable {
+        /// No request for `idleSeconds`: the server no longer calls restore_command.
+        case idle
+        /// pg_control says the cluster is no longer recovering (in production, or shut down).
+        case recoveryEnded(ClusterState)
+        /// Repeated failures, or the spool lost its request (removed underneath).
+        case failed
+    }
+
+    /// The prefetcher's loop (separate for tests). While waiting it reads the state in
+    /// `dataDirectory`'s pg_control every `stateCheckSeconds`.
+    @discardableResult
     public static func runPrefetcher(archive: WALArchive, spool: PrefetchSpool, idleSeconds: Double,
-                                     absentRetrySeconds: Double = 1) async {
+                                     absentRetrySeconds: Double = 1, dataDirectory: String? = nil,
+                                     stateCheckSeconds: Double = 0.5) async -> PrefetcherExit {
         var lastRequest: WALSegmentName?
         var idleSince = monotonicSeconds()
         var absentAt: [WALSegmentName: Double] = [:]
         var failures = 0
+        var stateCheckedAt = -1e9
         while failures < 5 {
-            guard let (request, size) = spool.lastRequest() else { return }
+            guard let (request, size) = spool.lastRequest() else { return .failed }
             if request != lastRequest {
                 lastRequest = request
                 idleSince = monotonicSeconds()
@@ -132,7 +156,13 @@ extension Engine {
             // The first gap of the window, unless the archive just said it does not hold it.
             guard let next = window.first(where: { !spool.entryExists($0.description) }),
                   now - (absentAt[next] ?? -1e9) >= absentRetrySeconds else {
-                if now - idleSince > idleSeconds { return }
+                if now - idleSince > idleSeconds { return .idle }
+                if let dataDirectory, now - stateCheckedAt >= stateCheckSeconds {
+                    stateCheckedAt = now
+                    if let state = PrefetchSpool.clusterState(dataDirectory: dataDirectory), !state.mayRecover {
+                        return .recoveryEnded(state)
+                    }
+                }
                 try? await Task.sleep(nanoseconds: 20_000_000)
                 continue
             }
@@ -147,6 +177,7 @@ extension Engine {
             }
             spool.setInflight(nil)
         }
+        return .failed
     }
 
     static func monotonicSeconds() -> Double {

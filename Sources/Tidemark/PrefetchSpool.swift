@@ -43,13 +43,6 @@ public struct PrefetchSpool: Sendable {
         self.capacity = capacity
     }
 
-    /// `<temp dir>/tidemark-spool-<uid>-<stanza>-<16 hex digits of SHA-256(data directory)>`.
-    public static func defaultPath(stanza: String, dataDirectory: String, tempDirectory: String) -> String {
-        let digest = hexString(sha256Digest(Array(dataDirectory.utf8))).prefix(16)
-        let temp = tempDirectory.hasSuffix("/") && tempDirectory.count > 1 ? String(tempDirectory.dropLast()) : tempDirectory
-        return "\(temp)/tidemark-spool-\(geteuid())-\(stanza)-\(digest)"
-    }
-
     /// Creates the directory (0700) or checks an existing one: a directory (not a symlink)
     /// owned by this user with no group or other permissions. Anything else is refused.
     public func prepare() throws {
@@ -324,10 +317,14 @@ public struct PrefetchSpool: Sendable {
 
     /// Takes the prefetcher lock without waiting: the file descriptor, or nil when another
     /// prefetcher holds it.
+    /// The lock file is the one at its path when taken: a spool removed (and made again) by
+    /// its last prefetcher meanwhile is not locked through the old, unlinked file.
     public func tryLock() -> Int32? {
         let fd = open(file("lock"), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        var held = stat(), current = stat()
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0, fstat(fd, &held) == 0, stat(file("lock"), &current) == 0,
+              held.st_ino == current.st_ino, held.st_dev == current.st_dev else {
             close(fd)
             return nil
         }

@@ -142,6 +142,9 @@ extension Engine {
         }
         environment["HOME"] = user.home
         environment["PGCONNECT_TIMEOUT"] = "10"
+        // wal-fetch's prefetch spool (decrypted WAL) inside the scratch data directory, whatever
+        // TIDEMARK_SPOOL or spoolPath say: it goes with the scratch cluster (ScratchCluster.tearDown).
+        environment["TIDEMARK_SPOOL"] = PrefetchSpool.defaultPath(dataDirectory: root + "/data")
         let socketDirectory: String
         do {
             socketDirectory = try ScratchCluster.socketDirectory(root: root)

@@ -89,6 +89,9 @@ final class ScratchCluster: Sendable {
             if isRunning, let pid = postmasterPID { kill(pid, SIGKILL) }
         }
         if !socketDirectory.hasPrefix(root + "/") { try? FileManager.default.removeItem(atPath: socketDirectory) }
+        // The prefetch spool holds decrypted WAL and is of no use for inspection: it goes even
+        // with --keep; a prefetcher that still runs notices and ends (waited for, up to 3 s).
+        PrefetchSpool(path: PrefetchSpool.defaultPath(dataDirectory: dataDirectory), capacity: 0).removeWhenIdle(waitingUpTo: 3)
         if !keep { try? FileManager.default.removeItem(atPath: root) }
     }
 

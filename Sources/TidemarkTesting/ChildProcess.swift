@@ -102,7 +102,7 @@ public final class ChildProcess {
     /// Starts `command` in its own process group; throws if it cannot be started.
     public init(launching command: Command) throws {
         self.command = command
-        let stem = FileManager.default.temporaryDirectory.path + "/tidemark-testing-\(UUID().uuidString)"
+        let stem = TestTemporaryRoot.path + "/tidemark-testing-\(UUID().uuidString)"
         stdoutPath = stem + ".stdout"
         stderrPath = stem + ".stderr"
 

@@ -6,16 +6,16 @@ import Glibc
 import Darwin
 #endif
 
-/// A fresh directory under the system temporary directory, removed with everything in it when
-/// the last reference goes away (also when a test fails part-way).
+/// A fresh directory under the test process's `TestTemporaryRoot`, removed with everything in
+/// it when the last reference goes away (also when a test fails part-way), else with the root.
 ///
 /// Set `TIDEMARK_KEEP_SCRATCH=1` to keep scratch directories for a post-mortem.
 public final class ScratchDirectory: Sendable {
     public let path: String
 
-    /// Creates `/tmp/<prefix>-XXXXXX` with `mode`, owned by `owner` (when running as root).
+    /// Creates `<test root>/<prefix>-XXXXXX` with `mode`, owned by `owner` (when running as root).
     public init(prefix: String, mode: Int = 0o755, owner: SystemUser? = nil) throws {
-        var template = Array((FileManager.default.temporaryDirectory.path + "/\(prefix)-XXXXXX").utf8CString)
+        var template = Array((TestTemporaryRoot.path + "/\(prefix)-XXXXXX").utf8CString)
         let created = template.withUnsafeMutableBufferPointer { buffer -> String? in
             guard let base = buffer.baseAddress, mkdtemp(base) != nil else { return nil }
             return String(cString: base)

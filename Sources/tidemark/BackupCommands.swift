@@ -208,26 +208,3 @@ final class ProgressMeter: @unchecked Sendable {
 
     func mib(_ n: Int64) -> String { String(format2(Double(n) / 1_048_576)) + " MiB" }
 }
-
-struct CheckCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "check", abstract: "Check the server and repository setup end to end (exit 0 only when all holds).")
-    @OptionGroup var global: GlobalOptions
-
-    func run() async throws {
-        try await Tidemark_run("check") {
-            let results = try await Engine.check(global.load())
-            var failed = 0
-            for r in results {
-                if r.ok {
-                    print("ok    \(r.what)")
-                } else {
-                    failed += 1
-                    print("FAIL  \(r.what): \(r.problem ?? "")")
-                    if let fix = r.fix { print("      fix: \(fix)") }
-                }
-            }
-            if failed > 0 { throw TidemarkError(.configuration, "\(failed) check(s) failed") }
-        }
-    }
-}

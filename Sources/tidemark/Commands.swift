@@ -86,10 +86,14 @@ enum ArchiveCommands {
             var configuration = try ConfigurationLoader.load(configPath: config, stanza: stanza, environment: ProcessEnvironment.current())
             if let repo { configuration.repositories = [try configuration.repository(named: repo)] }
             // PostgreSQL runs restore_command in the data directory.
-            let spool = Engine.prefetchSpool(configuration, dataDirectory: currentDirectory())
+            let dataDirectory = currentDirectory()
+            let spool = Engine.prefetchSpool(configuration, dataDirectory: dataDirectory)
+            let recovering = PrefetchSpool.isDataDirectory(dataDirectory) ? dataDirectory : nil
             try await Engine.walFetch(configuration, name: name, destination: destination, spool: spool,
                                       startPrefetcher: { [configuration] fd in
-                                          if let spool { spawnPrefetcher(configuration, spool: spool, lockFD: fd, repo: repo) }
+                                          if let spool {
+                                              spawnPrefetcher(configuration, spool: spool, lockFD: fd, repo: repo, dataDirectory: recovering)
+                                          }
                                       },
                                       report: { writeStderr($0 + "\n") })
         }
@@ -174,15 +178,18 @@ func currentDirectory() -> String {
     return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
-/// `tidemark [--config F] --stanza S wal-prefetch --spool DIR --lock-fd 3`, detached; the
-/// environment (repository, key file) is inherited. A failure to start is not an error.
-func spawnPrefetcher(_ configuration: Configuration, spool: PrefetchSpool, lockFD: Int32, repo: String? = nil) {
+/// `tidemark [--config F] --stanza S wal-prefetch --spool DIR --lock-fd 3 [--data-directory D]`,
+/// detached; the environment (repository, key file) is inherited. A failure to start is not an
+/// error.
+func spawnPrefetcher(_ configuration: Configuration, spool: PrefetchSpool, lockFD: Int32, repo: String? = nil,
+                     dataDirectory: String? = nil) {
     let executable = Engine.executablePath(fallback: CommandLine.arguments[0])
     var args = [executable]
     if let file = configuration.configFile { args += ["--config", file] }
     args += ["--stanza", configuration.stanza, "wal-prefetch", "--spool", spool.path, "--lock-fd", "3",
              "--segments", String(spool.capacity)]
     if let repo { args += ["--repo", repo] }
+    if let dataDirectory { args += ["--data-directory", dataDirectory] }
     var cargs: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) }
     cargs.append(nil)
     defer { cargs.forEach { free($0) } }
@@ -199,6 +206,8 @@ struct WALPrefetchCommand: AsyncParsableCommand {
     @Option(help: "Inherited descriptor holding the spool lock.") var lockFd: Int32?
     @Option(help: "Segments to keep ahead.") var segments: Int = 8
     @Option(help: "Read only from this repository (as wal-fetch --repo).") var repo: String?
+    @Option(help: "The data directory being recovered: the spool is removed once its pg_control says recovery ended.")
+    var dataDirectory: String?
 
     func run() async throws {
         guard var configuration = try? global.load() else { return }
@@ -208,7 +217,7 @@ struct WALPrefetchCommand: AsyncParsableCommand {
         }
         let spool = PrefetchSpool(path: spool, capacity: segments)
         guard (try? spool.prepare()) != nil else { return }
-        await Engine.walPrefetch(configuration, spool: spool, lockFD: lockFd)
+        await Engine.walPrefetch(configuration, spool: spool, lockFD: lockFd, dataDirectory: dataDirectory)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TidemarkCodec
 import TidemarkTesting
 
 #if canImport(Glibc)
@@ -174,6 +175,19 @@ extension PostgreSQLIntegration {
                 #expect(text.stdoutText.contains(needle), "the text report has '\(needle)': \(text.stdoutText)")
             }
             expectTornDown(parent)
+
+            // 5. --keep leaves the stopped scratch cluster, but never its prefetch spool of
+            // decrypted WAL: not in the scratch data directory, not in /tmp as before.
+            let (code5, view5, result5) = try await cluster.rehearse(["--keep", "--seed", "7"], scratchParent: parent)
+            #expect(code5 == 0, "rehearse --keep: \(result5)")
+            let kept = try #require(view5?.scratch, "the report names the scratch directory: \(result5)")
+            defer { try? FileManager.default.removeItem(atPath: kept) }
+            #expect(FileManager.default.fileExists(atPath: kept + "/data/PG_VERSION"), "--keep keeps the cluster")
+            #expect(!FileManager.default.fileExists(atPath: kept + "/data/pgsql_tmp.tidemark-spool"), "the spool was kept in \(kept)")
+            var hasher = ContentHasher()
+            hasher.update(Array((kept + "/data").utf8))
+            let legacy = "/tmp/tidemark-spool-\(cluster.user?.uid ?? geteuid())-main-\(hexString(hasher.finalize()).prefix(16))"
+            #expect(!FileManager.default.fileExists(atPath: legacy), "a spool of decrypted WAL was left in \(legacy)")
         }
 
         /// A WAL object the plan needs, damaged at rest: the planner reads only summaries and

@@ -16,7 +16,7 @@ struct StoreConformanceTests {
         case .memory:
             return (MemoryStore(), nil)
         case .fileSystem:
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-store-\(UUID().uuidString)").path
+            let dir = TestTemporaryRoot.path + "/tm-store-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             return (FileSystemStore(root: dir, timeout: 10), dir)
         }
@@ -45,7 +45,7 @@ struct StoreConformanceTests {
     func unsafeKeysAreRejected(_ key: String) async throws {
         let store = MemoryStore()
         await #expect(throws: StorageError.self) { _ = try await store.put(key, bytes: [1], ifAbsent: false) }
-        let fsDir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-keys-\(UUID().uuidString)").path
+        let fsDir = TestTemporaryRoot.path + "/tm-keys-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: fsDir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: fsDir) }
         let fs = FileSystemStore(root: fsDir)
@@ -56,7 +56,7 @@ struct StoreConformanceTests {
 @Suite("File-system store")
 struct FileSystemStoreTests {
     @Test func filesAre0600AndDirectories0700() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-perm-\(UUID().uuidString)").path
+        let dir = TestTemporaryRoot.path + "/tm-perm-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = FileSystemStore(root: dir)
@@ -68,7 +68,7 @@ struct FileSystemStoreTests {
     }
 
     @Test func staleTemporaryFilesOfDeadWritersAreRemoved() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-stale-\(UUID().uuidString)").path
+        let dir = TestTemporaryRoot.path + "/tm-stale-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir + "/w", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // pid 2^22+1 is above Linux's pid_max default, so no such process exists.
@@ -81,7 +81,7 @@ struct FileSystemStoreTests {
     }
 
     @Test func aHungFileSystemCallTimesOut() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tm-hang-\(UUID().uuidString)").path
+        let dir = TestTemporaryRoot.path + "/tm-hang-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Opening a FIFO for reading blocks until a writer appears: a stand-in for a dead mount.

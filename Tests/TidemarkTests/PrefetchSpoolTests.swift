@@ -178,13 +178,4 @@ struct PrefetchSpoolTests {
         close(fd)
         #expect(!spool.prefetcherRunning())
     }
-
-    @Test func theDefaultSpoolIsKeyedByStanzaAndDataDirectory() {
-        let a = PrefetchSpool.defaultPath(stanza: "main", dataDirectory: "/var/lib/pg/a", tempDirectory: "/tmp")
-        let b = PrefetchSpool.defaultPath(stanza: "main", dataDirectory: "/var/lib/pg/b", tempDirectory: "/tmp")
-        let c = PrefetchSpool.defaultPath(stanza: "other", dataDirectory: "/var/lib/pg/a", tempDirectory: "/tmp/")
-        #expect(Set([a, b, c]).count == 3)
-        #expect(a.hasPrefix("/tmp/tidemark-spool-"))
-        #expect(c.hasPrefix("/tmp/tidemark-spool-"))
-    }
 }

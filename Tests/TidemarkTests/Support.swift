@@ -10,7 +10,7 @@ import TidemarkTesting
 final class Scratch {
     let path: String
     init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("tm-unit-\(UUID().uuidString)").path
+        path = TestTemporaryRoot.path + "/tm-unit-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
     func write(_ name: String, _ bytes: [UInt8]) throws -> String {

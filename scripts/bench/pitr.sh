@@ -152,15 +152,22 @@ pgbackrest_restore() {
 }
 
 run_variant() {
-    local variant=$1 dir=$BR_SCRATCH/restore-$1 spool=$BR_SCRATCH/spool-$1 first seg n
+    local variant=$1 dir=$BR_SCRATCH/restore-$1 spool=$BR_SCRATCH/restore-$1/pgsql_tmp.tidemark-spool first seg n left
     RUN_NOTE=
     case $variant in
         tidemark|tidemark-nopf)
             tidemark_restore "$dir"
             local pf=8
             [ "$variant" = tidemark-nopf ] && pf=0
-            replay "$variant" "$dir" TIDEMARK_SPOOL="$spool" TIDEMARK_PREFETCH=$pf
-            if [ "$pf" -gt 0 ]; then RUN_NOTE="served from the prefetch spool: $(cat "$spool/served" 2>/dev/null || echo 0)"; fi
+            # The default spool, inside the restored data directory (docs/wal-fetch-prefetch.md).
+            replay "$variant" "$dir" TIDEMARK_SPOOL= TIDEMARK_PREFETCH=$pf
+            if [ "$pf" -gt 0 ]; then
+                RUN_NOTE="served from the prefetch spool: $(grep -c 'served from the prefetch spool' "$BR_SCRATCH/run-$variant.log" || true)"
+                # Recovery ended, so the prefetcher removes the spool (decrypted WAL) by itself.
+                left=$(( $(date +%s) + 20 ))
+                while [ -e "$spool" ] && [ "$(date +%s)" -lt "$left" ]; do sleep 0.2; done
+                [ ! -e "$spool" ] || tm_die "$variant: the prefetch spool $spool is still there after recovery"
+            fi
             ;;
         pgbackrest)
             pgbackrest_restore "$dir" "$BR_PGBR_CONF"
@@ -190,8 +197,7 @@ run_variant() {
         *) tm_die "unknown variant $variant" ;;
     esac
     bench_br_remove "$dir"
-    # The prefetcher exits by itself after 10 s without requests; its spool goes with the run.
-    rm -rf "$spool" "$BR_SCRATCH/pgbackrest/spool-async"
+    rm -rf "$BR_SCRATCH/pgbackrest/spool-async"
     bench_br_pg mkdir -p "$BR_SCRATCH/pgbackrest/spool-async"
 }
 
