@@ -241,12 +241,13 @@ extension Engine {
                 let directory = options.directory
                 let timeout = Duration.seconds(max(60, configuration.ioTimeoutSeconds * 3))
                 let first = plan.plan.segments.first.map { "\($0)" }
+                let temporary = configuration.tempDirectory
                 options.beforeWriting = {
                     guard let first else { return }
                     try server.write()
                     defer { unlink(server.path) }
                     try await RestoredServerConfiguration.prove(command: proven, segment: first, dataDirectory: directory,
-                                                                user: nil, timeout: timeout)
+                                                                user: nil, timeout: timeout, temporaryDirectory: temporary)
                 }
             }
             options.restoreCommand = command

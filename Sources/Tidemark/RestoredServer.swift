@@ -123,8 +123,9 @@ public struct RestoredServerConfiguration: Sendable {
     /// as `user` (the server user) — fetching `segment` into a private scratch file that is
     /// removed afterwards (it is plaintext WAL). Throws when the command fails or the file it
     /// wrote is not the whole segment.
-    static func prove(command: String, segment: String, dataDirectory: String, user: OSUser?, timeout: Duration) async throws {
-        let scratch = "/tmp/tidemark-proof-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    static func prove(command: String, segment: String, dataDirectory: String, user: OSUser?, timeout: Duration,
+                      temporaryDirectory: String) async throws {
+        let scratch = temporaryDirectory + "/tidemark-proof-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         guard mkdir(scratch, 0o700) == 0 else {
             throw TidemarkError(.io, "unable to create '\(scratch)': \(String(cString: strerror(errno)))")
         }
