@@ -37,6 +37,7 @@ struct InfoCommand: AsyncParsableCommand {
             } else {
                 print(report.rendered())
             }
+            if let failure = report.failures.first { throw failure }
         }
     }
 }
