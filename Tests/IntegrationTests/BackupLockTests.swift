@@ -68,7 +68,7 @@ extension PostgreSQLIntegration {
             let lockDirectory = cluster.repository.directory + "/main/lock"
 
             // 1. Killed on this host: the next backup takes over at once (its pid is gone).
-            _ = try await killMidBackup(tidemark, lockDirectory: lockDirectory)
+            _ = try await killMidBackup(cluster, tidemark, lockDirectory: lockDirectory)
             let started = ContinuousClock.now
             let next = try await tidemark.run("backup", "--type", "full")
             #expect(next.exitCode == 0, "\(next)")
@@ -76,7 +76,7 @@ extension PostgreSQLIntegration {
 
             // 2. The same, as if the holder had run on another host: its pid proves nothing, so
             // the stanza is busy until the lease ends, then the next backup proceeds.
-            let (path, record) = try await killMidBackup(tidemark, lockDirectory: lockDirectory)
+            let (path, record) = try await killMidBackup(cluster, tidemark, lockDirectory: lockDirectory)
             var foreign = record
             foreign.host = "elsewhere.example"
             let encoder = JSONEncoder()
@@ -94,12 +94,16 @@ extension PostgreSQLIntegration {
             #expect(try await cluster.list().backups.count == 2)
         }
 
-        /// Starts a backup, kills it (SIGKILL) while it holds the lease, and returns the lease.
-        func killMidBackup(_ tidemark: TidemarkRunner, lockDirectory: String) async throws -> (String, LeaseRecord) {
+        /// Starts a backup, kills it (SIGKILL) while it holds the lease and has begun writing its
+        /// files, and returns the lease.
+        func killMidBackup(_ cluster: BackupTestCluster, _ tidemark: TidemarkRunner, lockDirectory: String) async throws -> (String, LeaseRecord) {
+            let directories = Set(cluster.backupDirectoriesInRepository())
             let child = try tidemark.launch("backup", "--type", "full", "--label", "to be killed")
             let launched = ContinuousClock.now
             var held: (String, LeaseRecord)?
-            while held == nil && ContinuousClock.now - launched < .seconds(60) {
+            var writing = false
+            while !(held != nil && writing) && ContinuousClock.now - launched < .seconds(60) {
+                writing = !Set(cluster.backupDirectoriesInRepository()).subtracting(directories).isEmpty
                 let names = (try? FileManager.default.contentsOfDirectory(atPath: lockDirectory)) ?? []
                 for name in names.sorted().suffix(1) {
                     let path = lockDirectory + "/" + name
@@ -108,7 +112,7 @@ extension PostgreSQLIntegration {
                         held = (path, record)
                     }
                 }
-                if held == nil { try await Task.sleep(for: .milliseconds(5)) }
+                if held == nil || !writing { try await Task.sleep(for: .milliseconds(5)) }
             }
             child.send(SIGKILL)
             let killed = try await child.wait()
