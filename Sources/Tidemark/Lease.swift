@@ -161,7 +161,8 @@ public final class LeaseKeeper: Sendable {
         let retry = max(0.05, lease.lock.duration / 20)
         var wait = lease.secondsUntilRenewal
         while !Task.isCancelled {
-            do { try await Task.sleep(for: .milliseconds(Int64(wait * 1000))) } catch { return }
+            do { try await lease.lock.sleep(wait) } catch { return }
+            if Task.isCancelled { return }
             do {
                 try await lease.renew()
                 wait = lease.secondsUntilRenewal

@@ -29,18 +29,22 @@ public struct RepositoryLock: Sendable {
     public var duration: Double
     /// Wall-clock time: a lease is compared across hosts, so it cannot be a monotonic clock.
     var clock: @Sendable () -> Date
+    /// How the renewer waits (seconds); tests move their clock instead.
+    var sleep: @Sendable (Double) async throws -> Void
     var identity: HostIdentity
 
     public init(store: any ObjectStore, stanza: String, duration: Double = 60) {
         self.init(store: store, stanza: stanza, duration: duration, clock: { Date() }, identity: .current())
     }
 
-    init(store: any ObjectStore, stanza: String, duration: Double, clock: @escaping @Sendable () -> Date, identity: HostIdentity) {
+    init(store: any ObjectStore, stanza: String, duration: Double, clock: @escaping @Sendable () -> Date, identity: HostIdentity,
+         sleep: @escaping @Sendable (Double) async throws -> Void = { try await Task.sleep(for: .milliseconds(Int64($0 * 1000))) }) {
         self.store = store
         self.stanza = stanza
         self.duration = duration
         self.clock = clock
         self.identity = identity
+        self.sleep = sleep
     }
 
     /// Takes the lock for `command`, or throws `.busy` (exit 13) naming the holder.

@@ -12,6 +12,11 @@ final class ManualClock: Sendable {
     func advance(_ seconds: Double) { now.withLock { $0 += seconds } }
 }
 
+/// Seconds a renewer has "slept" on the manual clock.
+final class SleptSeconds: Sendable {
+    let total = Mutex(0.0)
+}
+
 /// The stanza lock's lease logic on the in-memory store, with an injected clock and hosts.
 @Suite("Repository lock", .timeLimit(.minutes(1)))
 struct RepositoryLockTests {
@@ -138,35 +143,61 @@ struct RepositoryLockTests {
         _ = a
     }
 
-    @Test func theKeeperRenewsInTheBackground() async throws {
-        let l = lock(host("db1"), duration: 1.2, clock: { Date() })
+    /// A lock whose renewer "sleeps" by moving the manual clock (until `limit` seconds have
+    /// passed in all; then the sleep throws, which ends the renewer as a cancellation does).
+    func lockWithManualSleep(_ identity: HostIdentity, limit: Double) -> (RepositoryLock, SleptSeconds) {
+        let slept = SleptSeconds()
+        let clock = self.clock
+        var l = lock(identity)
+        l.sleep = { seconds in
+            let go = slept.total.withLock { total -> Bool in
+                guard total + seconds <= limit else { return false }
+                total += seconds
+                return true
+            }
+            guard go else { throw CancellationError() }
+            clock.advance(seconds)
+            await Task.yield()
+        }
+        return (l, slept)
+    }
+
+    @Test func theKeeperRenewsEveryThirdOfTheLeaseAndKeepsItFarBeyondItsFirstExpiry() async throws {
+        let (l, slept) = lockWithManualSleep(host("db1"), limit: 300)
         let a = try await l.acquire(command: "backup")
-        let keeper = LeaseKeeper([a]) { _, _ in }
-        try await Task.sleep(for: .milliseconds(2500))
-        let other = lock(host("db2"), duration: 1.2, clock: { Date() })
-        await _ = expectError(.busy) { _ = try await other.acquire(command: "backup") }
-        try a.checkHeld()
+        let first = a.record.expiresAtMillis
+        let keeper = LeaseKeeper([a]) { _, e in Issue.record("lost: \(e)") }
+        // Fifteen renewals, 20 s apart, each extending the lease to 60 s from then.
+        while a.record.expiresAtMillis < first + 300_000 { await Task.yield() }
         await keeper.stop()
+        #expect(slept.total.withLock { $0 } == 300, "renewals every 20 s of a 60 s lease")
+        #expect(a.record.expiresAtMillis == first + 300_000, "renewed at the last step")
+        await _ = expectError(.busy) { _ = try await lock(host("db2")).acquire(command: "backup") }
+        try a.checkHeld()
         await a.release()
-        _ = try await other.acquire(command: "backup")
+        _ = try await lock(host("db2")).acquire(command: "backup")
     }
 
     @Test func aLeaseThatCannotBeRenewedIsGivenUpBeforeItExpires() async throws {
-        let l = lock(host("db1"), duration: 1.2, clock: { Date() })
+        let (l, _) = lockWithManualSleep(host("db1"), limit: 1000)
         let a = try await l.acquire(command: "backup")
         let lost = Mutex<TidemarkError?>(nil)
-        let keeper = LeaseKeeper([a]) { _, e in lost.withLock { $0 = e } }
         store.failWrites(with: StorageError(.io, key: "main/lock", message: "the disk went away"))
-        let started = Date()
-        while lost.withLock({ $0 }) == nil && Date().timeIntervalSince(started) < 3 {
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let keeper = LeaseKeeper([a]) { _, e in lost.withLock { $0 = e } }
+        while lost.withLock({ $0 }) == nil { await Task.yield() }
+        await keeper.stop()
         let given = try #require(lost.withLock { $0 })
         #expect(given.code == .io)
-        #expect(given.message.contains("unable to renew the lock"), "\(given)")
-        #expect(Date().timeIntervalSince1970 * 1000 < Double(a.record.expiresAtMillis), "given up before the lease ended")
+        #expect(given.message.contains("unable to renew the lock") && given.message.contains("the disk went away"), "\(given)")
+        let left = Double(a.record.expiresAtMillis) / 1000 - clock.read().timeIntervalSince1970
+        #expect(left > 0 && left <= 10 + 3, "given up with \(left) s left: after retrying, before the lease ended")
         #expect(throws: TidemarkError.self) { try a.checkHeld() }
-        await keeper.stop()
+        // Given up means not released either: the lease simply ends at its expiry.
+        store.failWrites(with: nil)
+        await a.release()
+        await _ = expectError(.busy) { _ = try await lock(host("db2")).acquire(command: "backup") }
+        clock.advance(left + 0.01)
+        _ = try await lock(host("db2")).acquire(command: "backup")
     }
 
     @Test func withLeaseRunsTheBodyUnderTheLockAndReleasesIt() async throws {
@@ -180,15 +211,13 @@ struct RepositoryLockTests {
     }
 
     @Test func withLeaseCancelsTheBodyAndThrowsWhenTheLeaseIsLost() async throws {
-        let l = lock(host("db1"), duration: 1.2, clock: { Date() })
-        let started = Date()
+        let (l, _) = lockWithManualSleep(host("db1"), limit: 1000)
         let error = await expectError(.io) {
             _ = try await l.withLease(command: "expire") { _ in
                 store.failWrites(with: StorageError(.io, key: "main/lock", message: "the disk went away"))
-                try await Task.sleep(for: .seconds(30))
+                try await Task.sleep(for: .seconds(30))  // cancelled once the lease is given up
             }
         }
         #expect(error?.message.contains("unable to renew the lock") == true, "\(String(describing: error))")
-        #expect(Date().timeIntervalSince(started) < 5)
     }
 }
