@@ -200,6 +200,18 @@ struct RepositoryLockTests {
         _ = try await lock(host("db2")).acquire(command: "backup")
     }
 
+    @Test func aStanzaHoldingOnlyALockIsNoStanzaForWALFetch() async throws {
+        // `backup --stanza typo` takes the lock before it learns anything is wrong; wal-fetch
+        // with that typo must still stop recovery (repository error), not say "not archived".
+        let (archive, _) = try await makeArchive(store: store)
+        let lease = try await lock(host("db1")).acquire(command: "backup")
+        await lease.release()
+        let dir = try Scratch()
+        await _ = expectError(.repository) {
+            try await WALArchive.fetch(name: "000000010000000000000001", to: dir.path + "/x", from: [archive])
+        }
+    }
+
     @Test func withLeaseRunsTheBodyUnderTheLockAndReleasesIt() async throws {
         let l = lock(host("db1"))
         let other = lock(host("db2"))
