@@ -224,3 +224,11 @@ extension ConfigurationLoader {
         return seconds
     }
 }
+
+extension Repository {
+    /// The lock of `stanza` in this repository with the configured lease, for commands that
+    /// must hold it: `try await repository.stanzaLock(stanza, configuration).withLease(command: "expire") { lease in ... }`.
+    public func stanzaLock(_ stanza: String, _ configuration: Configuration) -> RepositoryLock {
+        RepositoryLock(store: store, stanza: stanza, duration: configuration.lockLeaseSeconds)
+    }
+}
