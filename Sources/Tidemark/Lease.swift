@@ -48,6 +48,23 @@ public final class Lease: Sendable {
         }
     }
 
+    /// `checkHeld`, then reads the lease back: it must still name this holder, with no later
+    /// generation. Call it right before a commit point that other holders must never see
+    /// twice (a backup's catalog).
+    public func confirm() async throws {
+        try checkHeld()
+        let stored: LeaseRecord?
+        let newer: Bool
+        do {
+            stored = try await lock.store.get(key).flatMap(LeaseRecord.decode)
+            newer = try await lock.generations().contains(where: { $0 > generation })
+        } catch {
+            throw TidemarkError.wrap(error, doing: "read the lock of stanza '\(lock.stanza)' in '\(lock.store.location)'")
+        }
+        guard stored?.holder == record.holder, !newer else { throw markLost(takenOver()) }
+        try checkHeld()
+    }
+
     /// Extends the lease by its duration. Compares first (the object still names this holder
     /// and no later generation exists) and again after writing; a lease found taken over,
     /// or renewed only once it had expired, is lost (`lostError`) and this throws it. Other

@@ -75,6 +75,9 @@ public struct RepositoryLock: Sendable {
             let key = RepositoryLayout.lease(stanza, generation: mine)
             let record = newRecord(command: command)
             guard try await store.put(key, bytes: record.encoded(), ifAbsent: true) == .created else { continue }
+            // A store without a true create-if-absent (an S3 server that ignores If-None-Match)
+            // lets a second creator overwrite: the object must still name this holder.
+            guard let stored = try await store.get(key), LeaseRecord.decode(stored)?.holder == record.holder else { continue }
             // A racer that saw an older generation may have created this one after its holder
             // had moved on and tidied it away: the highest generation decides.
             if try await self.generations().contains(where: { $0 > mine }) {

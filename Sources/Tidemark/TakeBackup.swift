@@ -286,7 +286,7 @@ final class BackupFanOut {
         }
         // Only under the lock: a backup whose lease lapsed may have lost its files to another
         // command's clean-up.
-        try await each("keep the lock") { s in try s.lease?.checkHeld() }
+        try await each("keep the lock") { s in try await s.lease?.confirm() }
         // Required repositories commit first: if one fails, the others' catalogs are deleted again.
         for s in live.sorted(by: { $0.target.required && !$1.target.required }) {
             guard let catalog = s.catalog else { continue }

@@ -67,6 +67,30 @@ extension PostgreSQLIntegration {
             try await cluster.server.pgbench(["-i", "-q", "-s", "4"])
             let lockDirectory = cluster.repository.directory + "/main/lock"
 
+            // 0. A backup renews its lease while it runs (a 2 s lease, renewed every 2/3 s). Slow
+            // archiving makes it outlast its lease: it waits ~3 s for its last WAL segment.
+            let archiveCommand = ShellQuoting.quote(cluster.binary.path) + " wal-push %p"
+            _ = try await cluster.server.psql("alter system set archive_command = " + ShellQuoting.configString("sleep 3; " + archiveCommand))
+            _ = try await cluster.server.psql("select pg_reload_conf()")
+            let renewing = try cluster.tidemark.with(environment: ["TIDEMARK_LOCK_LEASE_SECONDS": "2"])
+                .launch("backup", "--type", "full", "--label", "renewing")
+            var expiries = Set<Int64>()
+            while Self.isRunning(renewing.pid) {
+                for name in (try? FileManager.default.contentsOfDirectory(atPath: lockDirectory)) ?? [] {
+                    if let data = FileManager.default.contents(atPath: lockDirectory + "/" + name),
+                       let record = try? JSONDecoder().decode(LeaseRecord.self, from: data), !record.released, record.pid == renewing.pid {
+                        expiries.insert(record.expiresAtMillis)
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let renewed = try await renewing.wait()
+            #expect(renewed.exitCode == 0, "\(renewed)")
+            #expect(expiries.count >= 2, "the lease was never renewed during a \(renewed.duration) backup: \(expiries.sorted())")
+            #expect(renewed.duration > .seconds(2), "the backup did not outlast its lease: \(renewed.duration)")
+            _ = try await cluster.server.psql("alter system reset archive_command")
+            _ = try await cluster.server.psql("select pg_reload_conf()")
+
             // 1. Killed on this host: the next backup takes over at once (its pid is gone).
             _ = try await killMidBackup(cluster, tidemark, lockDirectory: lockDirectory)
             let started = ContinuousClock.now
@@ -91,7 +115,14 @@ extension PostgreSQLIntegration {
             let after = try await tidemark.run("backup", "--type", "full")
             #expect(after.exitCode == 0, "the lease of a dead holder on another host ended, the next backup must proceed: \(after)")
             #expect(after.stderrText.contains("removed incomplete backup"), "the killed backup's files are cleaned up: \(after.stderrText)")
-            #expect(try await cluster.list().backups.count == 2)
+            #expect(try await cluster.list().backups.count == 3)
+        }
+
+        /// True until the process has ended (a zombie not yet reaped counts as ended).
+        static func isRunning(_ pid: pid_t) -> Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return !stat[close...].hasPrefix(") Z") && !stat[close...].hasPrefix(") X")
         }
 
         /// Starts a backup, kills it (SIGKILL) while it holds the lease and has begun writing its

@@ -200,6 +200,20 @@ struct RepositoryLockTests {
         _ = try await lock(host("db2")).acquire(command: "backup")
     }
 
+    @Test func confirmReadsTheLeaseBackAndFailsWhenAnotherHolderOverwroteIt() async throws {
+        // What a store without a true create-if-absent allows: a second creator's record
+        // replaces the first one's under the same generation.
+        let a = try await lock(host("db1")).acquire(command: "backup")
+        try await a.confirm()
+        let intruder = lock(host("db2")).newRecord(command: "backup")
+        _ = try await store.put(a.key, bytes: try intruder.encoded(), ifAbsent: false)
+        try a.checkHeld()  // time alone cannot tell
+        await _ = expectError(.busy) { try await a.confirm() }
+        await _ = expectError(.busy) { try await a.renew() }
+        await a.release()  // not ours any more: left alone
+        #expect(LeaseRecord.decode(try #require(store.snapshot[a.key]))?.holder == intruder.holder)
+    }
+
     @Test func aStanzaHoldingOnlyALockIsNoStanzaForWALFetch() async throws {
         // `backup --stanza typo` takes the lock before it learns anything is wrong; wal-fetch
         // with that typo must still stop recovery (repository error), not say "not archived".
