@@ -168,7 +168,8 @@ struct RepositoryLockTests {
         let first = a.record.expiresAtMillis
         let keeper = LeaseKeeper([a]) { _, e in Issue.record("lost: \(e)") }
         // Fifteen renewals, 20 s apart, each extending the lease to 60 s from then.
-        while a.record.expiresAtMillis < first + 300_000 { await Task.yield() }
+        let patience = ContinuousClock.now + .seconds(20)
+        while a.record.expiresAtMillis < first + 300_000 && ContinuousClock.now < patience { await Task.yield() }
         await keeper.stop()
         #expect(slept.total.withLock { $0 } == 300, "renewals every 20 s of a 60 s lease")
         #expect(a.record.expiresAtMillis == first + 300_000, "renewed at the last step")
@@ -184,7 +185,8 @@ struct RepositoryLockTests {
         let lost = Mutex<TidemarkError?>(nil)
         store.failWrites(with: StorageError(.io, key: "main/lock", message: "the disk went away"))
         let keeper = LeaseKeeper([a]) { _, e in lost.withLock { $0 = e } }
-        while lost.withLock({ $0 }) == nil { await Task.yield() }
+        let patience = ContinuousClock.now + .seconds(20)
+        while lost.withLock({ $0 }) == nil && ContinuousClock.now < patience { await Task.yield() }
         await keeper.stop()
         let given = try #require(lost.withLock { $0 })
         #expect(given.code == .io)
