@@ -126,35 +126,10 @@ public struct BackupStore: Sendable {
         return removed
     }
 
-    /// Takes the stanza's backup lock; a lock left by a process that no longer runs is taken over.
-    func lock() async throws -> BackupLock {
-        let key = RepositoryLayout.backupLock(stanza)
-        var hostBuf = [CChar](repeating: 0, count: 256)
-        gethostname(&hostBuf, hostBuf.count)
-        let host = String(decoding: hostBuf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let me = "\(host) \(getpid())"
-        for _ in 0..<2 {
-            if try await store.put(key, bytes: Array(me.utf8), ifAbsent: true) == .created {
-                return BackupLock(store: store, key: key)
-            }
-            let holder = String(decoding: try await store.get(key) ?? [], as: UTF8.self)
-            let parts = holder.split(separator: " ")
-            if parts.count == 2, String(parts[0]) == host, let pid = Int32(parts[1]), kill(pid, 0) != 0 && errno == ESRCH {
-                try await store.delete(key)
-                continue
-            }
-            throw TidemarkError(.conflict, "another backup of stanza '\(stanza)' is running (\(holder))",
-                                hints: ["wait for it to finish; if no backup runs on that host, remove '\(store.location)/\(key)'"])
-        }
-        throw TidemarkError(.conflict, "unable to take the backup lock of stanza '\(stanza)'")
+    /// The stanza's lock in this repository (RepositoryLock), with leases of `duration` seconds.
+    func lock(duration: Double) -> RepositoryLock {
+        RepositoryLock(store: store, stanza: stanza, duration: duration)
     }
-}
-
-/// The stanza's backup lock; release it when done.
-struct BackupLock: Sendable {
-    let store: any ObjectStore
-    let key: String
-    func release() async { try? await store.delete(key) }
 }
 
 extension BackupStore {

@@ -117,6 +117,8 @@ public struct ConfigFile: Codable, Sendable {
     /// Where prefetched segments wait (default: under the system temp directory, keyed by
     /// user, stanza and data directory); see docs/wal-fetch-prefetch.md.
     public var spoolPath: String?
+    /// Seconds a stanza lock's lease lasts unless renewed (default 60; docs/locking.md).
+    public var lockLeaseSeconds: Double?
 
     public struct PostgresSection: Codable, Sendable {
         public var conninfo: String?
@@ -126,7 +128,7 @@ public struct ConfigFile: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case stanza, repositories, encryptionKey, encryptionKeyFile, compression, compressionLevel, ioTimeoutSeconds, postgres,
-             archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath
+             archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath, lockLeaseSeconds
     }
 
     public init() {}
@@ -149,6 +151,8 @@ public struct Configuration: Sendable {
     /// libpq connection string for backups (may be empty: libpq's defaults and PG* apply).
     public var conninfo: String = ""
     public var archiveTimeoutSeconds: Double = 60
+    /// Seconds a stanza lock's lease lasts unless renewed (`RepositoryLock`).
+    public var lockLeaseSeconds: Double = 60
     public var fastCheckpoint = true
     /// Resolved settings of each s3 repository, by repository name.
     public var s3Settings: [String: S3RepositorySettings] = [:]
@@ -316,6 +320,7 @@ public enum ConfigurationLoader {
         }
         configuration.conninfo = env["TIDEMARK_PG_CONNINFO"].flatMap { $0.isEmpty ? nil : $0 } ?? file.postgres?.conninfo ?? ""
         configuration.archiveTimeoutSeconds = file.archiveTimeoutSeconds ?? 60
+        configuration.lockLeaseSeconds = try lockLease(file: file, environment: env)
         var prefetch = file.prefetchSegments ?? 8
         if let t = env["TIDEMARK_PREFETCH"], !t.isEmpty {
             guard let v = Int(t) else {

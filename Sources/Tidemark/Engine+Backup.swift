@@ -136,6 +136,40 @@ extension Engine {
                 alerts.append("optional repository '\(spec.name)' is left out of this backup: \(e.message)")
             }
         }
+        // The stanza lock first: a refused backup (exit 13) costs the server nothing, not even a checkpoint.
+        var leases: [String: Lease] = [:]
+        var locked: [(RepositorySpec, Repository)] = []
+        for (spec, repository) in opened {
+            do {
+                leases[spec.name] = try await BackupStore(repository: repository, stanza: configuration.stanza)
+                    .lock(duration: configuration.lockLeaseSeconds).acquire(command: "backup")
+                locked.append((spec, repository))
+            } catch {
+                if spec.required {
+                    for lease in leases.values { await lease.release() }
+                    throw error
+                }
+                alerts.append("optional repository '\(spec.name)' is left out of this backup: \(TidemarkError.wrap(error, doing: "take the lock").message)")
+            }
+        }
+        opened = locked
+        let result: Result<BackupResult, any Error>
+        do {
+            result = .success(try await backup(configuration, type: type, label: label, opened: opened, leases: leases,
+                                               alerts: alerts, progress: progress))
+        } catch {
+            result = .failure(error)
+        }
+        // The backup releases the leases of its targets; this covers a failure before it
+        // started and repositories it left out. Releasing twice is harmless.
+        for lease in leases.values { await lease.release() }
+        return try result.get()
+    }
+
+    private static func backup(_ configuration: Configuration, type: BackupType, label: String?, opened: [(RepositorySpec, Repository)],
+                               leases: [String: Lease], alerts: [String],
+                               progress: (@Sendable (Int64, Int64?) -> Void)?) async throws -> BackupResult {
+        var alerts = alerts
         let connection = try await connect(configuration)
         defer { connection.close() }
         let (facts, identity) = try await serverFacts(connection)
@@ -150,6 +184,8 @@ extension Engine {
         var archives: [String: WALArchive] = [:]
         for (spec, repository) in opened {
             do {
+                guard let lease = leases[spec.name] else { continue }
+                try lease.checkHeld()
                 let stanza = try await repository.establishStanza(StanzaInfo(
                     name: configuration.stanza, systemIdentifier: facts.systemIdentifier, walSegmentSize: facts.walSegmentSize,
                     postgresVersion: facts.postgresVersion / 10000, created: Date().formatted(.iso8601)))
@@ -162,8 +198,10 @@ extension Engine {
                 alerts.append("optional repository '\(spec.name)' is left out of this backup: \(TidemarkError.wrap(error, doing: "check stanza '\(configuration.stanza)'").message)")
                 continue
             }
-            targets.append(BackupTarget(name: spec.name, required: spec.required,
-                                        store: BackupStore(repository: repository, stanza: configuration.stanza)))
+            var target = BackupTarget(name: spec.name, required: spec.required,
+                                      store: BackupStore(repository: repository, stanza: configuration.stanza))
+            target.lease = leases[spec.name]
+            targets.append(target)
             archives[spec.name] = archive(repository, spec: spec, configuration: configuration)
         }
         guard !targets.isEmpty else {
@@ -196,6 +234,8 @@ extension Engine {
                                               timeline: TimelineID(catalog.stopTimeline), size: walSize, timeout: timeout)
         }
         let run = BackupFanOut(targets: targets)
+        run.leaseSeconds = configuration.lockLeaseSeconds
+        run.onLeaseLost = { stream.cancel() }
         let results: [RepositoryBackup]
         do {
             results = try await run.take(type: type, label: label, server: facts, source: &source,

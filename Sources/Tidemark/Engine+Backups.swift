@@ -98,6 +98,8 @@ public struct BackupList: Codable, Sendable {
     /// Every repository's complete backups, oldest first (same id: in configuration order).
     public var backups: [BackupListEntry]
     public var repositories: [RepositoryEntry]
+    /// Required repositories that could not be read (not in the JSON): printed, then failed with.
+    public var failures: [TidemarkError] = []
 
     enum CodingKeys: String, CodingKey { case backups, repositories }
 
@@ -148,6 +150,7 @@ extension Engine {
         var rows: [(Int, BackupListEntry)] = []
         var repositories: [BackupList.RepositoryEntry] = []
         var firstError: (any Error)?
+        var failures: [TidemarkError] = []
         for (index, spec) in configuration.repositories.enumerated() {
             var entry = BackupList.RepositoryEntry(name: spec.name, type: spec.type.rawValue, location: spec.location,
                                                    required: spec.required, backups: 0, error: nil)
@@ -158,13 +161,17 @@ extension Engine {
                 entry.backups = catalogs.count
             } catch {
                 firstError = firstError ?? error
-                entry.error = TidemarkError.wrap(error, doing: "list the backups in repository '\(spec.name)'").message
+                let wrapped = TidemarkError.wrap(error, doing: "list the backups in repository '\(spec.name)'")
+                if spec.required { failures.append(wrapped.inRequiredRepository(spec.name)) }
+                entry.error = wrapped.message
             }
             repositories.append(entry)
         }
         if let firstError, repositories.allSatisfy({ $0.error != nil }) { throw firstError }
         rows.sort { ($0.1.id, $0.0) < ($1.1.id, $1.0) }
-        return BackupList(backups: rows.map(\.1), repositories: repositories)
+        var list = BackupList(backups: rows.map(\.1), repositories: repositories)
+        list.failures = failures
+        return list
     }
 
     /// The restore_command to write: this binary, the same configuration, quoted for the shell.

@@ -67,6 +67,9 @@ public struct InfoReport: Codable, Sendable {
     public var stanzas: [StanzaSection]
     /// WAL files that optional repositories missed and still lack (configured stanza).
     public var alerts: [MissedWAL] = []
+    /// Required repositories that could not be read (not in the JSON, which has each
+    /// repository's `error`): the command prints the report, then fails with the first.
+    public var failures: [TidemarkError] = []
 
     /// The first repository, under the name the JSON promises.
     public var repository: RepositorySection? { repositories.first }
@@ -144,15 +147,18 @@ extension Engine {
         let passphrase = try configuration.requireKey()
         var opened: [(RepositorySpec, Repository)] = []
         var firstError: (any Error)?
+        var failures: [TidemarkError] = []
         for spec in configuration.repositories {
             do {
                 opened.append((spec, try await open(spec, configuration: configuration, passphrase: passphrase)))
             } catch {
                 // Shown, not thrown, while another repository can be read: info matters most then.
                 firstError = firstError ?? error
+                let wrapped = TidemarkError.wrap(error, doing: "open repository '\(spec.name)'")
+                if spec.required { failures.append(wrapped.inRequiredRepository(spec.name)) }
                 repos.append(.init(name: spec.name, path: spec.location, type: spec.type.rawValue, required: spec.required, formatVersion: 0,
                                    created: "", cipher: "", keyID: "", kdf: "",
-                                   error: TidemarkError.wrap(error, doing: "open repository '\(spec.name)'").message))
+                                   error: wrapped.message))
             }
         }
         if opened.isEmpty, let firstError { throw firstError }
@@ -180,7 +186,9 @@ extension Engine {
         let order = configuration.repositories.map(\.name)
         repos.sort { (order.firstIndex(of: $0.name) ?? 0) < (order.firstIndex(of: $1.name) ?? 0) }
         let alerts = try await outstandingAlerts(configuration, repositories: opened)
-        return InfoReport(repositories: repos, stanzas: stanzas, alerts: alerts)
+        var report = InfoReport(repositories: repos, stanzas: stanzas, alerts: alerts)
+        report.failures = failures
+        return report
     }
 
     static func walSection(_ store: any ObjectStore, stanza: String, segmentSize: WALSegmentSize) async throws -> InfoReport.WALSection {
@@ -223,5 +231,15 @@ extension Engine {
         }
         section.historyFiles.sort()
         return section
+    }
+}
+
+extension TidemarkError {
+    /// This error as the reason a required repository is unavailable (same code, so the exit
+    /// status says what kind of failure it was).
+    func inRequiredRepository(_ name: String) -> TidemarkError {
+        var e = self
+        e.message = "required repository '\(name)' is unavailable: \(message)"
+        return e
     }
 }

@@ -145,12 +145,20 @@ public struct Repository: Sendable {
     /// already, which otherwise cost two more rounds, one after the other, before the first
     /// byte is written. Objects of `PreloadedObjects.limit` bytes or more are not kept; if the
     /// batch fails, the repository is opened the usual way (with the usual errors) and nothing
-    /// is preloaded.
+    /// is preloaded — except after a timeout: the deadline is spent, and opening again would
+    /// wait for it a second time.
     public static func open(store: any ObjectStore, passphrase: Secret,
                             alsoReading keys: [String]) async throws -> (Repository, PreloadedObjects) {
         let limit = PreloadedObjects.limit
-        if let batch = try? await store.get([RepositoryLayout.configKey] + keys, range: 0..<Int64(limit)),
-           batch.count == keys.count + 1, let head = batch[0], head.count < limit {
+        let batch: [[UInt8]?]?
+        do {
+            batch = try await store.get([RepositoryLayout.configKey] + keys, range: 0..<Int64(limit))
+        } catch let e as StorageError where e.code == .timeout {
+            throw TidemarkError.wrap(e, doing: "read repository config in '\(store.location)'")
+        } catch {
+            batch = nil
+        }
+        if let batch, batch.count == keys.count + 1, let head = batch[0], head.count < limit {
             let repository = try await openChecked(store: store, passphrase: passphrase, config: try decodeConfig(head, store: store))
             var preloaded = PreloadedObjects()
             for (key, bytes) in zip(keys, batch.dropFirst()) where (bytes?.count ?? 0) < limit {

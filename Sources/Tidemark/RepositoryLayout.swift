@@ -13,7 +13,8 @@ import TidemarkCore
 /// <stanza>/backup/<id>/blockmap                   envelope: 16-byte keyed hash per block
 /// <stanza>/backup/<id>/backup_manifest            envelope: the server's manifest
 /// <stanza>/backup/<id>/catalog                    envelope: JSON catalog, written last
-/// <stanza>/backup.lock                            plain: who is running a backup
+/// <stanza>/lock/<generation, 20 digits>          plain JSON: the stanza lock's lease
+///                                                 (the highest generation; RepositoryLock)
 /// <stanza>/alerts/<repository>/<WAL file>.json    plain JSON: a WAL file that optional
 ///                                                 repository <repository> missed
 /// ```
@@ -46,7 +47,20 @@ public enum RepositoryLayout {
         backupDirectory(stanza, id) + name
     }
 
-    public static func backupLock(_ stanza: String) -> String { "\(stanza)/backup.lock" }
+    public static func lockPrefix(_ stanza: String) -> String { "\(stanza)/lock/" }
+
+    /// One generation of the stanza lock's lease (see RepositoryLock).
+    public static func lease(_ stanza: String, generation: UInt64) -> String {
+        let digits = String(generation)
+        return lockPrefix(stanza) + String(repeating: "0", count: max(0, 20 - digits.count)) + digits
+    }
+
+    /// The generation a lease key names, or nil for any other key.
+    public static func leaseGeneration(_ key: String) -> UInt64? {
+        let name = key.split(separator: "/").last ?? ""
+        guard name.utf8.count == 20, name.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        return UInt64(name)
+    }
 
     public static func alertPrefix(_ stanza: String) -> String { "\(stanza)/alerts/" }
 

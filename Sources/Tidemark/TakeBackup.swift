@@ -25,6 +25,8 @@ public struct BackupTarget: Sendable {
     /// A required target that fails fails the backup; an optional one is dropped with an alert.
     public var required: Bool
     public var store: BackupStore
+    /// The stanza lock, when the caller took it already (else the backup takes it).
+    var lease: Lease?
     public init(name: String, required: Bool, store: BackupStore) {
         self.name = name
         self.required = required
@@ -71,13 +73,16 @@ extension BackupStore {
 final class BackupFanOut {
     final class State {
         let target: BackupTarget
-        var lock: BackupLock?
+        var lease: Lease?
         var parent: BackupCatalog?
         var builder: BackupBuilder?
         var failure: TidemarkError?
         var catalog: BackupCatalog?
         var committed = false
-        init(_ target: BackupTarget) { self.target = target }
+        init(_ target: BackupTarget) {
+            self.target = target
+            lease = target.lease
+        }
         var name: String { target.name }
         var store: BackupStore { target.store }
     }
@@ -86,6 +91,12 @@ final class BackupFanOut {
     private(set) var notices: [String] = []
     private(set) var alerts: [String] = []
     private var id: BackupID?
+    private var keeper: LeaseKeeper?
+    /// Seconds each repository's stanza lease lasts (renewed every third of that).
+    var leaseSeconds: Double = 60
+    /// Called (once) when the lease of a required repository is lost: it should stop the
+    /// stream, so that the backup fails now instead of at its end.
+    var onLeaseLost: (@Sendable () -> Void)?
 
     init(targets: [BackupTarget]) {
         states = targets.map(State.init)
@@ -124,21 +135,25 @@ final class BackupFanOut {
             return results
         } catch {
             await cleanUp(failedOnly: false)
+            // A stream stopped because a lease was lost fails with the loss, not the stop.
+            if let lost = states.first(where: { $0.target.required && $0.lease?.lostError != nil })?.lease?.lostError { throw lost }
             throw error
         }
     }
 
     /// Removes partial backups (all, or those of dropped targets) and releases the locks.
     private func cleanUp(failedOnly: Bool) async {
+        await keeper?.stop()
+        keeper = nil
         for s in states {
             if let id, !failedOnly || s.failure != nil {
                 await s.builder?.abort()
                 s.builder = nil
                 if s.committed { try? await s.store.store.delete(RepositoryLayout.backupObject(s.store.stanza, id, "catalog")) }
-                if s.lock != nil { try? await s.store.store.removeAll(prefix: RepositoryLayout.backupDirectory(s.store.stanza, id)) }
+                if s.lease != nil { try? await s.store.store.removeAll(prefix: RepositoryLayout.backupDirectory(s.store.stanza, id)) }
             }
-            await s.lock?.release()
-            s.lock = nil
+            await s.lease?.release()
+            s.lease = nil
         }
     }
 
@@ -146,7 +161,14 @@ final class BackupFanOut {
                             source: inout some BackupInputSource, compression: CompressionAlgorithm,
                             compressionLevel: Int32?, progress: (@Sendable (Int64) -> Void)?,
                             beforeCommit: (@Sendable (BackupTarget, BackupCatalog) async throws -> Void)?) async throws -> [RepositoryBackup] {
-        try await each("take the backup lock") { s in s.lock = try await s.store.lock() }
+        try await each("take the lock") { s in
+            if s.lease == nil { s.lease = try await s.store.lock(duration: leaseSeconds).acquire(command: "backup") }
+        }
+        let requiredLeases = Set(live.filter(\.target.required).compactMap { $0.lease.map(ObjectIdentifier.init) })
+        let stop = onLeaseLost
+        keeper = LeaseKeeper(live.compactMap(\.lease)) { lease, _ in
+            if requiredLeases.contains(ObjectIdentifier(lease)) { stop?() }
+        }
         try await each("remove incomplete backups") { s in
             let removed = try await s.store.removeIncomplete()
             if !removed.isEmpty {
@@ -262,6 +284,9 @@ final class BackupFanOut {
                 if let error = outcomes[s.name] { try await fail(s, error, doing: "complete backup '\(id)'") }
             }
         }
+        // Only under the lock: a backup whose lease lapsed may have lost its files to another
+        // command's clean-up.
+        try await each("keep the lock") { s in try await s.lease?.confirm() }
         // Required repositories commit first: if one fails, the others' catalogs are deleted again.
         for s in live.sorted(by: { $0.target.required && !$1.target.required }) {
             guard let catalog = s.catalog else { continue }

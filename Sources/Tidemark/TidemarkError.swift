@@ -7,7 +7,7 @@ import TidemarkStorage
 public struct TidemarkError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         enum Value: String {
-            case configuration, wrongKey, repository, conflict, io, corrupt, invalidInput, notFound, alreadyExists, unreachable
+            case configuration, wrongKey, repository, conflict, io, corrupt, invalidInput, notFound, alreadyExists, unreachable, busy
         }
         let value: Value
         /// Missing or invalid configuration, no key.
@@ -30,6 +30,8 @@ public struct TidemarkError: Error, Sendable, CustomStringConvertible {
         public static let alreadyExists = Code(value: .alreadyExists)
         /// A recovery target the archive cannot reach (the message says why and what can).
         public static let unreachable = Code(value: .unreachable)
+        /// Another command holds the stanza's lock (`RepositoryLock`); retry later.
+        public static let busy = Code(value: .busy)
         public var description: String { value.rawValue }
     }
 
@@ -51,14 +53,16 @@ public struct TidemarkError: Error, Sendable, CustomStringConvertible {
 }
 
 extension TidemarkError {
-    /// Translates lower-level errors into engine errors with hints.
+    /// Translates lower-level errors into engine errors with hints. The hints hold for every
+    /// command; what only one command's caller does (PostgreSQL retrying `archive_command`)
+    /// is that command's to add.
     static func wrap(_ error: any Error, doing what: String) -> TidemarkError {
         if let e = error as? TidemarkError { return e }
         if let e = error as? StorageError {
             switch e.code {
             case .noSpace:
                 return TidemarkError(.io, "unable to \(what): \(e.message)",
-                                     hints: ["the repository's file system is full; free space or add capacity, then PostgreSQL retries on its own"])
+                                     hints: ["the repository's file system is full; free space or add capacity"])
             case .permissionDenied, .readOnly:
                 return TidemarkError(.repository, "unable to \(what): \(e.message)",
                                      hints: ["the repository must be writable by the user running Tidemark (for archive_command: the PostgreSQL server user); check owner and mode (0700)"])
@@ -72,7 +76,7 @@ extension TidemarkError {
                 return TidemarkError(.configuration, "unable to \(what): \(e.message)")
             case .integrity:
                 return TidemarkError(.corrupt, "unable to \(what): \(e.message)",
-                                     hints: ["the store did not hold what was written; nothing was reported as archived. PostgreSQL retries on its own"])
+                                     hints: ["the store did not hold what was written; nothing was reported as stored"])
             default:
                 return TidemarkError(.io, "unable to \(what): \(e.message)")
             }

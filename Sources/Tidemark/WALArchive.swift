@@ -346,7 +346,8 @@ public struct WALArchive: Sendable {
         do {
             if try await store.size(RepositoryLayout.stanzaInfo(stanza)) != nil { return }
             let listing = try await store.list(prefix: stanza + "/")
-            if !listing.objects.isEmpty || !listing.prefixes.isEmpty { return }
+            // A lock alone (a backup refused or failed before it wrote anything) is no stanza.
+            if !listing.objects.isEmpty || listing.prefixes.contains(where: { $0 != RepositoryLayout.lockPrefix(stanza) }) { return }
         } catch {
             throw TidemarkError.wrap(error, doing: "read stanza '\(stanza)' in '\(location)'")
         }

@@ -25,6 +25,7 @@ struct ListCommand: AsyncParsableCommand {
             } else {
                 print(list.rendered())
             }
+            if let failure = list.failures.first { throw failure }
         }
     }
 }

@@ -39,6 +39,7 @@ struct InfoCommand: AsyncParsableCommand {
             } else {
                 print(report.rendered())
             }
+            if let failure = report.failures.first { throw failure }
         }
     }
 }

@@ -58,6 +58,7 @@ enum ExitStatus {
         case .corrupt: return 8
         case .invalidInput: return 9
         case .unreachable: return 10
+        case .busy: return 13
         default: return 7
         }
     }
@@ -72,6 +73,11 @@ func run(_ command: String, fetch: Bool = false, _ body: () async throws -> Void
         try await body()
     } catch let error as TidemarkError {
         if fetch && error.code == .notFound { throw ExitCode(1) }
+        var error = error
+        if command == "wal-push" {
+            // Only archive_command's caller retries by itself; other commands must not say so.
+            error.hints.append("nothing was reported as archived: PostgreSQL keeps the segment and runs archive_command again on its own")
+        }
         printError(command, error)
         throw ExitCode(fetch ? ExitStatus.walFetchFailure : ExitStatus.code(for: error))
     } catch let error as ExitCode {

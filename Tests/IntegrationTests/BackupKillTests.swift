@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Tidemark
 import TidemarkTesting
 
 #if canImport(Glibc)
@@ -58,8 +59,13 @@ extension PostgreSQLIntegration {
                 #expect(nextRun.stderrText.contains("removed incomplete backup"), "no notice about the cleanup: \(nextRun.stderrText)")
             }
             #expect(try await cluster.list().backups.map(\.id) == [next.id])
-            #expect(!FileManager.default.fileExists(atPath: cluster.repository.directory + "/main/backup.lock"),
-                    "the backup lock is still held after a successful backup")
+            let leaseDirectory = cluster.repository.directory + "/main/lock"
+            let leases = try FileManager.default.contentsOfDirectory(atPath: leaseDirectory)
+            #expect(leases.count == 1, "\(leases)")
+            for name in leases {
+                let record = try JSONDecoder().decode(LeaseRecord.self, from: try Data(contentsOf: URL(fileURLWithPath: leaseDirectory + "/" + name)))
+                #expect(record.released, "the backup lock is still held after a successful backup: \(record)")
+            }
 
             // An incremental on top of it works too (its parent is the new full, not the debris).
             let (incremental, incrementalRun) = try await cluster.backup("incremental")

@@ -162,9 +162,11 @@ extension PostgreSQLIntegration {
             let unsure = try await tidemark.run("wal-fetch", try WALNames.next(after: beyond), fetched + "/x")
             #expect(unsure.exitCode >= 126, "absence cannot be confirmed with a repository gone: \(unsure)")
             #expect(!FileManager.default.fileExists(atPath: fetched + "/x"))
-            // list still answers, and says what is wrong with the first.
+            // list still answers and says what is wrong with the first, but a required
+            // repository it cannot read fails it (issue 10, item 6): exit 5, naming it.
             let after = try await tidemark.run("list", "--json")
-            try #require(after.exitCode == 0, "\(after)")
+            try #require(after.exitCode == 5, "\(after)")
+            #expect(after.stderrText.contains("required repository 'local' is unavailable"), "\(after.stderrText)")
             let afterList = try JSONDecoder().decode(MultiListJSON.self, from: after.stdout)
             #expect(afterList.backups.map(\.repository) == ["second"])
             #expect(afterList.repositories.first?.error != nil)

@@ -122,6 +122,18 @@ struct ConfigurationTests {
         #expect(known?.message.contains("not valid JSON") == false)
     }
 
+    /// Every setting of the file is both accepted by the key check and read (a field missing
+    /// from CodingKeys is silently never decoded).
+    @Test func everySettingIsReadFromTheFile() throws {
+        let dir = try Scratch()
+        let text = #"{"stanza": "clinic", "repositories": [{"name": "local", "type": "posix", "path": "/r"}], "compression": "zstd", "compressionLevel": 3, "ioTimeoutSeconds": 12, "archiveTimeoutSeconds": 30, "checkpoint": "spread", "prefetchSegments": 4, "spoolPath": "/s", "lockLeaseSeconds": 5, "postgres": {"conninfo": "host=/x"}}"#
+        let path = try dir.write("tidemark.json", Array(text.utf8))
+        let c = try load(["BACKUP_ENCRYPTION_KEY": "k"], config: path)
+        #expect(c.stanza == "clinic" && c.compression == .zstd && c.compressionLevel == 3 && c.ioTimeoutSeconds == 12)
+        #expect(c.archiveTimeoutSeconds == 30 && !c.fastCheckpoint && c.prefetchSegments == 4 && c.spoolPath == "/s")
+        #expect(c.lockLeaseSeconds == 5 && c.conninfo == "host=/x")
+    }
+
     @Test func theSampleConfigsStillLoad() throws {
         for name in ["tidemark.sample.json", "tidemark.offsite.sample.json"] {
             let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../pg-conf/\(name)").path

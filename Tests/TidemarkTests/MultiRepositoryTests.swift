@@ -473,7 +473,9 @@ struct MultiRepositoryBackupTests {
         #expect(try await b.store.catalogs().isEmpty)
         #expect(try await a.store.backupDirectories().isEmpty, "nothing incomplete left")
         #expect(try await b.store.backupDirectories().isEmpty, "nothing incomplete left")
-        #expect(storeA.snapshot[RepositoryLayout.backupLock("main")] == nil, "the lock is released")
+        let leases = storeA.snapshot.filter { $0.key.hasPrefix(RepositoryLayout.lockPrefix("main")) }
+        #expect(leases.count == 1 && leases.values.allSatisfy { LeaseRecord.decode($0)?.released == true }, "the lock is released")
+        #expect(try await RepositoryLock(store: storeA, stanza: "main").holder() == nil, "the lock is released")
     }
 }
 
