@@ -26,7 +26,7 @@ started=$(date +%s)
 # Everything the build and the tests put in the temporary directory (the test support's
 # per-process roots, the Swift driver's TemporaryDirectory.* directories) goes into one
 # directory of this run, removed when the script ends, however it ends.
-run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/tidemark-test-run.XXXXXX")
+run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/tm-run.XXXXXX")
 chmod 0755 "$run_tmp"   # the postgres user reaches the scratch clusters inside
 trap 'rm -rf "$run_tmp"' EXIT
 export TMPDIR=$run_tmp

@@ -11,7 +11,7 @@ import Darwin
 /// PostgreSQL fixtures, repositories and the copied `tidemark` binary), child process output
 /// files, the unit tests' scratch directories.
 ///
-/// `<tmp>/tidemark-tests-XXXXXX` (mode 0755, so the `postgres` user can reach the scratch
+/// `<tmp>/tmt-XXXXXX` (mode 0755, so the `postgres` user can reach the scratch
 /// directories inside) holds `.owner`, locked with flock(2) for the life of the process. It is
 /// removed when the process exits (atexit), and every test process first removes the roots whose
 /// `.owner` nobody holds any more: those of runs that were killed, crashed or timed out. So a
@@ -24,7 +24,7 @@ public enum TestTemporaryRoot {
     /// The root's path, created (and stale roots removed) on first use.
     public static var path: String { shared.path }
 
-    static let prefix = "tidemark-tests-"
+    static let prefix = "tmt-"
     private static let shared = Root()
 
     final class Root: Sendable {
@@ -64,7 +64,7 @@ public enum TestTemporaryRoot {
         try? FileManager.default.removeItem(atPath: shared.path)
     }
 
-    /// Removes `<base>/tidemark-tests-*` directories whose `.owner` no process holds (a live
+    /// Removes `<base>/tmt-*` directories whose `.owner` no process holds (a live
     /// test process keeps its lock; one that died released it), and those without `.owner`
     /// older than an hour (a process that died between creating it and locking).
     static func removeAbandoned(in base: String) {

@@ -9,7 +9,7 @@ import Testing
 struct TestTemporaryRootTests {
     @Test func scratchDirectoriesAndChildOutputLiveUnderTheRoot() async throws {
         let root = TestTemporaryRoot.path
-        #expect(root.hasPrefix(FileManager.default.temporaryDirectory.path + "/tidemark-tests-"))
+        #expect(root.hasPrefix(FileManager.default.temporaryDirectory.path + "/tmt-"))
         #expect(FileManager.default.fileExists(atPath: root + "/.owner"))
         let scratch = try ScratchDirectory(prefix: "tm-root-check")
         #expect(scratch.path.hasPrefix(root + "/tm-root-check-"))
@@ -25,7 +25,7 @@ struct TestTemporaryRootTests {
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: base) }
         func makeRoot(_ name: String) throws -> String {
-            let root = base + "/tidemark-tests-" + name
+            let root = base + "/tmt-" + name
             try FileManager.default.createDirectory(atPath: root + "/tidemark-pg-x/data", withIntermediateDirectories: true)
             #expect(FileManager.default.createFile(atPath: root + "/.owner", contents: nil))
             return root
