@@ -64,7 +64,7 @@ for round in $(seq 1 "$ROUNDS"); do
         du -sb "$dir" | cut -f1 >>"$BR_TIMES/$tool.restored"
         line+=" $tool $(awk -v u="$BR_WALL_US" 'BEGIN { printf "%.2f", u / 1e6 }') s,"
         if [ "$tool" = tidemark ]; then
-            bench_br_pg "$PGBIN/pg_verifybackup" -n -q "$dir" || tm_die "pg_verifybackup rejects the Tidemark restore in $dir"
+            bench_br_pg "$PGBIN/pg_verifybackup" -n -q -i tidemark.restore.json "$dir" || tm_die "pg_verifybackup rejects the Tidemark restore in $dir"
         fi
         if [ "$round" = 1 ] && [ "$VERIFY_START" = 1 ]; then bench_br_verify_start "$dir" "$tool"; fi
         bench_br_remove "$dir"
