@@ -30,6 +30,9 @@ struct WALInventoryLoader {
     let repository: Repository
     let stanza: String
     let size: WALSegmentSize
+    /// What `load` saw of each segment object (stored size, envelope header), so proving the
+    /// plan's segments whole (`checkWhole`) needs only their tails.
+    let seen = SeenObjects()
     var store: any ObjectStore { repository.store }
     var location: String { store.location }
 
@@ -62,6 +65,7 @@ struct WALInventoryLoader {
                 guard case .segment(let name)? = WALFileName(base), let n = name.segmentNumber(size: size) else { continue }
                 segments[name.timeline, default: []].insert(n)
                 names.append(name)
+                seen.record(size: object.size, of: object.key)
             }
         }
         var facts = try await readFacts(names, parallel: parallel)
@@ -138,6 +142,7 @@ struct WALInventoryLoader {
         var out: [(WALSegmentName, WALSummary?)] = []
         for (i, name) in names.enumerated() {
             guard let head = heads[i] else { out.append((name, nil)); continue }
+            if head.count >= EnvelopeHeader.size { seen.record(header: Array(head[0..<EnvelopeHeader.size]), of: keys[i]) }
             out.append((name, try await summary(of: name, key: keys[i], head: head)))
         }
         return out

@@ -7,46 +7,70 @@ extension WALInventoryLoader {
     /// gives its stored size, and the last bytes at that size must be the authenticated final
     /// frame declaring a whole segment's length (`EnvelopeTrailerCheck`). A truncated object
     /// fails here, naming it; damage inside an object is found when it is read (wal-fetch,
-    /// verify). One listing per 4 GiB directory, headers in batches of 32, tails `parallel`
-    /// at a time.
+    /// verify). One listing per 4 GiB directory; headers and tails in batches of 64 objects,
+    /// one round each (`ObjectStore.getRanges`: one I/O call per batch on a file system),
+    /// `parallel` batches at a time.
     func checkWhole(_ names: [WALSegmentName], parallel: Int = 16) async throws {
         let keys = names.map { RepositoryLayout.wal(stanza, .segment($0)) }
-        var sizes: [String: Int64] = [:]
+        var sizes = seen.sizes
         var listed = Set<String>()
-        for key in keys {
+        for key in keys where sizes[key] == nil {
             let dir = String(key[..<(key.lastIndex(of: "/") ?? key.endIndex)]) + "/"
             guard listed.insert(dir).inserted else { continue }
             for object in try await call("list '\(dir)'", { try await store.list(prefix: dir) }).objects {
                 sizes[object.key] = object.size
             }
         }
-        var headers: [[UInt8]?] = []
-        for start in stride(from: 0, to: keys.count, by: 32) {
-            let batch = Array(keys[start..<min(start + 32, keys.count)])
-            headers += try await call("read WAL object headers") { try await store.get(batch, range: 0..<Int64(EnvelopeHeader.size)) }
-        }
+        // Batches of 64: each one round for the headers and one for the tails (on a file
+        // system, one I/O thread each), a few batches at a time.
+        let batchSize = 64
+        let starts = Array(stride(from: 0, to: keys.count, by: batchSize))
+        let width = max(1, parallel)
         try await withThrowingTaskGroup(of: Void.self) { group in
             var next = 0
             func add() {
-                guard next < keys.count else { return }
-                let (name, key, header) = (names[next], keys[next], headers[next])
-                let stored = sizes[key]
+                guard next < starts.count else { return }
+                let lower = starts[next]
+                let upper = min(lower + batchSize, keys.count)
                 next += 1
-                group.addTask { try await checkWhole(name, key: key, stored: stored, header: header) }
+                let batchNames = Array(names[lower..<upper])
+                let batchKeys = Array(keys[lower..<upper])
+                let stored = batchKeys.map { sizes[$0] }
+                group.addTask { try await checkBatch(batchNames, keys: batchKeys, stored: stored) }
             }
-            for _ in 0..<parallel { add() }
+            for _ in 0..<width { add() }
             while try await group.next() != nil { add() }
         }
     }
 
-    func checkWhole(_ name: WALSegmentName, key: String, stored: Int64?, header: [UInt8]?) async throws {
+    func checkBatch(_ names: [WALSegmentName], keys: [String], stored: [Int64?]) async throws {
+        let known = seen.headers(of: keys)
+        let headers = known.contains { $0 == nil }
+            ? try await call("read WAL object headers") { try await store.get(keys, range: 0..<Int64(EnvelopeHeader.size)) }
+            : known
+        let frame = Int64(EnvelopeTrailerCheck.finalFrameSize)
+        var requests: [(key: String, range: Range<Int64>)] = []
+        var asked: [Int] = []
+        for (i, key) in keys.enumerated() {
+            guard let size = stored[i], size >= Int64(EnvelopeHeader.size) + frame else { continue }
+            requests.append((key, (size - frame)..<size))
+            asked.append(i)
+        }
+        let got = try await call("read the ends of WAL objects in '\(location)'") { try await store.getRanges(requests) }
+        var tails = [[UInt8]?](repeating: nil, count: keys.count)
+        for (j, i) in asked.enumerated() where j < got.count { tails[i] = got[j] }
+        for i in keys.indices {
+            try checkWhole(names[i], key: keys[i], stored: stored[i], header: i < headers.count ? headers[i] : nil, tail: tails[i])
+        }
+    }
+
+    func checkWhole(_ name: WALSegmentName, key: String, stored: Int64?, header: [UInt8]?, tail: [UInt8]?) throws {
         guard let stored, let header else {
             throw TidemarkError(.corrupt, "WAL segment \(name) disappeared from '\(location)' while planning")
         }
         let frame = Int64(EnvelopeTrailerCheck.finalFrameSize)
         var problem = "it is \(stored) bytes, too short for any segment"
         if stored >= Int64(EnvelopeHeader.size) + frame {
-            let tail = try await call("read the end of '\(location)/\(key)'") { try await store.get(key, range: (stored - frame)..<stored) }
             do {
                 _ = try EnvelopeTrailerCheck.trailer(header: header, tail: tail ?? [], expectedLength: size.rawValue, key: repository.key)
                 return
@@ -58,5 +82,18 @@ extension WALInventoryLoader {
         }
         throw TidemarkError(.corrupt, "WAL segment \(name) in '\(location)/\(key)' is truncated or damaged: \(problem)",
                             hints: ["recovery would stop at this segment: find \(name) in another repository or in pg_wal on the server, move the damaged object aside and archive the file again"])
+    }
+}
+
+/// Stored sizes and envelope headers of WAL objects, as `WALInventoryLoader.load` read them.
+final class SeenObjects: Sendable {
+    private let state = Mutex2<(sizes: [String: Int64], headers: [String: [UInt8]])>(([:], [:]))
+
+    func record(size: Int64, of key: String) { state.mutate { $0.sizes[key] = size } }
+    func record(header: [UInt8], of key: String) { state.mutate { $0.headers[key] = header } }
+    var sizes: [String: Int64] { state.value.sizes }
+    func headers(of keys: [String]) -> [[UInt8]?] {
+        let all = state.value.headers
+        return keys.map { all[$0] }
     }
 }

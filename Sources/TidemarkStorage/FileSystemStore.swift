@@ -42,6 +42,13 @@ public struct FileSystemStore: ObjectStore {
         }
     }
 
+    public func getRanges(_ requests: [(key: String, range: Range<Int64>)]) async throws -> [[UInt8]?] {
+        let paths = try requests.map { (try path($0.key), $0.range) }
+        return try await withDeadline(seconds: timeout, key: paths.first?.0 ?? root) {
+            try paths.map { try FileIO.readRange($0.0, $0.1) }
+        }
+    }
+
     public func size(_ key: String) async throws -> Int64? {
         let p = try path(key)
         return try await withDeadline(seconds: timeout, key: p) { try FileIO.size(p) }

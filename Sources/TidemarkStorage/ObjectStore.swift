@@ -51,6 +51,11 @@ public protocol ObjectStore: Sendable {
     /// deadline for all of them); the default asks for each in turn.
     func get(_ keys: [String], range: Range<Int64>) async throws -> [[UInt8]?]
 
+    /// For each request, bytes `range` of object `key` (nil for a missing one), in order: like
+    /// `get(_:range:)` with a range of its own per object (the tail of each WAL object). The
+    /// file-system store answers the batch in one round; the default asks for each in turn.
+    func getRanges(_ requests: [(key: String, range: Range<Int64>)]) async throws -> [[UInt8]?]
+
     /// Objects and sub-prefixes directly below `prefix` ("" for the root; otherwise ending in "/").
     func list(prefix: String) async throws -> ObjectListing
 
@@ -73,6 +78,13 @@ public protocol ObjectStore: Sendable {
 }
 
 extension ObjectStore {
+    public func getRanges(_ requests: [(key: String, range: Range<Int64>)]) async throws -> [[UInt8]?] {
+        var out: [[UInt8]?] = []
+        out.reserveCapacity(requests.count)
+        for r in requests { out.append(try await get(r.key, range: r.range)) }
+        return out
+    }
+
     public func get(_ keys: [String], range: Range<Int64>) async throws -> [[UInt8]?] {
         var out: [[UInt8]?] = []
         out.reserveCapacity(keys.count)

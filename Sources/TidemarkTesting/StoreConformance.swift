@@ -129,6 +129,11 @@ public enum StoreConformance {
         _ = try await store.put("ranges/empty", bytes: [], ifAbsent: false)
         try expect(try await store.get("ranges/empty") == [], "empty object")
         try expect(try await store.size("ranges/empty") == 0, "empty object size")
+        // A range of its own per object, in order, nil for a missing one.
+        let many = try await store.getRanges([("ranges/o", 990..<1000), ("ranges/missing", 0..<5), ("ranges/o", 0..<3), ("ranges/empty", 0..<1)])
+        try expect(many.count == 4 && many[0] == Array(bytes[990..<1000]) && many[1] == nil && many[2] == Array(bytes[0..<3])
+                   && many[3] == [], "getRanges: one range per object, in order")
+        try expect(try await store.getRanges([]).isEmpty, "getRanges of nothing")
     }
 
     public static func listManyKeys(_ store: any ObjectStore, count: Int) async throws {
