@@ -128,7 +128,8 @@ public struct InfoReport: Codable, Sendable {
     }
 }
 
-func formatBytes(_ n: Int64) -> String {
+/// `1536` → `1.5 KiB`, for text output (JSON keeps exact bytes).
+public func formatBytes(_ n: Int64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"]
     var v = Double(n)
     var i = 0

@@ -102,7 +102,7 @@ struct RestoreCommand: AsyncParsableCommand {
             let (report, plan) = try await Engine.restore(configuration, request: request, action: targetAction, options: options,
                                                             report: { writeStderr($0 + "\n") })
             meter.finish()
-            print("restored backup \(report.backup) (\(plan.catalog.type.rawValue), \(report.files) files, \(humanBytes(report.bytes))) into \(options.directory) in \(String(format2(report.seconds))) s")
+            print("restored backup \(report.backup) (\(plan.catalog.type.rawValue), \(report.files) files, \(formatBytes(report.bytes))) into \(options.directory) in \(String(format2(report.seconds))) s")
             print("restore_command checked: it fetched \(plan.plan.segments.first.map { "\($0)" } ?? "the first segment") with the server's own configuration (\(server.path))")
             switch archiveMode {
             case .off:
@@ -171,7 +171,7 @@ struct BackupCommand: AsyncParsableCommand {
             for n in result.notices { writeStderr("NOTICE: \(n)\n") }
             for a in result.alerts { writeStderr("tidemark: ALERT: \(a)\n") }
             let c = result.catalog
-            print("backup \(c.id) (\(c.type.rawValue)\(c.parent.map { ", parent \($0)" } ?? "")) complete: \(humanBytes(c.databaseSize)) of data, \(humanBytes(c.storedSize)) stored, LSN \(c.startLSN)-\(c.stopLSN), timeline \(c.timeline), \(format2(c.durationSeconds)) s")
+            print("backup \(c.id) (\(c.type.rawValue)\(c.parent.map { ", parent \($0)" } ?? "")) complete: \(formatBytes(c.databaseSize)) of data, \(formatBytes(c.storedSize)) stored, LSN \(c.startLSN)-\(c.stopLSN), timeline \(c.timeline), \(format2(c.durationSeconds)) s")
             if configuration.repositories.count > 1 {
                 print("stored in repositories: " + result.repositories.joined(separator: ", "))
             }

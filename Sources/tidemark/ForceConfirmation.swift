@@ -24,16 +24,3 @@ enum ForceConfirmation {
         }
     }
 }
-
-/// `1536` → `1.5 KiB`; exact bytes stay in JSON output.
-func humanBytes(_ n: Int64) -> String {
-    let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"]
-    var value = Double(n)
-    var unit = 0
-    while value >= 1024 && unit < units.count - 1 {
-        value /= 1024
-        unit += 1
-    }
-    if unit == 0 { return "\(n) bytes" }
-    return String(format: value >= 100 ? "%.0f %@" : "%.1f %@", value, units[unit])
-}
