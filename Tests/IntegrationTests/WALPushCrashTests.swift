@@ -54,8 +54,10 @@ extension PostgreSQLIntegration {
                 repeatDurations.append(again.duration)
                 pushed.insert(baseName(segment))
             }
-            let freshWindow = (freshDurations.max() ?? .milliseconds(150)) * 1.1
-            let repeatWindow = (repeatDurations.max() ?? .milliseconds(150)) * 1.1
+            // The kill window adapts as the test runs (see `KillWindow`): a one-off calibration
+            // is skewed by the first, cold push and by the machine's load at that moment.
+            var freshWindow = KillWindow(start: median(freshDurations))
+            var repeatWindow = KillWindow(start: median(repeatDurations))
             print("wal-push takes \(freshDurations) (fresh), \(repeatDurations) (already archived)")
 
             var killedFresh = 0
@@ -87,12 +89,17 @@ extension PostgreSQLIntegration {
                 let segment = try #require(candidates.randomElement(using: &random))
                 let name = baseName(segment)
                 let wasArchived = pushed.contains(name)
-                let window = wasArchived ? repeatWindow : freshWindow
+                let window = wasArchived ? repeatWindow.current : freshWindow.current
                 let delay = Duration.microseconds(
                     Int64.random(in: 0...max(1_000, window.microseconds), using: &random))
                 let context = "iteration \(iteration), \(name) (\(wasArchived ? "already archived" : "fresh")), kill after \(delay), \(seed)"
 
                 let killed = try await killDuringPush(tidemark, segment, after: delay)
+                if wasArchived {
+                    repeatWindow.record(killed: killed.signal == SIGKILL)
+                } else {
+                    freshWindow.record(killed: killed.signal == SIGKILL)
+                }
                 if killed.signal == SIGKILL {
                     if wasArchived { killedRepeat += 1 } else { killedFresh += 1 }
                     // Observation only (the store's temporary-name scheme is not an interface):
@@ -137,7 +144,8 @@ extension PostgreSQLIntegration {
                 """
                 wal-push crash test: \(killedFresh) kills of fresh pushes, \(killedRepeat) of re-pushes, \
                 \(killsMidWrite) of them left a temporary file (killed mid-write), \(finishedBeforeKill) finished first \
-                (\(iteration) attempts), \(generation) repositories, \(leftovers.count) temporary files left at the end
+                (\(iteration) attempts), \(generation) repositories, \(leftovers.count) temporary files left at the end; \
+                kill windows at the end: fresh \(freshWindow.current), re-push \(repeatWindow.current)
                 """)
             #expect(killedFresh + killedRepeat >= Self.requiredKills, "too few pushes were actually killed mid-way; \(seed)")
             #expect(killedFresh >= Self.requiredKills / 4, "too few fresh pushes were killed mid-way; \(seed)")
@@ -162,7 +170,7 @@ extension PostgreSQLIntegration {
             let calibration = try await initializedRepository(in: scratch, name: "calibration", binary: binary, user: user).1
             let first = try await calibration.run("wal-push", segment)
             try #require(first.exitCode == 0, "\(first)")
-            let window = first.duration * 1.2
+            var window = KillWindow(start: first.duration)
 
             var killed = 0
             var iteration = 0
@@ -171,9 +179,11 @@ extension PostgreSQLIntegration {
                 let tidemark = try await initializedRepository(
                     in: scratch, name: "repository-\(iteration)", binary: binary, user: user
                 ).1
-                let delay = Duration.microseconds(Int64.random(in: 0...max(1_000, window.microseconds), using: &random))
+                let delay = Duration.microseconds(
+                    Int64.random(in: 0...max(1_000, window.current.microseconds), using: &random))
                 let context = "iteration \(iteration), kill after \(delay), \(seed)"
                 let result = try await killDuringPush(tidemark, segment, after: delay)
+                window.record(killed: result.signal == SIGKILL)
                 if result.signal == SIGKILL { killed += 1 }
                 let retry = try await tidemark.run("wal-push", segment)
                 #expect(retry.exitCode == 0, "the retry after a killed first push failed: \(retry); \(context)")
@@ -184,6 +194,24 @@ extension PostgreSQLIntegration {
                 try? FileManager.default.removeItem(atPath: destination)
             }
             #expect(killed >= Self.requiredFirstPushKills, "too few first pushes were actually killed mid-way (\(iteration) attempts); \(seed)")
+        }
+
+        /// The upper bound of the random kill delay, adapted as the test runs: a push that
+        /// finished before its kill shrinks it by 10 %, a kill grows it by 5 %. It settles where
+        /// about two kills in three land while the push still runs (p·ln 1.05 = (1−p)·ln(1/0.9)),
+        /// on a fast machine as on a slow or loaded one, and the delays still cover the whole
+        /// push, its end included.
+        struct KillWindow {
+            private(set) var current: Duration
+            init(start: Duration) { current = start }
+            mutating func record(killed: Bool) {
+                current = killed ? current * 1.05 : current * 0.9
+            }
+        }
+
+        private func median(_ durations: [Duration]) -> Duration {
+            let sorted = durations.sorted()
+            return sorted.isEmpty ? .milliseconds(150) : sorted[sorted.count / 2]
         }
 
         /// Starts `wal-push segment`, sleeps `delay`, sends SIGKILL, and returns how it ended.
