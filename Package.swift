@@ -7,7 +7,6 @@ let strict: [SwiftSetting] = [
 
 let package = Package(
     name: "tidemark",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tidemark", targets: ["tidemark"]),
         .library(name: "Tidemark", targets: ["Tidemark"]),
@@ -30,30 +29,27 @@ let package = Package(
         .target(name: "CTidemarkSupport"),
         // CRC-32C with the CPU's instruction; TidemarkCore falls back to tables without it.
         .target(name: "CTidemarkCRC32C"),
+        // Modules, lowest first; each imports only modules above it (docs/architecture.md).
         .target(name: "TidemarkCore", dependencies: ["CTidemarkCRC32C"], swiftSettings: strict),
+        .target(name: "TidemarkSystem", dependencies: ["TidemarkCore"], swiftSettings: strict),
         .target(
             name: "TidemarkCodec",
             dependencies: [
-                "TidemarkCore", "CLZ4", "CZstd", "CZlib",
+                "TidemarkCore", "TidemarkSystem", "CLZ4", "CZstd", "CZlib",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: strict),
-        .target(name: "TidemarkStorage", dependencies: ["TidemarkCore"], swiftSettings: strict),
+        .target(name: "TidemarkStorage", dependencies: ["TidemarkCore", "TidemarkSystem"], swiftSettings: strict),
         // libpq is loaded on first use (see Sources/CLibPQLazy/lazy.c), not linked.
         .target(name: "CLibPQLazy", dependencies: ["CLibPQ"]),
-        .target(name: "PostgresReplication", dependencies: ["CLibPQ", "CLibPQLazy", "TidemarkCore"], swiftSettings: strict),
         .target(
-            name: "Tidemark",
-            dependencies: [
-                "TidemarkCore", "TidemarkCodec", "TidemarkStorage", "TidemarkS3", "PostgresReplication",
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            name: "PostgresReplication", dependencies: ["CLibPQ", "CLibPQLazy", "TidemarkCore", "TidemarkSystem"],
             swiftSettings: strict),
         .target(
             name: "TidemarkS3",
             dependencies: [
-                "TidemarkStorage", "TidemarkCore",
+                "TidemarkStorage", "TidemarkCore", "TidemarkSystem",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -63,13 +59,39 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(
+            name: "TidemarkRepository",
+            dependencies: ["TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage"],
+            swiftSettings: strict),
+        .target(
+            name: "TidemarkArchive",
+            dependencies: ["TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkRepository"],
+            swiftSettings: strict),
+        .target(
+            name: "TidemarkBackup",
+            dependencies: [
+                "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "PostgresReplication",
+                "TidemarkRepository",
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "Tidemark",
+            dependencies: [
+                "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkS3", "PostgresReplication",
+                "TidemarkRepository", "TidemarkArchive", "TidemarkBackup",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // The service's module (scheduler, admin API): empty until the service lands.
+        .target(name: "TidemarkServer", dependencies: ["Tidemark"], swiftSettings: strict),
+        .target(
             name: "TidemarkTesting",
-            dependencies: ["Tidemark", "TidemarkStorage", "TidemarkCore", "TidemarkS3"],
+            dependencies: ["TidemarkCore", "TidemarkSystem", "TidemarkStorage", "TidemarkS3"],
             swiftSettings: strict),
         .executableTarget(
             name: "tidemark",
             dependencies: [
-                "Tidemark", "TidemarkCore", "CTidemarkSupport",
+                "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive", "TidemarkBackup",
+                "CTidemarkSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict,
@@ -103,7 +125,12 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "TidemarkTests", dependencies: ["Tidemark", "TidemarkTesting", "TidemarkS3"], swiftSettings: strict),
+            name: "TidemarkTests",
+            dependencies: [
+                "Tidemark", "TidemarkTesting", "TidemarkS3", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive",
+                "TidemarkBackup",
+            ],
+            swiftSettings: strict),
         .testTarget(
             name: "PostgresReplicationTests",
             dependencies: [
@@ -112,7 +139,11 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
-            name: "IntegrationTests", dependencies: ["Tidemark", "TidemarkTesting", "TidemarkCore"],
+            name: "IntegrationTests",
+            dependencies: [
+                "Tidemark", "TidemarkTesting", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive",
+                "TidemarkBackup",
+            ],
             swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -1,4 +1,5 @@
 import Foundation
+import TidemarkSystem
 
 /// The bounded hand-over between a backup's libpq thread (one producer) and one async consumer.
 ///

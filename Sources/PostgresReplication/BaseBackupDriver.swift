@@ -1,4 +1,5 @@
 import TidemarkCore
+import TidemarkSystem
 
 /// Runs one `BASE_BACKUP` on the session's thread: reads the result sets and the COPY stream,
 /// parses the tar archives and pushes events into the channel (blocking there when the consumer

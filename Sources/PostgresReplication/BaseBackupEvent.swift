@@ -1,4 +1,5 @@
 import TidemarkCore
+import TidemarkSystem
 
 /// One tablespace of a base backup, as the server lists it before the data.
 public struct TablespaceInfo: Sendable, Equatable {

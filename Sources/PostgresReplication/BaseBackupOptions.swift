@@ -1,3 +1,4 @@
+import TidemarkSystem
 /// What to ask of `BASE_BACKUP`, plus the client-side buffer bound.
 public struct BaseBackupOptions: Sendable, Equatable {
     public enum Checkpoint: String, Sendable {

@@ -1,3 +1,4 @@
+import TidemarkSystem
 /// The events of one running base backup, for one consumer, with bounded memory.
 ///
 /// Contract:

@@ -1,5 +1,6 @@
 import CLibPQ
 import Synchronization
+import TidemarkSystem
 
 /// The fields of a server ErrorResponse or NoticeResponse.
 public struct ServerMessage: Sendable, Equatable {

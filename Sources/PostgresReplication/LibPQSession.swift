@@ -8,6 +8,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import TidemarkSystem
 
 /// The cancellation flag of one operation on a session (a query, a backup).
 final class OperationToken: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import TidemarkSystem
 
 /// One dedicated OS thread that runs a connection's libpq work, job after job, so that blocking
 /// calls (`poll`, `PQconnectPoll`'s DNS look-up, `PQcancel`, waiting out backpressure) never park

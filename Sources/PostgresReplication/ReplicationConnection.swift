@@ -1,5 +1,6 @@
 import Synchronization
 import TidemarkCore
+import TidemarkSystem
 
 /// What `IDENTIFY_SYSTEM` reports.
 public struct SystemIdentity: Sendable, Equatable {

@@ -1,3 +1,4 @@
+import TidemarkSystem
 /// The error of the PostgresReplication module: a stable `code`, a one-line message naming what
 /// failed, the server's SQLSTATE when there was one, and hints that say what to do.
 ///

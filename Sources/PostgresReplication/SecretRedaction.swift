@@ -1,3 +1,4 @@
+import TidemarkSystem
 /// Removes passwords from text that came from libpq, the server or a connection string.
 ///
 /// Contract: `password=<value>` (bare or single-quoted, any case, spaces around `=`), the

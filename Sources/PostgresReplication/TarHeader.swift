@@ -1,3 +1,4 @@
+import TidemarkSystem
 /// One decoded 512-byte tar header block (ustar, GNU or pax flavour), before long names and
 /// pax records are applied. Pure: no I/O.
 struct TarHeader: Equatable {

@@ -1,3 +1,4 @@
+import TidemarkSystem
 /// A streaming tar parser: feed it the archive's bytes in pieces of any size and it reports
 /// entries and file contents as events. Pure state machine, no I/O, no buffering of file data.
 ///

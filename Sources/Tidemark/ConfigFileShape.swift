@@ -1,3 +1,10 @@
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCore
+import TidemarkCodec
+import TidemarkStorage
 /// The shape of the config file, checked before `JSONDecoder` sees it: JSON syntax (a
 /// problem is named by line and column), every key known at its level (an unknown one is named,
 /// with the closest known key), and objects and arrays only where the file takes them.

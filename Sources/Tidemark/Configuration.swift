@@ -8,14 +8,11 @@ import Glibc
 #endif
 import TidemarkCodec
 import TidemarkStorage
-
-/// A secret that never prints itself.
-public struct Secret: Sendable, CustomStringConvertible, CustomDebugStringConvertible {
-    public let bytes: [UInt8]
-    public init(_ bytes: [UInt8]) { self.bytes = bytes }
-    public var description: String { "<redacted>" }
-    public var debugDescription: String { "<redacted>" }
-}
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCore
 
 /// One place archives and backups are written to (an entry of `repositories`).
 ///

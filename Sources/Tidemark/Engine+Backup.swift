@@ -7,6 +7,10 @@ import PostgresReplication
 import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
 
 /// Adapts PostgresReplication's BASE_BACKUP events to the engine's input.
 struct ReplicationBackupSource: BackupInputSource {

@@ -7,6 +7,12 @@ import Foundation
 import Glibc
 #endif
 import TidemarkCore
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCodec
+import TidemarkStorage
 
 /// One row of `tidemark list --json` (docs/list-json.md). Field names are an interface.
 public struct BackupListEntry: Codable, Sendable {

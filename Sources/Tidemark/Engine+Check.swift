@@ -5,6 +5,12 @@ import Foundation
 #endif
 import PostgresReplication
 import TidemarkCore
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCodec
+import TidemarkStorage
 
 /// One line of `tidemark check` (and one object of `check --json`, docs/check-json.md).
 public struct CheckResult: Sendable {

@@ -6,6 +6,10 @@ import Foundation
 import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
 
 /// A plan and where it came from.
 public struct PlanReport: Sendable {

@@ -3,6 +3,11 @@ import Glibc
 #endif
 import TidemarkCore
 import TidemarkStorage
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCodec
 
 /// wal-fetch with prefetching (docs/wal-fetch-prefetch.md): serve from the spool when a
 /// provably current copy is there, else fetch as usual; then make sure a prefetcher runs.
@@ -178,11 +183,5 @@ extension Engine {
             spool.setInflight(nil)
         }
         return .failed
-    }
-
-    static func monotonicSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 }

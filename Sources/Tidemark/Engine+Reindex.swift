@@ -6,6 +6,10 @@ import Foundation
 import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
 
 public struct ReindexReport: Sendable {
     public var repository: String

@@ -1,4 +1,10 @@
 import TidemarkCore
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCodec
+import TidemarkStorage
 
 /// One timeline's restorable window in `info` (docs/info.md): UTC instants, PostgreSQL's format.
 public struct RestorableWindowEntry: Codable, Sendable, Equatable {

@@ -9,6 +9,10 @@ import Glibc
 import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
 
 /// Entry points the CLI calls: one function per command, configuration in, result out.
 public enum Engine {

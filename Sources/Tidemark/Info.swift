@@ -1,5 +1,10 @@
 import TidemarkCore
 import TidemarkStorage
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCodec
 
 /// What `tidemark info` reports; the JSON field names are an interface (docs/info.md).
 public struct InfoReport: Codable, Sendable {

@@ -5,6 +5,11 @@ import Foundation
 #endif
 import TidemarkCore
 import TidemarkStorage
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCodec
 
 /// The record that an optional repository missed a WAL file (docs/multiple-repositories.md).
 /// Written as plain JSON to `<stanza>/alerts/<repository>/<file>.json` in every repository that

@@ -4,6 +4,12 @@ import FoundationEssentials
 import Foundation
 #endif
 import TidemarkCore
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCodec
+import TidemarkStorage
 
 extension RecoveryTarget {
     /// `time 2026-11-26 14:30:00+00`, `LSN 0/3000028`, …

@@ -7,6 +7,12 @@ import Foundation
 import Glibc
 #endif
 import TidemarkCore
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCodec
+import TidemarkStorage
 
 /// What `tidemark rehearse` does (docs/rehearsal.md).
 public struct RehearsalOptions: Sendable {

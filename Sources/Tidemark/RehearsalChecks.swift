@@ -1,3 +1,10 @@
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCore
+import TidemarkCodec
+import TidemarkStorage
 /// The checks run against a recovered scratch cluster: it accepts connections, every database
 /// that allows connections answers, amcheck's `bt_index_check` on btree indexes (when the
 /// extension is available), then the operator's SQL checks.

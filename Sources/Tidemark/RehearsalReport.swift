@@ -4,6 +4,12 @@ import FoundationEssentials
 import Foundation
 #endif
 import TidemarkCore
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCodec
+import TidemarkStorage
 
 /// The outcome of `tidemark rehearse` (`--json` prints it). Field names are an interface,
 /// documented in docs/rehearsal.md; absent optional fields are written as null.

@@ -9,6 +9,12 @@ import Glibc
 import Dispatch
 import Synchronization
 import TidemarkCore
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCodec
+import TidemarkStorage
 
 /// The scratch cluster of one rehearsal: its directory, the server started in it, and the
 /// teardown that always runs (from `defer`, or from SIGINT / SIGTERM): `pg_ctl stop -m

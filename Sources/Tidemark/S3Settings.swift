@@ -1,6 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCore
+import TidemarkCodec
+import TidemarkStorage
 
 /// Credentials for an S3 repository. Never printed.
 public struct S3Credentials: Sendable, CustomStringConvertible {

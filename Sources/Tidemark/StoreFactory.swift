@@ -1,5 +1,11 @@
 import TidemarkS3
 import TidemarkStorage
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCore
+import TidemarkCodec
 
 /// The one place a repository entry becomes an `ObjectStore`. Everything else in the engine
 /// works through `ObjectStore` and does not know which kind of store it has.

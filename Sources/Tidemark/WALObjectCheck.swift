@@ -1,6 +1,10 @@
 import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
 
 extension WALInventoryLoader {
     /// Proves each segment object in `names` is whole without reading its data: the listing

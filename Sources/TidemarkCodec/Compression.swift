@@ -1,6 +1,7 @@
 import CLZ4
 import CZlib
 import CZstd
+import TidemarkSystem
 
 /// A compression algorithm for envelope chunks. Every chunk is compressed on its own, so
 /// chunks can be processed in parallel and a reader never needs more than one chunk in memory.

@@ -3,6 +3,7 @@ import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
+import TidemarkSystem
 
 /// What an object holds; stored in the header and covered by authentication.
 public enum ObjectKind: UInt8, Sendable, Codable, CaseIterable {

@@ -1,3 +1,4 @@
+import TidemarkSystem
 /// Why an envelope could not be written or read. Descriptions never contain key material.
 public enum EnvelopeError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The bytes do not start with the envelope magic.

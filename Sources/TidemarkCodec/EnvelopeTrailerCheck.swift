@@ -1,4 +1,5 @@
 import Crypto
+import TidemarkSystem
 
 /// Proves an object is whole without reading it: its last bytes must be the authenticated
 /// final frame, declaring the plaintext length the caller expects. Data frames are not read,

@@ -5,6 +5,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import TidemarkSystem
 
 /// The repository's random 256-bit data key. Every object key is derived from it with HKDF and
 /// a per-object salt; the data key itself only ever exists wrapped or in memory.

@@ -1,4 +1,5 @@
 import TidemarkStorage
+import TidemarkSystem
 
 /// A secret (an AWS secret access key, a session token) that never prints itself: its
 /// description, debug description and mirror all read `<redacted>`.

@@ -1,6 +1,7 @@
 import Logging
 import NIOHTTP1
 import TidemarkStorage
+import TidemarkSystem
 
 /// An in-flight multipart upload, as `ListMultipartUploads` reports it.
 public struct S3MultipartUpload: Sendable, Hashable {

@@ -10,6 +10,7 @@ import TidemarkStorage
 #if canImport(Glibc)
 import Glibc
 #endif
+import TidemarkSystem
 
 /// One S3 request before signing: the key is the full key in the bucket (prefix included), nil
 /// for bucket-level calls.

@@ -1,4 +1,5 @@
 import TidemarkStorage
+import TidemarkSystem
 
 /// A streamed write to S3: bytes are buffered up to the part size; an object that stays within
 /// one part is a single PUT at `commit`, a larger one a multipart upload whose parts go up in

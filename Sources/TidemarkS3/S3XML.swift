@@ -1,3 +1,4 @@
+import TidemarkSystem
 /// A tiny tolerant XML reader for S3's responses: elements, text and the five entities plus
 /// numeric references. Attributes, namespaces, comments and processing instructions are skipped.
 /// S3 answers are small, flat documents; this keeps FoundationXML (and libxml2) out of the binary.

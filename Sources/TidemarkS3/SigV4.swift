@@ -1,4 +1,5 @@
 import Crypto
+import TidemarkSystem
 
 /// AWS Signature Version 4, header form: a pure function of the request, the time and the key.
 ///

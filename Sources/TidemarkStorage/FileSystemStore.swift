@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import TidemarkSystem
 
 /// An object store in a local directory (or any mounted file system).
 ///

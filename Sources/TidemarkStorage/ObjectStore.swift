@@ -1,3 +1,4 @@
+import TidemarkSystem
 /// One stored object as a listing sees it.
 public struct ObjectInfo: Hashable, Sendable {
     public var key: String
@@ -17,14 +18,6 @@ public struct ObjectListing: Hashable, Sendable {
         self.objects = objects
         self.prefixes = prefixes
     }
-}
-
-/// What a conditional write found.
-public enum PutOutcome: Sendable, Equatable {
-    /// The object now holds the bytes written.
-    case created
-    /// An object was already there; it was left untouched and nothing was written.
-    case alreadyExists
 }
 
 /// A flat key → bytes store: a directory, an S3 bucket + prefix, memory in tests.

@@ -1,5 +1,6 @@
 import Synchronization
 import TidemarkStorage
+import TidemarkSystem
 
 /// An in-memory `ObjectStore` for unit tests, with the same atomicity and key rules as the
 /// real stores. `hang` makes every call wait (to test timeouts); `failWrites` injects errors.

@@ -5,6 +5,7 @@ import TidemarkStorage
 #if canImport(Glibc)
 import Glibc
 #endif
+import TidemarkSystem
 
 /// A real S3-compatible server on loopback for tests: `moto_server` from PyPI (installed by
 /// scripts/test.sh), started on a free port and killed on `stop()` or deinit.

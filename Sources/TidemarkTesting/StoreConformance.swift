@@ -1,4 +1,5 @@
 import TidemarkStorage
+import TidemarkSystem
 
 /// The `ObjectStore` contract as reusable checks, run against every store (memory, file
 /// system, S3). Each check works below its own key prefix, so all of them can share one store,

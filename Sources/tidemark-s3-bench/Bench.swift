@@ -10,6 +10,7 @@
 import Foundation
 import TidemarkS3
 import TidemarkStorage
+import TidemarkSystem
 
 @main
 enum Bench {

@@ -9,6 +9,10 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
 
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List the backups of the stanza.")

@@ -1,5 +1,10 @@
 import ArgumentParser
 import Tidemark
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCore
 
 struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

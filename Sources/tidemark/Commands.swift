@@ -9,6 +9,11 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCore
 
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

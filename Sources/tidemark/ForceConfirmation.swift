@@ -2,6 +2,11 @@
 import Glibc
 #endif
 import Foundation
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCore
 
 /// `restore --force` on a terminal: lists what would be deleted and proceeds only on `yes`
 /// (without a terminal, `--force` alone proceeds, as scripts expect).

@@ -6,6 +6,10 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
 
 /// The recovery target flags `plan`, `restore` and `rehearse` share (DESIGN.md).
 struct TargetOptions: ParsableArguments {

@@ -6,6 +6,10 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
 
 struct RehearseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

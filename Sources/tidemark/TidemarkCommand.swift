@@ -4,6 +4,11 @@ import Tidemark
 #if canImport(Glibc)
 import Glibc
 #endif
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCore
 
 struct TidemarkCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

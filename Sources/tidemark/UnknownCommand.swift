@@ -1,5 +1,10 @@
 import ArgumentParser
 import Tidemark
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCore
 
 /// `tidemark restor --to x`: ArgumentParser reads an unknown first word as an argument and
 /// blames the option that follows it ("unknown option '--to'"). The first word that is not an

@@ -6,6 +6,11 @@ import TidemarkTesting
 #if canImport(Glibc)
 import Glibc
 #endif
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCore
 
 extension PostgreSQLIntegration {
     /// A backup killed half-way (SIGKILL: no chance to clean up) never looks complete, and the

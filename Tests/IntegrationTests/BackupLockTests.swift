@@ -6,6 +6,11 @@ import TidemarkTesting
 #if canImport(Glibc)
 import Glibc
 #endif
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
+import TidemarkCore
 
 extension PostgreSQLIntegration {
     /// The stanza lock through the real binary against a real server: simultaneous backups

@@ -7,6 +7,10 @@ import TidemarkTesting
 #if canImport(Glibc)
 import Glibc
 #endif
+import TidemarkSystem
+import TidemarkRepository
+import TidemarkArchive
+import TidemarkBackup
 
 /// docs/exit-codes.md is the table the binary follows: every documented code is provoked here
 /// from the executable (or, for the two that need a whole recovery, by the test named in

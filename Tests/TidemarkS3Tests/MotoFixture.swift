@@ -2,6 +2,7 @@ import Foundation
 import TidemarkS3
 import TidemarkStorage
 import TidemarkTesting
+import TidemarkSystem
 
 /// One moto server per kind for the whole test process (each test uses buckets of its own).
 /// moto's watchdog ends it when the test process ends.

@@ -1,6 +1,7 @@
 import Testing
 import TidemarkStorage
 @testable import TidemarkS3
+import TidemarkSystem
 
 @Suite("S3 configuration", .tags(.small))
 struct S3ConfigurationTests {

@@ -3,6 +3,7 @@ import Testing
 import TidemarkStorage
 import TidemarkTesting
 @testable import TidemarkS3
+import TidemarkSystem
 
 /// Faults between Tidemark and moto (FaultProxy): a put either succeeds with the exact bytes or
 /// fails; no partial or corrupt object is ever visible; no multipart upload is left open.

@@ -3,6 +3,7 @@ import Testing
 import TidemarkStorage
 import TidemarkTesting
 @testable import TidemarkS3
+import TidemarkSystem
 
 extension StoreConformance.Check: CustomTestStringConvertible {
     public var testDescription: String { name }

@@ -4,6 +4,7 @@ import Glibc
 import Synchronization
 import Testing
 @testable import TidemarkStorage
+import TidemarkSystem
 
 /// `withDeadline` and the threads it reuses: a slow call becomes a timeout, work never waits
 /// behind a stuck call, and a finished thread takes the next call instead of a new thread.

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TidemarkStorage
 import TidemarkTesting
+import TidemarkSystem
 
 /// One suite, every store: the contract in ObjectStore's documentation.
 @Suite("ObjectStore conformance")

@@ -5,6 +5,10 @@ import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
 import TidemarkTesting
+@testable import TidemarkSystem
+@testable import TidemarkRepository
+@testable import TidemarkArchive
+@testable import TidemarkBackup
 
 /// A scripted base-backup stream.
 struct ScriptedSource: BackupInputSource {

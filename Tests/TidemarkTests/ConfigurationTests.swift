@@ -2,6 +2,11 @@ import Foundation
 import Testing
 @testable import Tidemark
 import TidemarkCodec
+@testable import TidemarkSystem
+@testable import TidemarkRepository
+@testable import TidemarkArchive
+@testable import TidemarkBackup
+import TidemarkCore
 
 @Suite("Configuration resolution")
 struct ConfigurationTests {

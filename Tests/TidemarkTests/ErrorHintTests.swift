@@ -1,6 +1,11 @@
 import Testing
 @testable import Tidemark
 import TidemarkStorage
+@testable import TidemarkSystem
+@testable import TidemarkRepository
+@testable import TidemarkArchive
+@testable import TidemarkBackup
+import TidemarkCore
 
 /// Hints made by `TidemarkError.wrap` hold for every command: none promises that PostgreSQL
 /// retries (only wal-push's caller does; the CLI adds that line for wal-push alone).

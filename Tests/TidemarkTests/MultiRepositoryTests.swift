@@ -7,6 +7,10 @@ import TidemarkCore
 import TidemarkS3
 import TidemarkStorage
 import TidemarkTesting
+@testable import TidemarkSystem
+@testable import TidemarkRepository
+@testable import TidemarkArchive
+@testable import TidemarkBackup
 
 @Suite("Repository configuration: s3, required, environment")
 struct RepositoryConfigurationTests {

@@ -3,6 +3,10 @@ import Testing
 @testable import Tidemark
 import TidemarkCore
 import TidemarkTesting
+@testable import TidemarkSystem
+@testable import TidemarkRepository
+@testable import TidemarkArchive
+@testable import TidemarkBackup
 
 /// Where the spool of decrypted WAL lives, and that it goes when recovery ends.
 @Suite("wal-fetch prefetch spool: inside the data directory, removed when recovery ends")

@@ -5,6 +5,10 @@ import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
 import TidemarkTesting
+@testable import TidemarkSystem
+@testable import TidemarkRepository
+@testable import TidemarkArchive
+@testable import TidemarkBackup
 
 @Suite("wal-fetch prefetch spool: serve only what the archive holds now")
 struct PrefetchSpoolTests {

@@ -4,6 +4,11 @@ import Testing
 @testable import Tidemark
 import TidemarkStorage
 import TidemarkTesting
+@testable import TidemarkSystem
+@testable import TidemarkRepository
+@testable import TidemarkArchive
+@testable import TidemarkBackup
+import TidemarkCore
 
 /// A wall clock the test moves by hand.
 final class ManualClock: Sendable {

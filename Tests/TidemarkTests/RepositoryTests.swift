@@ -4,6 +4,11 @@ import Testing
 import TidemarkCodec
 import TidemarkStorage
 import TidemarkTesting
+@testable import TidemarkSystem
+@testable import TidemarkRepository
+@testable import TidemarkArchive
+@testable import TidemarkBackup
+import TidemarkCore
 
 @Suite("Repository init and open")
 struct RepositoryTests {

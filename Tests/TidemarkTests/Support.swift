@@ -5,6 +5,10 @@ import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
 import TidemarkTesting
+@testable import TidemarkSystem
+@testable import TidemarkRepository
+@testable import TidemarkArchive
+@testable import TidemarkBackup
 
 /// A scratch directory removed at the end of a test.
 final class Scratch {

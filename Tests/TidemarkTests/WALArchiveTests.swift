@@ -5,6 +5,10 @@ import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
 import TidemarkTesting
+@testable import TidemarkSystem
+@testable import TidemarkRepository
+@testable import TidemarkArchive
+@testable import TidemarkBackup
 
 @Suite("wal-push / wal-fetch rules")
 struct WALArchiveTests {

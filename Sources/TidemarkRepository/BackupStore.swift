@@ -1,0 +1,99 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import TidemarkCodec
+import TidemarkCore
+import TidemarkStorage
+import TidemarkSystem
+
+/// Backups of one stanza in one repository: listing, locking, cleaning up, taking.
+public struct BackupStore: Sendable {
+    public let repository: Repository
+    public let stanza: String
+
+    public init(repository: Repository, stanza: String) {
+        self.repository = repository
+        self.stanza = stanza
+    }
+
+    package var store: any ObjectStore { repository.store }
+
+    /// Ids of every backup directory, complete or not.
+    package func backupDirectories() async throws -> [(BackupID, complete: Bool)] {
+        let listing = try await store.list(prefix: RepositoryLayout.backupPrefix(stanza))
+        var out: [(BackupID, Bool)] = []
+        for prefix in listing.prefixes {
+            guard let id = BackupID(rawValue: String(prefix.dropLast().split(separator: "/").last ?? "")) else { continue }
+            let complete = try await store.size(RepositoryLayout.backupObject(stanza, id, "catalog")) != nil
+            out.append((id, complete))
+        }
+        return out.sorted { $0.0 < $1.0 }
+    }
+
+    /// Every complete backup's catalog, oldest first.
+    public func catalogs() async throws -> [BackupCatalog] {
+        var out: [BackupCatalog] = []
+        do {
+            for (id, complete) in try await backupDirectories() where complete {
+                out.append(try await catalog(id))
+            }
+        } catch {
+            throw TidemarkError.wrap(error, doing: "list the backups of stanza '\(stanza)' in '\(store.location)'")
+        }
+        return out
+    }
+
+    public func catalog(_ id: BackupID) async throws -> BackupCatalog {
+        let key = RepositoryLayout.backupObject(stanza, id, "catalog")
+        guard let bytes = try await store.get(key) else {
+            throw TidemarkError(.notFound, "backup '\(id)' does not exist in stanza '\(stanza)' of '\(store.location)'",
+                                hints: ["`tidemark list` shows the backups"])
+        }
+        let catalog: BackupCatalog
+        do {
+            let plain = try EnvelopeReader.decode(bytes, key: repository.key).plaintext
+            catalog = try JSONDecoder().decode(BackupCatalog.self, from: Data(plain))
+        } catch {
+            throw TidemarkError.wrap(error, doing: "read the catalog of backup '\(id)'")
+        }
+        // Every catalog authenticates under the same key, so one copied over another's would
+        // otherwise pass as a second copy of the other backup.
+        guard catalog.id == id else {
+            throw TidemarkError(.corrupt, "the catalog of backup '\(id)' ('\(store.location)/\(key)') describes backup '\(catalog.id)': it was copied from another backup",
+                                hints: ["restore '\(key)' from another copy of the repository; do not use backup '\(id)' until then"])
+        }
+        return catalog
+    }
+
+    package func readObject(_ id: BackupID, _ name: String) async throws -> [UInt8] {
+        let key = RepositoryLayout.backupObject(stanza, id, name)
+        guard let bytes = try await store.get(key) else {
+            throw TidemarkError(.corrupt, "backup '\(id)' lacks its '\(name)' object ('\(store.location)/\(key)')")
+        }
+        do {
+            return try EnvelopeReader.decode(bytes, key: repository.key).plaintext
+        } catch {
+            throw TidemarkError.wrap(error, doing: "read '\(store.location)/\(key)'")
+        }
+    }
+
+    /// Removes backups that never finished (no catalog). Call only while holding the lock.
+    package func removeIncomplete() async throws -> [BackupID] {
+        var removed: [BackupID] = []
+        for (id, complete) in try await backupDirectories() where !complete {
+            try await store.removeAll(prefix: RepositoryLayout.backupDirectory(stanza, id))
+            removed.append(id)
+        }
+        return removed
+    }
+
+    /// The stanza's lock in this repository (RepositoryLock), with leases of `duration` seconds.
+    package func lock(duration: Double) -> RepositoryLock {
+        RepositoryLock(store: store, stanza: stanza, duration: duration)
+    }
+}

@@ -1,0 +1,233 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import TidemarkCodec
+import TidemarkStorage
+import TidemarkCore
+import TidemarkSystem
+
+/// The repository configuration object (`tidemark.repo`): plain JSON so that `info` can say
+/// what a repository is before any key is given, authenticated by a MAC under the data key.
+public struct RepositoryConfig: Codable, Sendable, Equatable {
+    public var format: String
+    public var version: Int
+    public var created: String
+    public var cipher: String
+    public var wrappedKey: WrappedKey
+    /// HMAC-SHA256 (hex) over the canonical JSON of every other field.
+    public var mac: String
+
+    public static let formatName = "tidemark-repository"
+    public static let currentVersion = 1
+
+    package func canonicalBytes() throws -> [UInt8] {
+        var copy = self
+        copy.mac = ""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(copy))
+    }
+
+    package init(format: String, version: Int, created: String, cipher: String, wrappedKey: WrappedKey, mac: String) {
+        self.format = format
+        self.version = version
+        self.created = created
+        self.cipher = cipher
+        self.wrappedKey = wrappedKey
+        self.mac = mac
+    }
+}
+
+/// An opened repository: its store, its data key, and what it was created with.
+public struct Repository: Sendable {
+    public let store: any ObjectStore
+    public let key: RepositoryKey
+    public let config: RepositoryConfig
+
+    /// Creates a repository in an empty (or missing) location.
+    public static func initialize(store: any ObjectStore, passphrase: Secret, parameters: ScryptParameters? = nil,
+                                  now: Date = Date()) async throws -> Repository {
+        let existing: ObjectListing
+        do {
+            existing = try await store.list(prefix: "")
+        } catch {
+            throw TidemarkError.wrap(error, doing: "list repository '\(store.location)'")
+        }
+        if existing.objects.contains(where: { $0.key == RepositoryLayout.configKey }) {
+            throw TidemarkError(.alreadyExists, "repository '\(store.location)' is already initialized",
+                                hints: ["`tidemark info` shows what it holds; to start over, use a new, empty directory"])
+        }
+        guard existing.objects.isEmpty && existing.prefixes.isEmpty else {
+            throw TidemarkError(.repository, "unable to initialize repository '\(store.location)': the directory is not empty and is not a Tidemark repository",
+                                hints: ["point BACKUP_DIR at an empty or missing directory"])
+        }
+        let key = RepositoryKey.generate()
+        let params = parameters ?? ScryptParameters.recommended(for: passphrase.bytes)
+        let wrapped = try WrappedKey.wrap(key, passphrase: passphrase.bytes, parameters: params)
+        var config = RepositoryConfig(format: RepositoryConfig.formatName, version: RepositoryConfig.currentVersion,
+                                      created: now.formatted(.iso8601), cipher: "aes-256-gcm",
+                                      wrappedKey: wrapped, mac: "")
+        config.mac = hexString(key.mac(try config.canonicalBytes(), purpose: "repository-config"))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let bytes = Array(try encoder.encode(config)) + [10]
+        do {
+            guard try await store.put(RepositoryLayout.configKey, bytes: bytes, ifAbsent: true) == .created else {
+                throw TidemarkError(.alreadyExists, "repository '\(store.location)' was initialized by someone else just now")
+            }
+        } catch {
+            throw TidemarkError.wrap(error, doing: "write repository config in '\(store.location)'")
+        }
+        return Repository(store: store, key: key, config: config)
+    }
+
+    /// Reads the repository config only (no key needed); nil when the location holds none.
+    public static func readConfig(store: any ObjectStore) async throws -> RepositoryConfig? {
+        let bytes: [UInt8]?
+        do {
+            bytes = try await store.get(RepositoryLayout.configKey)
+        } catch {
+            throw TidemarkError.wrap(error, doing: "read repository config in '\(store.location)'")
+        }
+        guard let bytes else { return nil }
+        return try decodeConfig(bytes, store: store)
+    }
+
+    package static func decodeConfig(_ bytes: [UInt8], store: any ObjectStore) throws -> RepositoryConfig {
+        let config: RepositoryConfig
+        do {
+            config = try JSONDecoder().decode(RepositoryConfig.self, from: Data(bytes))
+        } catch {
+            throw TidemarkError(.corrupt, "repository config '\(store.location)/\(RepositoryLayout.configKey)' is damaged: \(error)")
+        }
+        guard config.format == RepositoryConfig.formatName else {
+            throw TidemarkError(.corrupt, "'\(store.location)/\(RepositoryLayout.configKey)' is not a Tidemark repository config")
+        }
+        guard config.version <= RepositoryConfig.currentVersion else {
+            throw TidemarkError(.repository, "repository '\(store.location)' has format version \(config.version); this Tidemark reads up to \(RepositoryConfig.currentVersion)",
+                                hints: ["upgrade tidemark: a newer Tidemark created or converted this repository; nothing is damaged"])
+        }
+        return config
+    }
+
+    /// Opens an initialized repository and unwraps its key.
+    public static func open(store: any ObjectStore, passphrase: Secret) async throws -> Repository {
+        guard let config = try await readConfig(store: store) else {
+            throw try await missingRepositoryError(store)
+        }
+        return try await openChecked(store: store, passphrase: passphrase, config: config)
+    }
+
+    /// As `open(store:passphrase:config:)`; a key that does not unwrap is first checked against
+    /// the objects: a config copied from another repository is not a wrong key.
+    package static func openChecked(store: any ObjectStore, passphrase: Secret, config: RepositoryConfig) async throws -> Repository {
+        do {
+            return try open(store: store, passphrase: passphrase, config: config)
+        } catch let e as TidemarkError where e.code == .wrongKey {
+            throw await foreignConfigError(store: store, config: config) ?? e
+        }
+    }
+
+    /// An error when the objects of the repository's stanzas are encrypted with another key
+    /// than the one `config` wraps (its config belongs to another repository); nil when they
+    /// agree or none can be read.
+    package static func foreignConfigError(store: any ObjectStore, config: RepositoryConfig) async -> TidemarkError? {
+        guard let listing = try? await store.list(prefix: "") else { return nil }
+        for prefix in listing.prefixes.prefix(8) {
+            let stanza = String(prefix.dropLast())
+            let key = RepositoryLayout.stanzaInfo(stanza)
+            guard let head = try? await store.get(key, range: 0..<Int64(EnvelopeHeader.size)),
+                  let header = try? EnvelopeHeader(parsing: head) else { continue }
+            let found = hexString(header.keyID)
+            if found != config.wrappedKey.keyID {
+                return TidemarkError(.corrupt, "repository config '\(store.location)/\(RepositoryLayout.configKey)' belongs to a different repository: it holds key \(config.wrappedKey.keyID), but the objects in '\(store.location)' (e.g. '\(key)') are encrypted with key \(found)",
+                                     hints: ["restore \(RepositoryLayout.configKey) from a copy of this repository (or from the backup of its storage); the configured encryption key was not judged"])
+            }
+            return nil
+        }
+        return nil
+    }
+
+    /// Opens the repository and reads `keys` in the same round as its config: one I/O thread
+    /// and one deadline on a file system, one round of requests in flight together on S3.
+    /// wal-push reads this way the stanza's identity and whether the segment is archived
+    /// already, which otherwise cost two more rounds, one after the other, before the first
+    /// byte is written. Objects of `PreloadedObjects.limit` bytes or more are not kept; if the
+    /// batch fails, the repository is opened the usual way (with the usual errors) and nothing
+    /// is preloaded — except after a timeout: the deadline is spent, and opening again would
+    /// wait for it a second time.
+    public static func open(store: any ObjectStore, passphrase: Secret,
+                            alsoReading keys: [String]) async throws -> (Repository, PreloadedObjects) {
+        let limit = PreloadedObjects.limit
+        let batch: [[UInt8]?]?
+        do {
+            batch = try await store.get([RepositoryLayout.configKey] + keys, range: 0..<Int64(limit))
+        } catch let e as StorageError where e.code == .timeout {
+            throw TidemarkError.wrap(e, doing: "read repository config in '\(store.location)'")
+        } catch {
+            batch = nil
+        }
+        if let batch, batch.count == keys.count + 1, let head = batch[0], head.count < limit {
+            let repository = try await openChecked(store: store, passphrase: passphrase, config: try decodeConfig(head, store: store))
+            var preloaded = PreloadedObjects()
+            for (key, bytes) in zip(keys, batch.dropFirst()) where (bytes?.count ?? 0) < limit {
+                preloaded.objects[key] = .some(bytes)
+            }
+            return (repository, preloaded)
+        }
+        return (try await open(store: store, passphrase: passphrase), PreloadedObjects())
+    }
+
+    package static func open(store: any ObjectStore, passphrase: Secret, config: RepositoryConfig) throws -> Repository {
+        let key: RepositoryKey
+        do {
+            key = try config.wrappedKey.unwrap(passphrase: passphrase.bytes)
+        } catch let e as KeyError where e == .wrongPassphrase {
+            throw TidemarkError(.wrongKey, "the encryption key does not open repository '\(store.location)' (wrong key)",
+                                hints: ["BACKUP_ENCRYPTION_KEY / BACKUP_ENCRYPTION_KEY_FILE must hold the key the repository was initialized with"])
+        } catch {
+            throw TidemarkError.wrap(error, doing: "unwrap the key of repository '\(store.location)'")
+        }
+        let expected = hexString(key.mac(try config.canonicalBytes(), purpose: "repository-config"))
+        guard constantTimeEqual(Array(expected.utf8), Array(config.mac.utf8)) else {
+            throw TidemarkError(.corrupt, "repository config '\(store.location)/\(RepositoryLayout.configKey)' failed authentication: it was modified or damaged",
+                                hints: ["restore it from a copy of the repository; do not edit it by hand"])
+        }
+        return Repository(store: store, key: key, config: config)
+    }
+
+    package static func missingRepositoryError(_ store: any ObjectStore) async throws -> TidemarkError {
+        let listing = try? await store.list(prefix: "")
+        if let listing, !listing.objects.isEmpty || !listing.prefixes.isEmpty {
+            return TidemarkError(.repository, "'\(store.location)' is not a Tidemark repository (no \(RepositoryLayout.configKey))",
+                                 hints: ["check BACKUP_DIR / the repository path in the config file"])
+        }
+        return TidemarkError(.repository, "repository '\(store.location)' does not exist or is not initialized",
+                             hints: ["run `tidemark init` once with the same BACKUP_DIR and key (as the PostgreSQL server user), or fix BACKUP_DIR if the storage is not mounted"])
+    }
+
+    package init(store: any ObjectStore, key: RepositoryKey, config: RepositoryConfig) {
+        self.store = store
+        self.key = key
+        self.config = config
+    }
+}
+
+/// Objects read together with a repository's config (`Repository.open(store:passphrase:alsoReading:)`).
+public struct PreloadedObjects: Sendable {
+    /// Objects this large or larger are not preloaded (they are read when needed).
+    public static let limit = 64 << 10
+    /// Key → the whole object, or nil for one that did not exist when it was read; keys not
+    /// present here are not known.
+    public var objects: [String: [UInt8]?] = [:]
+    public init() {}
+}
+
+package func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var diff: UInt8 = 0
+    for i in 0..<a.count { diff |= a[i] ^ b[i] }
+    return diff == 0
+}
