@@ -14,7 +14,7 @@ import TidemarkStorage
 /// error. The check walks the text without recursion, so no nesting is too deep for it; a
 /// value nested deeper than the file's own few levels is an unknown key or a wrong type, and
 /// reported as that.
-indirect enum ConfigShape: Sendable {
+package indirect enum ConfigShape: Sendable {
     /// An object with these keys.
     case object([String: ConfigShape])
     /// An array of values of one shape.
@@ -22,24 +22,24 @@ indirect enum ConfigShape: Sendable {
     /// A string, number, boolean or null (its exact type is the decoder's to check).
     case scalar
 
-    struct Problem: Error, Sendable {
-        enum Kind: Sendable { case syntax, unknownKey, wrongType, duplicateKey }
-        var kind: Kind
-        var message: String
-        var line: Int
-        var column: Int
+    package struct Problem: Error, Sendable {
+        package enum Kind: Sendable { case syntax, unknownKey, wrongType, duplicateKey }
+        package var kind: Kind
+        package var message: String
+        package var line: Int
+        package var column: Int
         /// For an unknown key: the closest known one, if any is close.
-        var suggestion: String?
-        var known: [String] = []
+        package var suggestion: String?
+        package var known: [String] = []
     }
 
     /// Checks `bytes` against this shape; throws the first problem found.
-    func check(_ bytes: [UInt8]) throws(Problem) {
+    package func check(_ bytes: [UInt8]) throws(Problem) {
         var scanner = ShapeScanner(bytes: bytes)
         try scanner.run(root: self)
     }
 
-    var kindName: String {
+    package var kindName: String {
         switch self {
         case .object: return "an object"
         case .array: return "an array"
@@ -49,26 +49,26 @@ indirect enum ConfigShape: Sendable {
 }
 
 private struct ShapeScanner {
-    let b: [UInt8]
-    var i = 0
+    package let b: [UInt8]
+    package var i = 0
 
-    init(bytes: [UInt8]) {
+    package init(bytes: [UInt8]) {
         b = bytes
         if b.starts(with: [0xEF, 0xBB, 0xBF]) { i = 3 }
     }
 
-    enum State { case first, next, afterValue }
-    struct Frame {
-        var isObject: Bool
-        var fields: [String: ConfigShape]
-        var element: ConfigShape
-        var path: String
-        var state: State = .first
-        var seen: Set<String> = []
-        var count = 0
+    package enum State { case first, next, afterValue }
+    package struct Frame {
+        package var isObject: Bool
+        package var fields: [String: ConfigShape]
+        package var element: ConfigShape
+        package var path: String
+        package var state: State = .first
+        package var seen: Set<String> = []
+        package var count = 0
     }
 
-    mutating func run(root: ConfigShape) throws(ConfigShape.Problem) {
+    package mutating func run(root: ConfigShape) throws(ConfigShape.Problem) {
         var stack: [Frame] = []
         var pending: (ConfigShape, String)? = (root, "")
         while true {
@@ -147,11 +147,11 @@ private struct ShapeScanner {
         }
     }
 
-    mutating func skipSpace() {
+    package mutating func skipSpace() {
         while i < b.count, b[i] == 0x20 || b[i] == 0x09 || b[i] == 0x0A || b[i] == 0x0D { i += 1 }
     }
 
-    mutating func scalar() throws(ConfigShape.Problem) {
+    package mutating func scalar() throws(ConfigShape.Problem) {
         let c = b[i]
         if c == UInt8(ascii: "\"") {
             _ = try string()
@@ -167,7 +167,7 @@ private struct ShapeScanner {
     }
 
     /// A string at `i` (the opening quote), decoded.
-    mutating func string() throws(ConfigShape.Problem) -> String {
+    package mutating func string() throws(ConfigShape.Problem) -> String {
         i += 1
         var scalars = String.UnicodeScalarView()
         var raw: [UInt8] = []
@@ -209,7 +209,7 @@ private struct ShapeScanner {
         throw syntax("the file ends inside a string (missing '\"')")
     }
 
-    mutating func number() throws(ConfigShape.Problem) {
+    package mutating func number() throws(ConfigShape.Problem) {
         let start = i
         if b[i] == UInt8(ascii: "-") { i += 1 }
         guard i < b.count, isDigit(b[i]) else { throw syntax("'-' must be followed by a digit") }
@@ -231,14 +231,14 @@ private struct ShapeScanner {
         }
     }
 
-    func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
-    func isLetter(_ c: UInt8) -> Bool { (c | 0x20) >= UInt8(ascii: "a") && (c | 0x20) <= UInt8(ascii: "z") }
-    func printable(_ c: UInt8) -> String { c >= 0x20 && c < 0x7F ? String(Character(Unicode.Scalar(c))) : "\\x" + String(c, radix: 16) }
+    package func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+    package func isLetter(_ c: UInt8) -> Bool { (c | 0x20) >= UInt8(ascii: "a") && (c | 0x20) <= UInt8(ascii: "z") }
+    package func printable(_ c: UInt8) -> String { c >= 0x20 && c < 0x7F ? String(Character(Unicode.Scalar(c))) : "\\x" + String(c, radix: 16) }
 
-    func syntax(_ message: String) -> ConfigShape.Problem { problem(.syntax, message) }
+    package func syntax(_ message: String) -> ConfigShape.Problem { problem(.syntax, message) }
 
     /// A problem at `i`, with its 1-based line and column (in characters).
-    func problem(_ kind: ConfigShape.Problem.Kind, _ message: String) -> ConfigShape.Problem {
+    package func problem(_ kind: ConfigShape.Problem.Kind, _ message: String) -> ConfigShape.Problem {
         var line = 1
         var column = 1
         for c in b[..<min(i, b.count)] {
@@ -265,7 +265,7 @@ public func nearestName(to key: String, in known: [String]) -> String? {
     return name
 }
 
-func editDistance<T: Equatable>(_ a: [T], _ b: [T]) -> Int {
+package func editDistance<T: Equatable>(_ a: [T], _ b: [T]) -> Int {
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
     var previous = Array(0...b.count)
@@ -282,7 +282,7 @@ func editDistance<T: Equatable>(_ a: [T], _ b: [T]) -> Int {
 
 extension ConfigFile {
     /// The keys the file takes, at every level (`ConfigShape`): unknown keys are errors.
-    static var shape: ConfigShape {
+    package static var shape: ConfigShape {
         func scalars<K: CodingKey & CaseIterable>(_: K.Type) -> [String: ConfigShape] {
             Dictionary(uniqueKeysWithValues: K.allCases.map { ($0.stringValue, ConfigShape.scalar) })
         }
@@ -297,7 +297,7 @@ extension ConfigFile {
 
 extension ConfigurationLoader {
     /// Syntax, unknown keys and misplaced objects or arrays, by line and column.
-    static func checkShape(_ bytes: [UInt8], path: String) throws {
+    package static func checkShape(_ bytes: [UInt8], path: String) throws {
         do {
             try ConfigFile.shape.check(bytes)
         } catch {

@@ -8,7 +8,7 @@ import TidemarkStorage
 
 extension ConfigurationLoader {
     /// `lockLeaseSeconds` from the file, overridden by TIDEMARK_LOCK_LEASE_SECONDS.
-    static func lockLease(file: ConfigFile, environment env: [String: String]) throws -> Double {
+    package static func lockLease(file: ConfigFile, environment env: [String: String]) throws -> Double {
         var seconds = file.lockLeaseSeconds ?? 60
         if let text = env["TIDEMARK_LOCK_LEASE_SECONDS"], !text.isEmpty {
             guard let v = Double(text) else {

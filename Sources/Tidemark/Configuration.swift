@@ -28,7 +28,7 @@ public struct RepositorySpec: Codable, Sendable, Hashable {
     public var required: Bool = true
     public var s3: S3Section? = nil
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case name, type, path, required, s3 }
+    package enum CodingKeys: String, CodingKey, CaseIterable { case name, type, path, required, s3 }
 
     /// Where the repository is, for messages: the directory, or `s3://bucket/prefix`.
     public var location: String {
@@ -74,7 +74,7 @@ public struct S3Section: Codable, Sendable, Hashable, CustomStringConvertible, C
     public var partSizeMiB: Int?
     public var concurrency: Int?
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
+    package enum CodingKeys: String, CodingKey, CaseIterable {
         case bucket, prefix, endpoint, region, addressing, caBundle, accessKeyId, secretAccessKeyFile, secretAccessKey,
              partSizeMiB, concurrency
     }
@@ -120,10 +120,10 @@ public struct ConfigFile: Codable, Sendable {
     public struct PostgresSection: Codable, Sendable {
         public var conninfo: String?
 
-        enum CodingKeys: String, CodingKey, CaseIterable { case conninfo }
+        package enum CodingKeys: String, CodingKey, CaseIterable { case conninfo }
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
+    package enum CodingKeys: String, CodingKey, CaseIterable {
         case stanza, repositories, encryptionKey, encryptionKeyFile, compression, compressionLevel, ioTimeoutSeconds, postgres,
              archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath, lockLeaseSeconds
     }
@@ -340,7 +340,7 @@ public enum ConfigurationLoader {
         return configuration
     }
 
-    static func validateStanza(_ stanza: String) throws {
+    package static func validateStanza(_ stanza: String) throws {
         let ok = !stanza.isEmpty && stanza.utf8.count <= 64 && stanza.utf8.allSatisfy {
             ($0 >= 48 && $0 <= 57) || ($0 >= 65 && $0 <= 90) || ($0 >= 97 && $0 <= 122) || $0 == 95 || $0 == 45
         } && !stanza.hasPrefix("-")
@@ -350,7 +350,7 @@ public enum ConfigurationLoader {
         }
     }
 
-    static func readConfigFile(_ path: String, required: Bool) throws -> ConfigFile? {
+    package static func readConfigFile(_ path: String, required: Bool) throws -> ConfigFile? {
         let read: [UInt8]?
         do {
             read = try FileIO.readAll(path)
@@ -376,7 +376,7 @@ public enum ConfigurationLoader {
         }
     }
 
-    static func readKeyFile(_ path: String, source: String) throws -> Secret {
+    package static func readKeyFile(_ path: String, source: String) throws -> Secret {
         var st = stat()
         if stat(path, &st) == 0, st.st_mode & 0o004 != 0 {
             throw TidemarkError(.configuration, "key file '\(path)' (\(source)) is readable by every user",
@@ -399,7 +399,7 @@ public enum ConfigurationLoader {
         return Secret(key)
     }
 
-    static func absolute(_ path: String) -> String {
+    package static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
         var buf = [CChar](repeating: 0, count: 4096)
         guard getcwd(&buf, buf.count) != nil else { return path }

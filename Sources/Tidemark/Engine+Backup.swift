@@ -12,77 +12,8 @@ import TidemarkRepository
 import TidemarkArchive
 import TidemarkBackup
 
-/// Adapts PostgresReplication's BASE_BACKUP events to the engine's input.
-struct ReplicationBackupSource: BackupInputSource {
-    let stream: BaseBackupStream
-    /// Set from the server's tablespace size estimates (PROGRESS).
-    let total: TotalEstimate
-
-    mutating func next() async throws -> BackupInput? {
-        while true {
-            guard let event = try await stream.next() else { return nil }
-            switch event {
-            case .started(let lsn, let tli): return .started(startLSN: lsn, timeline: tli)
-            case .tablespaces(let list):
-                total.set(list.reduce(Int64(0)) { $0 + ($1.estimatedSizeKiB ?? 0) * 1024 })
-                return .tablespaces(list.compactMap { t in
-                    guard let oid = t.oid, let location = t.location else { return nil }
-                    return CatalogTablespace(oid: oid, location: location)
-                })
-            case .archiveStarted(let name, _):
-                if name.hasPrefix("base.tar") { return .archive(tablespace: nil) }
-                guard let oid = UInt32(name.prefix { $0 != "." }) else {
-                    throw TidemarkError(.io, "the server sent an archive named '\(name)', which is neither base.tar nor <oid>.tar")
-                }
-                return .archive(tablespace: oid)
-            case .directory(let path, let mode): return .directory(path: path, mode: mode)
-            case .symlink(let path, let target): return .symlink(path: path, target: target)
-            case .fileStarted(let path, let size, let mode, let modified):
-                return .fileStarted(path: path, size: size, mode: mode, modified: modified)
-            case .fileData(let bytes): return .fileData(bytes)
-            case .fileEnded: return .fileEnded
-            case .manifest(let bytes): return .manifest(bytes)
-            case .finished(let lsn, let tli): return .finished(stopLSN: lsn, timeline: tli)
-            case .archiveEnded: continue
-            case .progress:
-                continue
-            }
-        }
-    }
-}
-
-extension TidemarkError {
-    /// Replication failures with what to do about them.
-    static func from(_ error: ReplicationError, conninfoHint: String) -> TidemarkError {
-        var hints = error.hints
-        switch error.code {
-        case .noHBAEntry:
-            hints.append("add to pg_hba.conf: host  all  <user>  127.0.0.1/32  scram-sha-256 (a replication=database connection matches by database name), then SELECT pg_reload_conf()")
-        case .noReplicationPermission:
-            hints.append("ALTER ROLE <user> REPLICATION; (or connect as a role that has it)")
-        case .tooManyWalSenders:
-            hints.append("raise max_wal_senders (restart needed) or stop an idle replication client")
-        case .walLevelTooLow:
-            hints.append("set wal_level = replica (restart needed)")
-        case .connectionFailed, .timeout:
-            let at = error.endpoint.map { " at \($0)" } ?? ""
-            hints.append("check the server is running and reachable\(at)" + (conninfoHint.isEmpty ? "" : " (connection settings: \(conninfoHint))"))
-        default:
-            break
-        }
-        var unique: [String] = []
-        for h in hints where !unique.contains(where: { $0.lowercased() == h.lowercased() }) { unique.append(h) }
-        switch error.code {
-        case .noHBAEntry, .noReplicationPermission, .authenticationFailed, .walLevelTooLow, .invalidArgument:
-            return TidemarkError(.configuration, error.message, hints: unique)
-        default:
-            return TidemarkError(.io, error.message, hints: unique)
-        }
-    }
-}
-
 extension Engine {
-    static func connect(_ configuration: Configuration) async throws -> ReplicationConnection {
+    package static func connect(_ configuration: Configuration) async throws -> ReplicationConnection {
         do {
             return try await ReplicationConnection.connect(conninfo: configuration.conninfo, timeout: .seconds(30))
         } catch let e as ReplicationError {
@@ -92,7 +23,7 @@ extension Engine {
     }
 
     /// Facts the catalog needs, and checks that must hold before a backup is worth taking.
-    static func serverFacts(_ connection: ReplicationConnection) async throws -> (ServerFacts, SystemIdentity) {
+    package static func serverFacts(_ connection: ReplicationConnection) async throws -> (ServerFacts, SystemIdentity) {
         do {
             let identity = try await connection.identifySystem()
             let segment = try await connection.show("wal_segment_size")
@@ -106,7 +37,7 @@ extension Engine {
         }
     }
 
-    static func parseSize(_ text: String) -> UInt64? {
+    package static func parseSize(_ text: String) -> UInt64? {
         let t = text.trimmingTrailingSpaces()
         let units: [(String, UInt64)] = [("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10), ("B", 1)]
         for (suffix, factor) in units where t.hasSuffix(suffix) {
@@ -258,15 +189,9 @@ extension Engine {
     }
 }
 
-final class TotalEstimate: Sendable {
-    private let estimate = Mutex2<Int64?>(nil)
-    func set(_ v: Int64) { if v > 0 { estimate.mutate { $0 = v } } }
-    var value: Int64? { estimate.value }
-}
-
 extension WALArchive {
     /// Waits until every segment from `start` to `stop` on `timeline` is in the repository.
-    func waitForSegments(from start: LSN, through stop: LSN, timeline: TimelineID, size: WALSegmentSize, timeout: Double) async throws {
+    package func waitForSegments(from start: LSN, through stop: LSN, timeline: TimelineID, size: WALSegmentSize, timeout: Double) async throws {
         let first = start.segment(size: size)
         let last = stop.segmentEndingHere(size: size)
         let deadline = ContinuousClock.now + .seconds(timeout)

@@ -34,7 +34,7 @@ public struct BackupListEntry: Codable, Sendable {
     public var systemIdentifier: String
     public var repository: String
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case id, type, parent, label, startTime, stopTime, startLSN, stopLSN, timeline, size, storedSize, durationSeconds
         case postgresVersion, systemIdentifier, repository
     }
@@ -59,7 +59,7 @@ public struct BackupListEntry: Codable, Sendable {
         try c.encode(repository, forKey: .repository)
     }
 
-    init(_ c: BackupCatalog, repository: String) {
+    package init(_ c: BackupCatalog, repository: String) {
         id = c.id.rawValue
         type = c.type.rawValue
         parent = c.parent?.rawValue
@@ -107,7 +107,7 @@ public struct BackupList: Codable, Sendable {
     /// Required repositories that could not be read (not in the JSON): printed, then failed with.
     public var failures: [TidemarkError] = []
 
-    enum CodingKeys: String, CodingKey { case backups, repositories }
+    package enum CodingKeys: String, CodingKey { case backups, repositories }
 
     public init(backups: [BackupListEntry], repositories: [RepositoryEntry] = []) {
         self.backups = backups
@@ -120,32 +120,8 @@ public struct BackupList: Codable, Sendable {
         repositories = try c.decodeIfPresent([RepositoryEntry].self, forKey: .repositories) ?? []
     }
 
-    public func rendered() -> String {
-        var out: [String] = []
-        for r in repositories where r.error != nil {
-            out.append("repository \(r.name) (\(r.location)) could not be read: \(r.error ?? "")")
-        }
-        guard !backups.isEmpty else { return (out + ["no backups yet: run `tidemark backup`"]).joined(separator: "\n") }
-        var rows = [["id", "type", "parent", "start (UTC)", "stop (UTC)", "LSN range", "tl", "db size", "stored", "duration", "repository"]]
-        for b in backups {
-            rows.append([b.id, b.type, b.parent ?? "-", b.startTime, b.stopTime, "\(b.startLSN)-\(b.stopLSN)", String(b.timeline),
-                         formatBytes(b.size), formatBytes(b.storedSize), String(Int(b.durationSeconds.rounded())) + " s", b.repository])
-        }
-        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
-        return (out + rows.map { row in
-            row.enumerated().map { $0.element + String(repeating: " ", count: widths[$0.offset] - $0.element.count) }
-                .joined(separator: "  ").trimmingTrailingSpaces()
-        }).joined(separator: "\n")
-    }
 }
 
-extension String {
-    func trimmingTrailingSpaces() -> String {
-        var s = self
-        while s.last == " " { s.removeLast() }
-        return s
-    }
-}
 
 extension Engine {
     /// `tidemark list`: the complete backups of the stanza in every repository, oldest first.
@@ -208,7 +184,7 @@ extension Engine {
 
     /// What a restore must never delete or write into: every file-system repository, the key
     /// file and the configuration file.
-    static func protectedPaths(_ configuration: Configuration) -> [(path: String, what: String)] {
+    package static func protectedPaths(_ configuration: Configuration) -> [(path: String, what: String)] {
         var paths: [(path: String, what: String)] = configuration.repositories.filter { $0.type == .posix }
             .map { ($0.path, "repository '\($0.name)'") }
         if let key = configuration.keyFile { paths.append((key, "the key file")) }

@@ -34,13 +34,13 @@ public struct CheckResult: Sendable {
 
     public var ok: Bool { status != .failed }
 
-    static func pass(_ name: String, _ message: String) -> CheckResult {
+    package static func pass(_ name: String, _ message: String) -> CheckResult {
         CheckResult(name: name, what: message, status: .ok, message: message)
     }
-    static func fail(_ name: String, _ what: String, _ problem: String, fix: String, code: TidemarkError.Code = .configuration) -> CheckResult {
+    package static func fail(_ name: String, _ what: String, _ problem: String, fix: String, code: TidemarkError.Code = .configuration) -> CheckResult {
         CheckResult(name: name, what: what, status: .failed, message: problem, hint: fix, code: code)
     }
-    static func warn(_ name: String, _ what: String, _ problem: String, fix: String) -> CheckResult {
+    package static func warn(_ name: String, _ what: String, _ problem: String, fix: String) -> CheckResult {
         CheckResult(name: name, what: what, status: .warning, message: problem, hint: fix)
     }
 }
@@ -181,7 +181,7 @@ extension Engine {
     /// One warning per stale prefetch spool (`PrefetchSpool.staleSpools`), with the command that
     /// removes it. `dataDirectory` is the server's (SHOW data_directory; nil when the role may
     /// not read it or the directory is on another host).
-    static func staleSpoolResults(_ configuration: Configuration, dataDirectory: String?) -> [CheckResult] {
+    package static func staleSpoolResults(_ configuration: Configuration, dataDirectory: String?) -> [CheckResult] {
         PrefetchSpool.staleSpools(tempDirectory: configuration.tempDirectory, dataDirectory: dataDirectory,
                                   configured: configuration.spoolPath).map { stale in
             .warn("spool", "prefetch spool \(stale.path)", "holds decrypted WAL and is stale: \(stale.reason)",
@@ -192,18 +192,18 @@ extension Engine {
 
 /// The privileges `check` needs beyond LOGIN REPLICATION (docs/configuration.md, "The
 /// database role"), and the HINT that names the missing one.
-enum CheckGrants {
+package enum CheckGrants {
     /// SQLSTATE of "permission denied".
-    static let insufficientPrivilege = "42501"
+    package static let insufficientPrivilege = "42501"
 
     /// The `user=` of a `host=… port=… user=… dbname=…` target.
-    static func role(inTarget target: String) -> String? {
+    package static func role(inTarget target: String) -> String? {
         target.split(separator: " ").first { $0.hasPrefix("user=") }.map { String($0.dropFirst(5)) }.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// `GRANT EXECUTE ON FUNCTION pg_switch_wal() TO "role";` for a permission error on that
     /// function, else the general advice.
-    static func hint(for message: String, role: String?) -> String {
+    package static func hint(for message: String, role: String?) -> String {
         let grantee = role.map(quotedIdentifier) ?? "<role>"
         if message.contains("pg_switch_wal") {
             return "as a superuser: GRANT EXECUTE ON FUNCTION pg_switch_wal() TO \(grantee); (check forces a WAL switch to see it archived; docs/configuration.md lists the grants)"
@@ -212,7 +212,7 @@ enum CheckGrants {
     }
 
     /// A role name as an SQL identifier: bare when it is a plain lower-case name, else quoted.
-    static func quotedIdentifier(_ name: String) -> String {
+    package static func quotedIdentifier(_ name: String) -> String {
         let plain = name.first.map { $0 == "_" || ("a"..."z").contains($0) } == true
             && name.allSatisfy { $0 == "_" || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
         return plain ? name : "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""

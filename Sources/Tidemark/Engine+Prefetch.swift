@@ -84,7 +84,7 @@ extension Engine {
 
     /// When the prefetcher is fetching exactly this segment, waits for it (up to 60 s) rather
     /// than fetching it a second time. True when the entry appeared.
-    static func waitForInflight(_ segment: WALSegmentName, spool: PrefetchSpool) async -> Bool {
+    package static func waitForInflight(_ segment: WALSegmentName, spool: PrefetchSpool) async -> Bool {
         guard spool.inflight() == segment, spool.prefetcherRunning() else { return false }
         for _ in 0..<12_000 {
             if spool.entryExists(segment.description) { return true }
@@ -94,7 +94,7 @@ extension Engine {
         return false
     }
 
-    static func delivered(_ segment: WALSegmentName, destination: String, spool: PrefetchSpool,
+    package static func delivered(_ segment: WALSegmentName, destination: String, spool: PrefetchSpool,
                           startPrefetcher: @Sendable (Int32) -> Void) {
         var st = stat()
         guard stat(destination, &st) == 0, st.st_size > 0 else { return }

@@ -20,13 +20,6 @@ public struct ReindexReport: Sendable {
     public var failed: [String]
 }
 
-extension RepositoryLayout {
-    /// Where `tidemark reindex` keeps the summary of a segment archived without WAL facts: a
-    /// separate, derived object, so archived segments are never rewritten.
-    public static func walIndex(_ stanza: String, _ segment: WALSegmentName) -> String {
-        "\(stanza)/walindex/\(segment.directoryName)/\(segment).summary"
-    }
-}
 
 extension Engine {
     /// `tidemark reindex`: adds the recovery planner's WAL facts for segments archived without

@@ -18,7 +18,7 @@ public struct RestorableWindowEntry: Codable, Sendable, Equatable {
 extension Engine {
     /// Per timeline, from the oldest backup that reaches its last archived commit to that commit
     /// (`RecoveryPlanner.window`). Empty when the stanza has no backup.
-    static func restorableWindows(_ repo: Repository, stanza: String) async throws -> [RestorableWindowEntry] {
+    package static func restorableWindows(_ repo: Repository, stanza: String) async throws -> [RestorableWindowEntry] {
         let catalogs = try await BackupStore(repository: repo, stanza: stanza).catalogs()
         guard !catalogs.isEmpty, let info = try await repo.stanzaInfo(stanza),
               let size = WALSegmentSize(rawValue: info.walSegmentSize) else { return [] }

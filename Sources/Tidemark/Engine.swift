@@ -16,7 +16,7 @@ import TidemarkBackup
 
 /// Entry points the CLI calls: one function per command, configuration in, result out.
 public enum Engine {
-    static func store(for spec: RepositorySpec, configuration: Configuration) throws -> any ObjectStore {
+    package static func store(for spec: RepositorySpec, configuration: Configuration) throws -> any ObjectStore {
         try StoreFactory.makeStore(for: spec, configuration: configuration)
     }
 
@@ -49,7 +49,7 @@ public enum Engine {
     }
 
     /// Creates the repository directory (0700) if missing; parents get the usual 0755.
-    static func createRoot(_ path: String) throws {
+    package static func createRoot(_ path: String) throws {
         var st = stat()
         if stat(path, &st) == 0 {
             guard st.st_mode & S_IFMT == S_IFDIR else {
@@ -69,7 +69,7 @@ public enum Engine {
     /// Refuses to write into a repository owned by someone else while running as root: files
     /// root creates there (a stanza, a WAL directory) would later be unreadable for the
     /// PostgreSQL server user and break archiving.
-    static func checkOwnership(_ configuration: Configuration, command: String) throws {
+    package static func checkOwnership(_ configuration: Configuration, command: String) throws {
         guard geteuid() == 0 else { return }
         for spec in configuration.repositories where spec.type == .posix {
             var st = stat()
@@ -90,13 +90,13 @@ public enum Engine {
         return repos
     }
 
-    static func open(_ spec: RepositorySpec, configuration: Configuration, passphrase: Secret) async throws -> Repository {
+    package static func open(_ spec: RepositorySpec, configuration: Configuration, passphrase: Secret) async throws -> Repository {
         try await Repository.open(store: store(for: spec, configuration: configuration), passphrase: passphrase)
     }
 
     /// The repository `spec` opened for pushing `name`: the stanza identity and the file's object
     /// (if any) are read in the same round as the repository config.
-    static func archiveForPush(_ spec: RepositorySpec, configuration: Configuration, passphrase: Secret,
+    package static func archiveForPush(_ spec: RepositorySpec, configuration: Configuration, passphrase: Secret,
                                name: WALFileName) async throws -> WALArchive {
         let keys = [RepositoryLayout.stanzaInfo(configuration.stanza), RepositoryLayout.wal(configuration.stanza, name)]
         let (repository, preloaded) = try await Repository.open(store: store(for: spec, configuration: configuration),
@@ -106,7 +106,7 @@ public enum Engine {
         return archive
     }
 
-    static func archive(_ repository: Repository, spec: RepositorySpec, configuration: Configuration) -> WALArchive {
+    package static func archive(_ repository: Repository, spec: RepositorySpec, configuration: Configuration) -> WALArchive {
         var archive = WALArchive(repository: repository, stanza: configuration.stanza, compression: configuration.compression,
                                  compressionLevel: configuration.compressionLevel)
         archive.repositoryName = spec.name
@@ -134,7 +134,7 @@ public enum Engine {
         }
     }
 
-    static func notices(for outcome: PushOutcome, archive: WALArchive, path: String) -> [String] {
+    package static func notices(for outcome: PushOutcome, archive: WALArchive, path: String) -> [String] {
         switch outcome {
         case .stored, .alreadyArchived:
             return []

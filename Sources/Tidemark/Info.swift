@@ -79,7 +79,7 @@ public struct InfoReport: Codable, Sendable {
     /// The first repository, under the name the issue's JSON promises.
     public var repository: RepositorySection? { repositories.first }
 
-    enum CodingKeys: String, CodingKey { case repository, repositories, stanzas, alerts }
+    package enum CodingKeys: String, CodingKey { case repository, repositories, stanzas, alerts }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -96,41 +96,12 @@ public struct InfoReport: Codable, Sendable {
         alerts = try c.decodeIfPresent([MissedWAL].self, forKey: .alerts) ?? []
     }
 
-    init(repositories: [RepositorySection], stanzas: [StanzaSection], alerts: [MissedWAL] = []) {
+    package init(repositories: [RepositorySection], stanzas: [StanzaSection], alerts: [MissedWAL] = []) {
         self.repositories = repositories
         self.stanzas = stanzas
         self.alerts = alerts
     }
 
-    /// Human-readable form.
-    public func rendered() -> String {
-        var out: [String] = []
-        for r in repositories {
-            out.append("repository \(r.name): \(r.path) (\(r.type), \(r.required ? "required" : "optional"))")
-            if let error = r.error {
-                out.append("  UNAVAILABLE: \(error)")
-                continue
-            }
-            out.append("  format v\(r.formatVersion), created \(r.created), \(r.cipher), key \(r.keyID) (\(r.kdf))")
-        }
-        if stanzas.isEmpty { out.append("no stanzas yet: nothing has been archived") }
-        for s in stanzas {
-            out.append("stanza \(s.name) [\(s.repository)]: system identifier \(s.systemIdentifier ?? "unknown"), PostgreSQL \(s.postgresVersion.map(String.init) ?? "?"), wal_segment_size \(s.walSegmentSize.map { "\($0 >> 20) MiB" } ?? "?")")
-            out.append("  WAL: \(s.wal.segments) segments, \(formatBytes(s.wal.storedBytes)) stored, \(s.wal.historyFiles.count) history, \(s.wal.backupHistoryFiles) backup, \(s.wal.partialFiles) partial")
-            for t in s.wal.timelines {
-                out.append("  timeline \(t.timeline): \(t.first) ... \(t.last) (\(t.segments) segments)" + (t.gaps.isEmpty ? "" : ", missing: " + t.gaps.joined(separator: ", ")))
-            }
-            for w in s.restorable ?? [] {
-                out.append("  restorable on timeline \(w.timeline): \(w.from) ... \(w.until) (from backup \(w.backup))")
-            }
-            if let e = s.restorableError { out.append("  restorable window unknown: \(e)") }
-            if s.restorable?.isEmpty == true && s.restorableError == nil { out.append("  restorable: nothing yet (no backup reaches an archived commit)") }
-        }
-        for a in alerts {
-            out.append("ALERT: repository \(a.repository) lacks \(a.file) (missed \(a.recorded): \(a.error))")
-        }
-        return out.joined(separator: "\n")
-    }
 }
 
 /// `1536` → `1.5 KiB`, for text output (JSON keeps exact bytes).
@@ -197,7 +168,7 @@ extension Engine {
         return report
     }
 
-    static func walSection(_ store: any ObjectStore, stanza: String, segmentSize: WALSegmentSize) async throws -> InfoReport.WALSection {
+    package static func walSection(_ store: any ObjectStore, stanza: String, segmentSize: WALSegmentSize) async throws -> InfoReport.WALSection {
         var section = InfoReport.WALSection(segments: 0, timelines: [], historyFiles: [], backupHistoryFiles: 0, partialFiles: 0, storedBytes: 0)
         var byTimeline: [TimelineID: [WALSegmentName]] = [:]
         do {
@@ -243,7 +214,7 @@ extension Engine {
 extension TidemarkError {
     /// This error as the reason a required repository is unavailable (same code, so the exit
     /// status says what kind of failure it was).
-    func inRequiredRepository(_ name: String) -> TidemarkError {
+    package func inRequiredRepository(_ name: String) -> TidemarkError {
         var e = self
         e.message = "required repository '\(name)' is unavailable: \(message)"
         return e

@@ -27,13 +27,13 @@ public struct MissedWAL: Codable, Sendable, Equatable, Hashable {
 
 /// `wal-push` to several repositories at once: one child task per repository, each bounded by
 /// its own store's I/O deadline, so an unreachable repository costs at most its own timeout.
-struct MultiPush {
-    let configuration: Configuration
-    let passphrase: Secret
+package struct MultiPush {
+    package let configuration: Configuration
+    package let passphrase: Secret
     /// Hashed and scanned once for all the repositories.
-    let file: PreparedWALFile
+    package let file: PreparedWALFile
 
-    func run() async throws -> [String] {
+    package func run() async throws -> [String] {
         let specs = configuration.repositories
         let (configuration, passphrase, file) = (self.configuration, self.passphrase, self.file)
         let path = file.path
@@ -89,7 +89,7 @@ struct MultiPush {
     }
 
     /// Writes the miss into each repository that holds the file; returns their names.
-    func record(_ miss: MissedWAL, in holders: [WALArchive]) async -> [String] {
+    package func record(_ miss: MissedWAL, in holders: [WALArchive]) async -> [String] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard let json = try? encoder.encode(miss) else { return [] }
@@ -108,7 +108,7 @@ extension Engine {
     /// Recorded misses of stanza `configuration.stanza` whose file the missing repository still
     /// lacks. Records that are resolved (the file has arrived since) are skipped, and removed
     /// when `removeResolved`. `repositories` are the ones that could be opened.
-    static func outstandingAlerts(_ configuration: Configuration, repositories: [(RepositorySpec, Repository)],
+    package static func outstandingAlerts(_ configuration: Configuration, repositories: [(RepositorySpec, Repository)],
                                   removeResolved: Bool = false) async throws -> [MissedWAL] {
         let stanza = configuration.stanza
         var found: [MissedWAL] = []

@@ -187,7 +187,7 @@ extension Engine {
 
     /// `--run-as`, else (as root) the owner of the first file-system repository unless that is
     /// root, else `postgres`; not root: the current user.
-    static func runAsUser(_ configuration: Configuration, options: RehearsalOptions) throws -> OSUser {
+    package static func runAsUser(_ configuration: Configuration, options: RehearsalOptions) throws -> OSUser {
         guard geteuid() == 0 else {
             if let name = options.runAs, name != OSUser.current.name {
                 throw TidemarkError(.configuration, "--run-as \(name) needs root; this process runs as \(OSUser.current.name)")
@@ -210,13 +210,13 @@ extension Engine {
         return u
     }
 
-    static func seconds(since start: ContinuousClock.Instant) -> Double {
+    package static func seconds(since start: ContinuousClock.Instant) -> Double {
         let d = ContinuousClock.now - start
         return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     /// Restore, start, wait, compare, check.
-    static func run(_ cluster: ScratchCluster, configuration: Configuration, request: PlanRequest, plan planned: inout PlanReport,
+    package static func run(_ cluster: ScratchCluster, configuration: Configuration, request: PlanRequest, plan planned: inout PlanReport,
                     options: RehearsalOptions, report: inout RehearsalReport, progress: @Sendable (String) -> Void) async throws {
         let root = cluster.root
         // Check files first, so that the ownership change below covers them.
@@ -356,7 +356,7 @@ extension Engine {
     /// postgresql.conf or pg_hba.conf (kept outside the data directory, e.g. by Debian) is
     /// replaced by an empty file and a local-socket-only `trust` file: the socket directory is
     /// 0700, so only the scratch cluster's user reaches it.
-    static func writeOverrides(_ cluster: ScratchCluster, major: Int) throws {
+    package static func writeOverrides(_ cluster: ScratchCluster, major: Int) throws {
         let data = cluster.dataDirectory
         if !FileManager.default.fileExists(atPath: data + "/postgresql.conf") {
             try Data().write(to: URL(fileURLWithPath: data + "/postgresql.conf"))

@@ -8,12 +8,12 @@ import TidemarkStorage
 /// The checks run against a recovered scratch cluster: it accepts connections, every database
 /// that allows connections answers, amcheck's `bt_index_check` on btree indexes (when the
 /// extension is available), then the operator's SQL checks.
-enum RehearsalChecks {
-    typealias Check = RehearsalReport.Check
+package enum RehearsalChecks {
+    package typealias Check = RehearsalReport.Check
 
     /// Checks up to `limit` btree indexes of one database, each in its own subtransaction so one
     /// corrupt index does not hide the rest; prints `checked|failed`, then `index: error` lines.
-    static func amcheckScript(limit: Int) -> String {
+    package static func amcheckScript(limit: Int) -> String {
         """
         create extension if not exists amcheck;
         create temp table tidemark_amcheck (index_name text, error text);
@@ -40,7 +40,7 @@ enum RehearsalChecks {
         """.replacing(":limit", with: String(max(0, limit)))
     }
 
-    static func run(_ cluster: ScratchCluster, checks: [RehearsalCheck], amcheckLimit: Int) async throws -> [Check] {
+    package static func run(_ cluster: ScratchCluster, checks: [RehearsalCheck], amcheckLimit: Int) async throws -> [Check] {
         var out: [Check] = []
         let connect = try await cluster.psql(database: "postgres", sql: "select 1", timeout: .seconds(60))
         guard connect.succeeded, connect.output == "1" else {
@@ -100,7 +100,7 @@ enum RehearsalChecks {
     }
 
     /// A script file in the scratch directory, readable by the cluster's user.
-    static func writeScript(_ cluster: ScratchCluster, name: String, text: String) throws {
+    package static func writeScript(_ cluster: ScratchCluster, name: String, text: String) throws {
         let path = cluster.root + "/checks/" + name
         guard let fp = fopen(path, "w") else { throw TidemarkError(.io, "unable to write '\(path)'") }
         fputs(text, fp)

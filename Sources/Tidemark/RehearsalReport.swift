@@ -122,7 +122,7 @@ public struct RehearsalReport: Codable, Sendable {
 
     public var passed: Bool { status == "pass" }
 
-    enum CodingKeys: String, CodingKey {
+    package enum CodingKeys: String, CodingKey {
         case status, failures, seed, startedAt, repository, backup, target, predicted, recovery, checks, rto, restoredBytes,
              restoredFiles, walReplayBytes, walSegments, scratch, kept, port, postgresBin
     }
@@ -151,54 +151,11 @@ public struct RehearsalReport: Codable, Sendable {
         try c.encode(postgresBin, forKey: .postgresBin)
     }
 
-    /// A few lines a DBA can read at 3 a.m.
-    public func rendered() -> String {
-        var out: [String] = []
-        func row(_ k: String, _ v: String) { out.append("  " + k.padding(toLength: 13, withPad: " ", startingAt: 0) + v) }
-        out.append("Rehearsal \(passed ? "PASS" : "FAIL")  (seed \(seed); `--seed \(seed)` repeats the choices)")
-        for f in failures { out.append("  FAIL: " + f) }
-        if let b = backup {
-            row("backup", "\(b.id) (\(b.type), \(b.chosen)), consistent at \(b.stopLSN) (\(b.stopTime)), timeline \(b.timeline)")
-        }
-        if let t = target {
-            var text = t.kind + (t.value.map { " " + $0 } ?? "")
-            if t.chosen == "random", let f = t.windowFrom, let u = t.windowUntil { text += " (random instant in \(f) … \(u))" }
-            if t.chosen == "latest" { text += " (no commit after the backup: replayed to the end of the archive)" }
-            row("target", text)
-        }
-        if let p = predicted {
-            row("predicted", "stop \(p.stop)")
-            if let c = p.lastCommit { row("", "last \(c.kind): transaction \(c.xid) at \(c.time)") } else { row("", "no commit replayed before the stop") }
-        }
-        if let r = recovery {
-            if let s = r.stopLine { row("actual", s.trimmed) }
-            if let t = r.lastCommitTime { row(r.stopLine == nil ? "actual" : "", "last completed transaction at \(t)") }
-            if !r.completed && r.stopLine == nil && r.lastCommitTime == nil { row("actual", "recovery did not complete") }
-            if let m = r.matchesPlan { row("match", m ? "yes: the last replayed commit is the predicted one" : "NO") }
-            if let o = r.failedObject ?? r.failedSegment { row("object", o) }
-            for line in r.logExcerpt.prefix(12) { row("log", line) }
-        }
-        let failed = checks.filter { $0.status == "fail" }
-        let skipped = checks.filter { $0.status == "skip" }.count
-        row("checks", "\(checks.count - failed.count - skipped) passed, \(failed.count) failed, \(skipped) skipped")
-        for c in checks where c.status != "pass" {
-            var text = "\(c.status.uppercased()) \(c.kind) '\(c.name)'" + (c.database.map { " in \($0)" } ?? "")
-            if c.status == "fail", c.expected != nil || c.actual != nil {
-                text += ": expected \(quoted(c.expected)), got \(quoted(c.actual))"
-            }
-            if let d = c.detail { text += ": " + d }
-            row("", text)
-        }
-        row("RTO", "\(seconds(rto.totalSeconds)) (restore \(seconds(rto.restoreSeconds)), replay \(seconds(rto.replaySeconds))); "
-            + "\(mebibytes(UInt64(max(0, restoredBytes)))) restored, \(mebibytes(walReplayBytes)) of WAL in \(walSegments) segments")
-        if let s = scratch { row("scratch", kept ? "kept: \(s)" + (port.map { " (port \($0))" } ?? "") : "removed (\(s))") }
-        return out.joined(separator: "\n")
-    }
 
-    func quoted(_ s: String?) -> String {
+    package func quoted(_ s: String?) -> String {
         guard let s else { return "nothing" }
         return "'" + s.replacing("\n", with: "\\n") + "'"
     }
 
-    func seconds(_ v: Double) -> String { "\((v * 10).rounded() / 10) s" }
+    package func seconds(_ v: Double) -> String { "\((v * 10).rounded() / 10) s" }
 }

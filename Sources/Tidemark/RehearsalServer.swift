@@ -19,22 +19,22 @@ import TidemarkStorage
 /// The scratch cluster of one rehearsal: its directory, the server started in it, and the
 /// teardown that always runs (from `defer`, or from SIGINT / SIGTERM): `pg_ctl stop -m
 /// immediate`, then the directory is removed unless it is to be kept.
-final class ScratchCluster: Sendable {
-    let root: String
-    let dataDirectory: String
-    let socketDirectory: String
-    let logFile: String
-    let binDirectory: String
-    let user: OSUser
-    let environment: [String: String]
-    let keep: Bool
-    let port: UInt16
-    let databaseUser: String
+package final class ScratchCluster: Sendable {
+    package let root: String
+    package let dataDirectory: String
+    package let socketDirectory: String
+    package let logFile: String
+    package let binDirectory: String
+    package let user: OSUser
+    package let environment: [String: String]
+    package let keep: Bool
+    package let port: UInt16
+    package let databaseUser: String
     private let tornDown = Mutex(false)
 
     /// `socketDirectory`: inside `root` unless its socket path would pass the 107-byte limit
     /// of `sun_path`; then a private directory under /tmp, removed with the cluster.
-    init(root: String, socketDirectory: String, binDirectory: String, user: OSUser, environment: [String: String], keep: Bool,
+    package init(root: String, socketDirectory: String, binDirectory: String, user: OSUser, environment: [String: String], keep: Bool,
          port: UInt16, databaseUser: String) {
         self.root = root
         dataDirectory = root + "/data"
@@ -48,19 +48,19 @@ final class ScratchCluster: Sendable {
         self.databaseUser = databaseUser
     }
 
-    func tool(_ name: String, _ arguments: [String], timeout: Duration) -> Subprocess {
+    package func tool(_ name: String, _ arguments: [String], timeout: Duration) -> Subprocess {
         Subprocess(executable: binDirectory + "/" + name, arguments: arguments, environment: environment, user: user,
                    timeout: timeout, temporaryDirectory: root)
     }
 
     /// `pg_ctl start` without waiting (`-W`): PostgreSQL's own wait can report success before
     /// recovery fails; the caller judges by the log and `pg_is_in_recovery()`.
-    func start() async throws -> SubprocessResult {
+    package func start() async throws -> SubprocessResult {
         try await tool("pg_ctl", ["start", "-W", "-s", "-D", dataDirectory, "-l", logFile], timeout: .seconds(60)).run()
     }
 
     /// `psql -XAtq -v ON_ERROR_STOP=1` over the scratch socket, SQL from `-c` or a file.
-    func psql(database: String, sql: String? = nil, file: String? = nil, timeout: Duration = .seconds(300)) async throws -> SubprocessResult {
+    package func psql(database: String, sql: String? = nil, file: String? = nil, timeout: Duration = .seconds(300)) async throws -> SubprocessResult {
         var arguments = ["-XAtq", "-v", "ON_ERROR_STOP=1", "-h", socketDirectory, "-p", String(port), "-U", databaseUser, "-d", database]
         if let sql { arguments += ["-c", sql] }
         if let file { arguments += ["-f", file] }
@@ -68,23 +68,23 @@ final class ScratchCluster: Sendable {
     }
 
     /// The postmaster's pid from `postmaster.pid`, if the file is there.
-    var postmasterPID: pid_t? {
+    package var postmasterPID: pid_t? {
         let text = readText(dataDirectory + "/postmaster.pid")
         guard let first = text.split(separator: "\n").first, let pid = Int32(first.trimmingCharacters(in: .whitespaces)), pid > 1 else { return nil }
         return pid
     }
 
     /// True while a postmaster process of this data directory exists.
-    var isRunning: Bool {
+    package var isRunning: Bool {
         guard let pid = postmasterPID else { return false }
         return kill(pid, 0) == 0 || errno == EPERM
     }
 
-    var log: String { readText(logFile) }
+    package var log: String { readText(logFile) }
 
     /// Stops the server (`immediate`: it is a scratch copy) and removes the directory unless
     /// `keep`. Idempotent; blocking, so that a signal handler can call it.
-    func tearDown() {
+    package func tearDown() {
         let first = tornDown.withLock { done in
             defer { done = true }
             return !done
@@ -103,7 +103,7 @@ final class ScratchCluster: Sendable {
 
     /// `<root>/sock`, or a new `/tmp/tidemark-sock-XXXXXX` when that would make the socket's
     /// path (`…/.s.PGSQL.65535`) too long for `sun_path`.
-    static func socketDirectory(root: String) throws -> String {
+    package static func socketDirectory(root: String) throws -> String {
         let inside = root + "/sock"
         if (inside + "/.s.PGSQL.65535").utf8.count <= 107 {
             guard mkdir(inside, 0o700) == 0 else { throw TidemarkError(.io, "unable to create '\(inside)': \(String(cString: strerror(errno)))") }
@@ -116,11 +116,11 @@ final class ScratchCluster: Sendable {
 }
 
 /// SIGINT / SIGTERM during a rehearsal: tear the scratch cluster down, then exit 128 + signal.
-final class RehearsalSignals: @unchecked Sendable {
+package final class RehearsalSignals: @unchecked Sendable {
     // The sources are created and cancelled by the one task that runs the rehearsal.
     private var sources: [any DispatchSourceSignal] = []
 
-    init(cluster: ScratchCluster) {
+    package init(cluster: ScratchCluster) {
         for s in [SIGINT, SIGTERM] {
             signal(s, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: s, queue: .global())
@@ -133,7 +133,7 @@ final class RehearsalSignals: @unchecked Sendable {
         }
     }
 
-    func cancel() {
+    package func cancel() {
         for s in sources { s.cancel() }
         sources = []
         signal(SIGINT, SIG_DFL)
@@ -141,9 +141,9 @@ final class RehearsalSignals: @unchecked Sendable {
     }
 }
 
-enum RehearsalSystem {
+package enum RehearsalSystem {
     /// A loopback TCP port the kernel says is free now (bind to port 0, read it back).
-    static func freePort() throws -> UInt16 {
+    package static func freePort() throws -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TidemarkError(.io, "unable to find a free port: socket: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -162,7 +162,7 @@ enum RehearsalSystem {
     }
 
     /// `lchown` of `path` and everything below it (symlinks themselves, not their targets).
-    static func chownTree(_ path: String, to user: OSUser) throws {
+    package static func chownTree(_ path: String, to user: OSUser) throws {
         guard lchown(path, user.uid, user.gid) == 0 else {
             throw TidemarkError(.io, "unable to chown '\(path)' to \(user.name): \(String(cString: strerror(errno)))")
         }
@@ -174,28 +174,28 @@ enum RehearsalSystem {
     }
 
     /// The owner of `path`, if it exists.
-    static func owner(of path: String) -> OSUser? {
+    package static func owner(of path: String) -> OSUser? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return OSUser.withID(st.st_uid)
     }
 
     /// `postgres (PostgreSQL) 15.4 (Debian 15.4-1)` → 15 (`9.6.24` → 9).
-    static func majorVersion(fromVersionOutput text: String) -> Int? {
+    package static func majorVersion(fromVersionOutput text: String) -> Int? {
         guard let r = text.range(of: "PostgreSQL) ") else { return nil }
         let digits = text[r.upperBound...].prefix { $0.isNumber }
         return Int(digits)
     }
 
     /// The catalog's server version (`150004`, or a bare major) → its major version.
-    static func major(ofServerVersion v: Int) -> Int {
+    package static func major(ofServerVersion v: Int) -> Int {
         v >= 100_000 ? v / 10_000 : v >= 10_000 ? v / 100 : v
     }
 
     /// A directory holding pg_ctl, postgres and psql of PostgreSQL `major`: `explicit` only when
     /// given, else `pg_config --bindir`, then the Debian and RPM layouts. Throws a
     /// configuration error naming what was found.
-    static func binaries(explicit: String?, major: Int, environment: [String: String], scratch: String) async throws -> String {
+    package static func binaries(explicit: String?, major: Int, environment: [String: String], scratch: String) async throws -> String {
         var candidates: [String] = []
         if let explicit {
             candidates = [explicit]

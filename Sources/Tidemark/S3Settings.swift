@@ -47,20 +47,20 @@ public struct S3RepositorySettings: Sendable {
     public static let defaultConcurrency = 4
 
     /// `a/b` → `a/b/`, `/a/` → `a/`, "" → "".
-    static func normalizedPrefix(_ text: String) -> String {
+    package static func normalizedPrefix(_ text: String) -> String {
         let trimmed = text.split(separator: "/", omittingEmptySubsequences: true).joined(separator: "/")
         return trimmed.isEmpty ? "" : trimmed + "/"
     }
 
     /// Splits AWS_BACKUP_BUCKET's `bucket[/prefix]`.
-    static func splitBucket(_ text: String) -> (bucket: String, prefix: String) {
+    package static func splitBucket(_ text: String) -> (bucket: String, prefix: String) {
         guard let slash = text.firstIndex(of: "/") else { return (text, "") }
         return (String(text[..<slash]), String(text[text.index(after: slash)...]))
     }
 
     /// Resolves one s3 repository. `environmentWins`: the AWS_* variables override the section
     /// (the repository AWS_BACKUP_BUCKET names); otherwise they only fill what it leaves out.
-    static func resolve(name: String, section: S3Section?, environment env: [String: String], environmentWins: Bool,
+    package static func resolve(name: String, section: S3Section?, environment env: [String: String], environmentWins: Bool,
                         configFile: String?, timeout: Double) throws -> S3RepositorySettings {
         let s = section ?? S3Section()
         func envValue(_ key: String) -> String? { env[key].flatMap { $0.isEmpty ? nil : $0 } }
@@ -109,7 +109,7 @@ public struct S3RepositorySettings: Sendable {
                                     concurrency: concurrency, timeoutSeconds: timeout)
     }
 
-    static func resolveCredentials(name: String, section s: S3Section, environment env: [String: String], environmentWins: Bool,
+    package static func resolveCredentials(name: String, section s: S3Section, environment env: [String: String], environmentWins: Bool,
                                    configFile: String?) throws -> S3Credentials {
         let envKeyID = env["AWS_ACCESS_KEY_ID"].flatMap { $0.isEmpty ? nil : $0 }
         let envSecretFile = env["AWS_SECRET_ACCESS_KEY_FILE"].flatMap { $0.isEmpty ? nil : ConfigurationLoader.absolute($0) }
@@ -165,7 +165,7 @@ public struct S3RepositorySettings: Sendable {
 
     /// Checks an endpoint URL: https anywhere, plain http only to a loopback host (the
     /// requests carry credentials' signatures and the repository's metadata).
-    static func validateEndpoint(_ text: String, repository name: String) throws -> String {
+    package static func validateEndpoint(_ text: String, repository name: String) throws -> String {
         let lower = text.lowercased()
         let secure: Bool
         let rest: Substring
@@ -222,7 +222,7 @@ public struct S3RepositorySettings: Sendable {
     }
 
     /// 127.0.0.0/8, ::1 or localhost.
-    static func isLoopback(_ host: String) -> Bool {
+    package static func isLoopback(_ host: String) -> Bool {
         let h = host.lowercased()
         if h == "localhost" || h == "::1" || h == "0:0:0:0:0:0:0:1" { return true }
         let octets = h.split(separator: ".", omittingEmptySubsequences: false)

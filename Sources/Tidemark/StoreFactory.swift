@@ -27,7 +27,7 @@ public enum StoreFactory {
     /// The S3 store (TidemarkS3) for resolved settings: one field per initialiser parameter.
     /// The per-operation deadline is the configured I/O timeout: a stalled or unreachable
     /// store becomes an error within it (after retries with backoff inside it).
-    static func makeS3Store(name: String, settings: S3RepositorySettings) throws -> any ObjectStore {
+    package static func makeS3Store(name: String, settings: S3RepositorySettings) throws -> any ObjectStore {
         let credentials = TidemarkS3.S3Credentials(
             accessKeyID: settings.credentials.accessKeyID,
             secretAccessKey: S3Secret(String(decoding: settings.credentials.secretAccessKey.bytes, as: UTF8.self)),

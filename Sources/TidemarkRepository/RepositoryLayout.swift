@@ -77,3 +77,11 @@ public enum RepositoryLayout {
         wal(stanza, .partial(segment)) + "-" + sha256Hex.prefix(16)
     }
 }
+
+extension RepositoryLayout {
+    /// Where `tidemark reindex` keeps the summary of a segment archived without WAL facts: a
+    /// separate, derived object, so archived segments are never rewritten.
+    public static func walIndex(_ stanza: String, _ segment: WALSegmentName) -> String {
+        "\(stanza)/walindex/\(segment.directoryName)/\(segment).summary"
+    }
+}

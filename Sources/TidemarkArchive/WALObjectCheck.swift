@@ -3,8 +3,6 @@ import TidemarkCore
 import TidemarkStorage
 import TidemarkSystem
 import TidemarkRepository
-import TidemarkArchive
-import TidemarkBackup
 
 extension WALInventoryLoader {
     /// Proves each segment object in `names` is whole without reading its data: the listing
@@ -14,7 +12,7 @@ extension WALInventoryLoader {
     /// verify). One listing per 4 GiB directory; headers and tails in batches of 64 objects,
     /// one round each (`ObjectStore.getRanges`: one I/O call per batch on a file system),
     /// `parallel` batches at a time.
-    func checkWhole(_ names: [WALSegmentName], parallel: Int = 16) async throws {
+    package func checkWhole(_ names: [WALSegmentName], parallel: Int = 16) async throws {
         let keys = names.map { RepositoryLayout.wal(stanza, .segment($0)) }
         var sizes = seen.sizes
         var listed = Set<String>()
@@ -47,7 +45,7 @@ extension WALInventoryLoader {
         }
     }
 
-    func checkBatch(_ names: [WALSegmentName], keys: [String], stored: [Int64?]) async throws {
+    package func checkBatch(_ names: [WALSegmentName], keys: [String], stored: [Int64?]) async throws {
         let known = seen.headers(of: keys)
         let headers = known.contains { $0 == nil }
             ? try await call("read WAL object headers") { try await store.get(keys, range: 0..<Int64(EnvelopeHeader.size)) }
@@ -68,7 +66,7 @@ extension WALInventoryLoader {
         }
     }
 
-    func checkWhole(_ name: WALSegmentName, key: String, stored: Int64?, header: [UInt8]?, tail: [UInt8]?) throws {
+    package func checkWhole(_ name: WALSegmentName, key: String, stored: Int64?, header: [UInt8]?, tail: [UInt8]?) throws {
         guard let stored, let header else {
             throw TidemarkError(.corrupt, "WAL segment \(name) disappeared from '\(location)' while planning")
         }
@@ -90,13 +88,13 @@ extension WALInventoryLoader {
 }
 
 /// Stored sizes and envelope headers of WAL objects, as `WALInventoryLoader.load` read them.
-final class SeenObjects: Sendable {
+package final class SeenObjects: Sendable {
     private let state = Mutex2<(sizes: [String: Int64], headers: [String: [UInt8]])>(([:], [:]))
 
-    func record(size: Int64, of key: String) { state.mutate { $0.sizes[key] = size } }
-    func record(header: [UInt8], of key: String) { state.mutate { $0.headers[key] = header } }
-    var sizes: [String: Int64] { state.value.sizes }
-    func headers(of keys: [String]) -> [[UInt8]?] {
+    package func record(size: Int64, of key: String) { state.mutate { $0.sizes[key] = size } }
+    package func record(header: [UInt8], of key: String) { state.mutate { $0.headers[key] = header } }
+    package var sizes: [String: Int64] { state.value.sizes }
+    package func headers(of keys: [String]) -> [[UInt8]?] {
         let all = state.value.headers
         return keys.map { all[$0] }
     }
