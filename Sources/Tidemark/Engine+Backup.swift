@@ -13,7 +13,7 @@ import TidemarkArchive
 import TidemarkBackup
 
 extension Engine {
-    package static func connect(_ configuration: Configuration) async throws -> ReplicationConnection {
+    package func connect() async throws -> ReplicationConnection {
         do {
             return try await ReplicationConnection.connect(conninfo: configuration.conninfo, timeout: .seconds(30))
         } catch let e as ReplicationError {
@@ -50,9 +50,9 @@ extension Engine {
     /// `repository`), all under the same backup id. The backup is complete in a repository only
     /// once the WAL it needs is there. A required repository that fails fails the backup (and
     /// leaves nothing visible anywhere); an optional one is dropped with an alert.
-    public static func backup(_ configuration: Configuration, type: BackupType, label: String?, repository named: String? = nil,
+    public func backup(type: BackupType, label: String?, repository named: String? = nil,
                               progress: (@Sendable (Int64, Int64?) -> Void)? = nil) async throws -> BackupResult {
-        try checkOwnership(configuration, command: "backup")
+        try checkOwnership(command: "backup")
         var specs = configuration.repositories
         if let named {
             var spec = try configuration.repository(named: named)
@@ -64,7 +64,7 @@ extension Engine {
         var opened: [(RepositorySpec, Repository)] = []
         for spec in specs {
             do {
-                opened.append((spec, try await open(spec, configuration: configuration, passphrase: passphrase)))
+                opened.append((spec, try await open(spec, passphrase: passphrase)))
             } catch {
                 let e = TidemarkError.wrap(error, doing: "open repository '\(spec.name)'")
                 if spec.required { throw e }
@@ -90,7 +90,7 @@ extension Engine {
         opened = locked
         let result: Result<BackupResult, any Error>
         do {
-            result = .success(try await backup(configuration, type: type, label: label, opened: opened, leases: leases,
+            result = .success(try await backup(type: type, label: label, opened: opened, leases: leases,
                                                alerts: alerts, progress: progress))
         } catch {
             result = .failure(error)
@@ -101,13 +101,13 @@ extension Engine {
         return try result.get()
     }
 
-    private static func backup(_ configuration: Configuration, type: BackupType, label: String?, opened: [(RepositorySpec, Repository)],
+    private func backup(type: BackupType, label: String?, opened: [(RepositorySpec, Repository)],
                                leases: [String: Lease], alerts: [String],
                                progress: (@Sendable (Int64, Int64?) -> Void)?) async throws -> BackupResult {
         var alerts = alerts
-        let connection = try await connect(configuration)
+        let connection = try await connect()
         defer { connection.close() }
-        let (facts, identity) = try await serverFacts(connection)
+        let (facts, identity) = try await Self.serverFacts(connection)
         let archiveMode = (try? await connection.show("archive_mode")) ?? "off"
         guard archiveMode == "on" || archiveMode == "always" else {
             throw TidemarkError(.configuration, "archive_mode is '\(archiveMode)': a backup without archived WAL cannot be restored",
@@ -137,7 +137,7 @@ extension Engine {
                                       store: BackupStore(repository: repository, stanza: configuration.stanza))
             target.lease = leases[spec.name]
             targets.append(target)
-            archives[spec.name] = archive(repository, spec: spec, configuration: configuration)
+            archives[spec.name] = archive(repository, spec: spec)
         }
         guard !targets.isEmpty else {
             throw TidemarkError(.repository, "no repository can take the backup", hints: alerts)

@@ -127,7 +127,7 @@ extension Engine {
     /// `tidemark list`: the complete backups of the stanza in every repository, oldest first.
     /// A repository that cannot be read is reported in `repositories` (with its error) as long
     /// as another one can; when none can, its error is thrown.
-    public static func list(_ configuration: Configuration) async throws -> BackupList {
+    public func list() async throws -> BackupList {
         let passphrase = try configuration.requireKey()
         var rows: [(Int, BackupListEntry)] = []
         var repositories: [BackupList.RepositoryEntry] = []
@@ -137,7 +137,7 @@ extension Engine {
             var entry = BackupList.RepositoryEntry(name: spec.name, type: spec.type.rawValue, location: spec.location,
                                                    required: spec.required, backups: 0, error: nil)
             do {
-                let repo = try await open(spec, configuration: configuration, passphrase: passphrase)
+                let repo = try await open(spec, passphrase: passphrase)
                 let catalogs = try await BackupStore(repository: repo, stanza: configuration.stanza).catalogs()
                 rows += catalogs.map { (index, BackupListEntry($0, repository: spec.name)) }
                 entry.backups = catalogs.count
@@ -160,7 +160,7 @@ extension Engine {
     /// A key given as BACKUP_ENCRYPTION_KEY itself cannot be written anywhere: the server must
     /// get it from its environment (a notice says so). With `onlyFrom`, wal-fetch reads only that
     /// repository (`PlanReport.readsOnlyFrom`).
-    public static func restoreCommand(_ configuration: Configuration, environment: [String: String],
+    public func restoreCommand(environment: [String: String],
                                       executable: String, onlyFrom repository: String? = nil) -> (command: String, notices: [String]) {
         var words: [String] = []
         var notices: [String] = []
@@ -184,7 +184,7 @@ extension Engine {
 
     /// What a restore must never delete or write into: every file-system repository, the key
     /// file and the configuration file.
-    package static func protectedPaths(_ configuration: Configuration) -> [(path: String, what: String)] {
+    package func protectedPaths() -> [(path: String, what: String)] {
         var paths: [(path: String, what: String)] = configuration.repositories.filter { $0.type == .posix }
             .map { ($0.path, "repository '\($0.name)'") }
         if let key = configuration.keyFile { paths.append((key, "the key file")) }
@@ -207,13 +207,13 @@ extension Engine {
     /// then restores the chosen backup and writes the plan's recovery settings. Reads from the
     /// first repository that can plan; if restoring from it fails (a missing or damaged
     /// object), the target is cleared and the next repository is tried, and `report` says so.
-    public static func restore(_ configuration: Configuration, request: PlanRequest, action: RecoveryTargetAction,
+    public func restore(request: PlanRequest, action: RecoveryTargetAction,
                                options: RestoreOptions, report: @escaping @Sendable (String) -> Void = { _ in })
         async throws -> (RestoreReport, PlanReport)
     {
-        var sequence = PlanSequence(configuration: configuration, request: request, report: report)
+        var sequence = PlanSequence(engine: self, request: request, report: report)
         var options = options
-        options.protectedPaths += protectedPaths(configuration)
+        options.protectedPaths += protectedPaths()
         let baseCommand = options.restoreCommand
         while let (plan, repo) = try await sequence.next() {
             var command = baseCommand

@@ -56,7 +56,7 @@ extension [CheckResult] {
 extension Engine {
     /// `tidemark check`: connection, settings, repository identity, a WAL switch that must
     /// arrive in the repository within `archiveTimeoutSeconds`, and stale prefetch spools.
-    public static func check(_ configuration: Configuration) async throws -> [CheckResult] {
+    public func check() async throws -> [CheckResult] {
         var results: [CheckResult] = []
         var opened: [(RepositorySpec, Repository)] = []
         let passphrase: Secret
@@ -71,7 +71,7 @@ extension Engine {
             let what = several ? "repository '\(spec.name)'" : "repository"
             let name = several ? "repository:\(spec.name)" : "repository"
             do {
-                let repo = try await open(spec, configuration: configuration, passphrase: passphrase)
+                let repo = try await open(spec, passphrase: passphrase)
                 opened.append((spec, repo))
                 results.append(.pass(name, "\(what) \(spec.location) opens with the configured key"))
             } catch {
@@ -80,7 +80,7 @@ extension Engine {
             }
         }
         guard !opened.isEmpty else { return results }
-        if let alerts = try? await outstandingAlerts(configuration, repositories: opened, removeResolved: true), !alerts.isEmpty {
+        if let alerts = try? await outstandingAlerts(repositories: opened, removeResolved: true), !alerts.isEmpty {
             let byRepository = Dictionary(grouping: alerts, by: \.repository)
             for (name, missed) in byRepository.sorted(by: { $0.key < $1.key }) {
                 let files = missed.map(\.file)
@@ -91,12 +91,12 @@ extension Engine {
         }
         let connection: ReplicationConnection
         do {
-            connection = try await connect(configuration)
+            connection = try await connect()
             results.append(.pass("connection", "replication connection to \(connection.target) (role has REPLICATION)"))
         } catch let e as TidemarkError {
             results.append(.fail("connection", "replication connection", e.message, fix: e.hints.last ?? "check postgres.conninfo / PG* variables",
                                  code: e.code))
-            results += staleSpoolResults(configuration, dataDirectory: nil)
+            results += staleSpoolResults(dataDirectory: nil)
             return results
         }
         defer { connection.close() }
@@ -127,7 +127,7 @@ extension Engine {
         results.append(senders >= 2 ? .pass("max_wal_senders", "max_wal_senders = \(senders)")
                        : .fail("max_wal_senders", "max_wal_senders", "is \(senders); a backup needs one sender", fix: "max_wal_senders = 10 (restart)"))
         do {
-            let (facts, _) = try await serverFacts(connection)
+            let (facts, _) = try await Self.serverFacts(connection)
             for (spec, repository) in opened {
                 let whose = several ? " in repository '\(spec.name)'" : ""
                 let name = several ? "stanza:\(spec.name)" : "stanza"
@@ -146,7 +146,7 @@ extension Engine {
                 results.append(.fail(several ? "archiving:\(configuration.repositories[0].name)" : "archiving", "WAL archiving",
                                      "unable to force a WAL switch: \(e.message)",
                                      fix: CheckGrants.hint(for: e.message, role: role), code: .configuration))
-                results += staleSpoolResults(configuration, dataDirectory: await setting("data_directory"))
+                results += staleSpoolResults(dataDirectory: await setting("data_directory"))
                 return results
             }
             guard let name = rows.first?.first ?? nil, let file = WALFileName(name) else {
@@ -155,7 +155,7 @@ extension Engine {
             let key = RepositoryLayout.wal(configuration.stanza, file)
             let deadline = ContinuousClock.now + .seconds(configuration.archiveTimeoutSeconds)
             for (spec, repository) in opened {
-                let archive = archive(repository, spec: spec, configuration: configuration)
+                let archive = archive(repository, spec: spec)
                 var arrived = false
                 while true {
                     if try await archive.objectExists(key) { arrived = true; break }
@@ -174,14 +174,14 @@ extension Engine {
         } catch let e as TidemarkError {
             results.append(.fail("server", "server", e.message, fix: e.hints.first ?? "see the server log", code: e.code))
         }
-        results += staleSpoolResults(configuration, dataDirectory: await setting("data_directory"))
+        results += staleSpoolResults(dataDirectory: await setting("data_directory"))
         return results
     }
 
     /// One warning per stale prefetch spool (`PrefetchSpool.staleSpools`), with the command that
     /// removes it. `dataDirectory` is the server's (SHOW data_directory; nil when the role may
     /// not read it or the directory is on another host).
-    package static func staleSpoolResults(_ configuration: Configuration, dataDirectory: String?) -> [CheckResult] {
+    package func staleSpoolResults(dataDirectory: String?) -> [CheckResult] {
         PrefetchSpool.staleSpools(tempDirectory: configuration.tempDirectory, dataDirectory: dataDirectory,
                                   configured: configuration.spoolPath).map { stale in
             .warn("spool", "prefetch spool \(stale.path)", "holds decrypted WAL and is stale: \(stale.reason)",

@@ -35,9 +35,9 @@ extension Engine {
     /// first repository that can answer. A repository that cannot be opened or read, or holds
     /// no backups, is passed over (`report` says so); an unreachable target is final when it
     /// comes from a repository that holds backups.
-    public static func plan(_ configuration: Configuration, request: PlanRequest,
+    public func plan(request: PlanRequest,
                             report: @escaping @Sendable (String) -> Void = { _ in }) async throws -> PlanReport {
-        var sequence = PlanSequence(configuration: configuration, request: request, report: report)
+        var sequence = PlanSequence(engine: self, request: request, report: report)
         guard let (plan, _) = try await sequence.next() else {
             throw TidemarkError(.notFound, "no repository holds backups of stanza '\(configuration.stanza)'")
         }
@@ -45,7 +45,7 @@ extension Engine {
     }
 
     /// The plan from one repository.
-    package static func plan(in repo: Repository, named name: String, configuration: Configuration, request: PlanRequest) async throws -> PlanReport? {
+    package func plan(in repo: Repository, named name: String, request: PlanRequest) async throws -> PlanReport? {
         let started = ContinuousClock.now
         let backups = BackupStore(repository: repo, stanza: configuration.stanza)
         let catalogs = try await backups.catalogs()
@@ -55,7 +55,7 @@ extension Engine {
         }
         let loader = WALInventoryLoader(repository: repo, stanza: configuration.stanza, size: size)
         var (inventory, facts) = try await loader.load()
-        let planner = catalogs.map(plannerBackup)
+        let planner = catalogs.map(Self.plannerBackup)
         var scanned = 0
         while true {
             switch RecoveryPlanner(backups: planner, inventory: inventory).plan(request) {
@@ -92,14 +92,15 @@ extension Engine {
 
 /// Plans from the configured repositories in order, passing over those that cannot answer.
 package struct PlanSequence {
-    package let configuration: Configuration
+    package let engine: Engine
     package let request: PlanRequest
     package let report: @Sendable (String) -> Void
     package var index = 0
     package var lastError: TidemarkError?
+    package var configuration: Configuration { engine.configuration }
 
-    package init(configuration: Configuration, request: PlanRequest, report: @escaping @Sendable (String) -> Void) {
-        self.configuration = configuration
+    package init(engine: Engine, request: PlanRequest, report: @escaping @Sendable (String) -> Void) {
+        self.engine = engine
         self.request = request
         self.report = report
     }
@@ -114,8 +115,8 @@ package struct PlanSequence {
             let more = index < specs.count ? "; trying '\(specs[index].name)'" : ""
             do {
                 let passphrase = try configuration.requireKey()
-                let repo = try await Engine.open(spec, configuration: configuration, passphrase: passphrase)
-                guard let plan = try await Engine.plan(in: repo, named: spec.name, configuration: configuration, request: request) else {
+                let repo = try await engine.open(spec, passphrase: passphrase)
+                guard let plan = try await engine.plan(in: repo, named: spec.name, request: request) else {
                     lastError = TidemarkError(.notFound, "stanza '\(configuration.stanza)' has no backups in repository '\(spec.name)'",
                                               hints: ["take one: tidemark backup"])
                     if !more.isEmpty { report("tidemark: repository '\(spec.name)' holds no backups of stanza '\(configuration.stanza)'\(more)") }

@@ -15,7 +15,7 @@ extension Engine {
     /// The spool wal-fetch uses for this configuration, created or checked; nil when
     /// prefetching is off, the directory is unusable, or (without a configured spool)
     /// `dataDirectory` is not a data directory: then wal-fetch works as without prefetching.
-    public static func prefetchSpool(_ configuration: Configuration, dataDirectory: String) -> PrefetchSpool? {
+    public func prefetchSpool(dataDirectory: String) -> PrefetchSpool? {
         guard configuration.prefetchSegments > 0, configuration.repositories.first != nil else { return nil }
         let path: String
         if let configured = configuration.spoolPath {
@@ -37,33 +37,32 @@ extension Engine {
     /// most once) after a segment was delivered, when no prefetcher holds the spool's lock;
     /// it gets the lock's file descriptor, which the prefetcher must inherit. Errors of the
     /// spool never change the outcome: the archive decides, as without prefetching.
-    public static func walFetch(_ configuration: Configuration, name: String, destination: String, spool: PrefetchSpool?,
+    public func walFetch(name: String, destination: String, spool: PrefetchSpool?,
                                 startPrefetcher: @Sendable (Int32) -> Void,
                                 report: @Sendable (String) -> Void = { _ in }) async throws {
         guard let spool, let file = WALFileName(name), case .segment(let segment) = file,
               let first = configuration.repositories.first else {
-            try await walFetch(configuration, name: name, destination: destination, report: report)
+            try await walFetch(name: name, destination: destination, report: report)
             return
         }
         let passphrase = try configuration.requireKey()
         // The first repository is opened once, for the spool check and the normal fetch.
         let opened: WALArchive?
         do {
-            opened = archive(try await open(first, configuration: configuration, passphrase: passphrase), spec: first,
-                             configuration: configuration)
+            opened = archive(try await open(first, passphrase: passphrase), spec: first)
         } catch {
             opened = nil   // the normal fetch below opens it again and reports why it fails
         }
         if let opened {
             var outcome = await spool.serve(file, to: destination, archive: opened)
-            if outcome == .notSpooled, await waitForInflight(segment, spool: spool) {
+            if outcome == .notSpooled, await Self.waitForInflight(segment, spool: spool) {
                 outcome = await spool.serve(file, to: destination, archive: opened)
             }
             switch outcome {
             case .served:
                 report("tidemark: '\(name)' served from the prefetch spool (served \(spool.counter("served")), "
                        + "prefetched \(spool.counter("prefetched")))")
-                delivered(segment, destination: destination, spool: spool, startPrefetcher: startPrefetcher)
+                Self.delivered(segment, destination: destination, spool: spool, startPrefetcher: startPrefetcher)
                 return
             case .refused(let reason):
                 report("tidemark: prefetched '\(name)' not used (\(reason)); fetching it from the archive")
@@ -74,12 +73,11 @@ extension Engine {
         let sources = configuration.repositories.enumerated().map { i, spec in
             WALArchive.Source(name: spec.name) {
                 if i == 0, let opened { return opened }
-                return archive(try await open(spec, configuration: configuration, passphrase: passphrase), spec: spec,
-                               configuration: configuration)
+                return archive(try await open(spec, passphrase: passphrase), spec: spec)
             }
         }
         try await WALArchive.fetch(name: name, to: destination, from: sources, report: report)
-        delivered(segment, destination: destination, spool: spool, startPrefetcher: startPrefetcher)
+        Self.delivered(segment, destination: destination, spool: spool, startPrefetcher: startPrefetcher)
     }
 
     /// When the prefetcher is fetching exactly this segment, waits for it (up to 60 s) rather
@@ -112,7 +110,7 @@ extension Engine {
     /// recovery has ended, or after repeated failures, and then removes the spool with
     /// everything in it (still holding the lock). Never throws: a failed prefetch only means
     /// wal-fetch fetches that segment itself.
-    public static func walPrefetch(_ configuration: Configuration, spool: PrefetchSpool, lockFD: Int32?,
+    public func walPrefetch(spool: PrefetchSpool, lockFD: Int32?,
                                    dataDirectory: String? = nil, idleSeconds: Double = 10) async {
         guard let fd = lockFD ?? spool.tryLock() else { return }
         defer { close(fd) }
@@ -120,12 +118,11 @@ extension Engine {
         guard let spec = configuration.repositories.first, let passphrase = try? configuration.requireKey() else { return }
         let opened: WALArchive
         do {
-            opened = archive(try await open(spec, configuration: configuration, passphrase: passphrase), spec: spec,
-                             configuration: configuration)
+            opened = archive(try await open(spec, passphrase: passphrase), spec: spec)
         } catch {
             return
         }
-        await runPrefetcher(archive: opened, spool: spool, idleSeconds: idleSeconds, dataDirectory: dataDirectory)
+        await Self.runPrefetcher(archive: opened, spool: spool, idleSeconds: idleSeconds, dataDirectory: dataDirectory)
     }
 
     /// Why the prefetcher's loop ended.

@@ -25,10 +25,10 @@ extension Engine {
     /// `tidemark reindex`: adds the recovery planner's WAL facts for segments archived without
     /// them (by version 1), as index objects beside the archive. Each segment is read,
     /// authenticated and scanned; nothing archived is modified.
-    public static func reindex(_ configuration: Configuration, force: Bool = false,
+    public func reindex(force: Bool = false,
                                progress: @Sendable (String) -> Void = { _ in }) async throws -> [ReindexReport] {
         var reports: [ReindexReport] = []
-        for (spec, repo) in zip(configuration.repositories, try await openRepositories(configuration)) {
+        for (spec, repo) in zip(configuration.repositories, try await openRepositories()) {
             guard let info = try await repo.stanzaInfo(configuration.stanza),
                   let size = WALSegmentSize(rawValue: info.walSegmentSize) else {
                 reports.append(ReindexReport(repository: spec.name, segments: 0, alreadyIndexed: 0, indexed: [], failed: []))

@@ -13,25 +13,45 @@ import TidemarkSystem
 import TidemarkRepository
 import TidemarkArchive
 import TidemarkBackup
+import Logging
 
-/// Entry points the CLI calls: one function per command, configuration in, result out.
-public enum Engine {
-    package static func store(for spec: RepositorySpec, configuration: Configuration) throws -> any ObjectStore {
-        try StoreFactory.makeStore(for: spec, configuration: configuration)
+/// The operations engine: one value per configuration, whose methods are the commands
+/// (`tidemark wal-push` is `Engine(configuration).walPush(path:)`). It holds what every
+/// command needs: the configuration, the repositories it opens (each store — an S3 client —
+/// is made once and each repository's key unwrapped once per engine, however many commands
+/// run on it), a `Logger` and a wall clock, both injectable.
+public struct Engine: Sendable {
+    public let configuration: Configuration
+    public let logger: Logger
+    /// The wall clock (backup labels, lock leases, alert records); tests inject their own.
+    public let now: @Sendable () -> Date
+    package let repositories: RepositorySet
+
+    public init(_ configuration: Configuration, logger: Logger = Logger(label: "tidemark"),
+                now: @escaping @Sendable () -> Date = { Date() }) {
+        self.configuration = configuration
+        self.logger = logger
+        self.now = now
+        self.repositories = RepositorySet()
+    }
+
+    /// The store of `spec`, made on first use.
+    package func store(for spec: RepositorySpec) throws -> any ObjectStore {
+        try repositories.store(named: spec.name) { try StoreFactory.makeStore(for: spec, configuration: configuration) }
     }
 
     /// `tidemark init`: creates every configured repository (or, with `only`, just that one:
     /// a repository added to the configuration later). A posix repository gets its directory
     /// (0700); an S3 one only its config object. An initialized repository is never touched.
-    public static func initialize(_ configuration: Configuration, only: String? = nil,
+    public func initialize(only: String? = nil,
                                   parameters: ScryptParameters? = nil) async throws -> [String] {
         let passphrase = try configuration.requireKey()
         var lines: [String] = []
-        try checkOwnership(configuration, command: "init")
+        try checkOwnership(command: "init")
         let specs = try only.map { [try configuration.repository(named: $0)] } ?? configuration.repositories
         for spec in specs {
-            if spec.type == .posix { try createRoot(spec.path) }
-            let store = try store(for: spec, configuration: configuration)
+            if spec.type == .posix { try Self.createRoot(spec.path) }
+            let store = try store(for: spec)
             let repo: Repository
             do {
                 repo = try await Repository.initialize(store: store, passphrase: passphrase, parameters: parameters)
@@ -69,7 +89,7 @@ public enum Engine {
     /// Refuses to write into a repository owned by someone else while running as root: files
     /// root creates there (a stanza, a WAL directory) would later be unreadable for the
     /// PostgreSQL server user and break archiving.
-    package static func checkOwnership(_ configuration: Configuration, command: String) throws {
+    package func checkOwnership(command: String) throws {
         guard geteuid() == 0 else { return }
         for spec in configuration.repositories where spec.type == .posix {
             var st = stat()
@@ -81,32 +101,36 @@ public enum Engine {
     }
 
     /// Opens every configured repository with the configured key.
-    public static func openRepositories(_ configuration: Configuration) async throws -> [Repository] {
+    public func openRepositories() async throws -> [Repository] {
         let passphrase = try configuration.requireKey()
         var repos: [Repository] = []
         for spec in configuration.repositories {
-            repos.append(try await open(spec, configuration: configuration, passphrase: passphrase))
+            repos.append(try await open(spec, passphrase: passphrase))
         }
         return repos
     }
 
-    package static func open(_ spec: RepositorySpec, configuration: Configuration, passphrase: Secret) async throws -> Repository {
-        try await Repository.open(store: store(for: spec, configuration: configuration), passphrase: passphrase)
+    /// `spec`'s repository, opened (config read, key unwrapped) on first use.
+    package func open(_ spec: RepositorySpec, passphrase: Secret) async throws -> Repository {
+        if let open = repositories.opened(named: spec.name) { return open }
+        let repository = try await Repository.open(store: store(for: spec), passphrase: passphrase)
+        repositories.remember(repository, named: spec.name)
+        return repository
     }
 
     /// The repository `spec` opened for pushing `name`: the stanza identity and the file's object
     /// (if any) are read in the same round as the repository config.
-    package static func archiveForPush(_ spec: RepositorySpec, configuration: Configuration, passphrase: Secret,
+    package func archiveForPush(_ spec: RepositorySpec, passphrase: Secret,
                                name: WALFileName) async throws -> WALArchive {
         let keys = [RepositoryLayout.stanzaInfo(configuration.stanza), RepositoryLayout.wal(configuration.stanza, name)]
-        let (repository, preloaded) = try await Repository.open(store: store(for: spec, configuration: configuration),
+        let (repository, preloaded) = try await Repository.open(store: store(for: spec),
                                                                 passphrase: passphrase, alsoReading: keys)
-        var archive = archive(repository, spec: spec, configuration: configuration)
+        var archive = archive(repository, spec: spec)
         archive.preloaded = preloaded
         return archive
     }
 
-    package static func archive(_ repository: Repository, spec: RepositorySpec, configuration: Configuration) -> WALArchive {
+    package func archive(_ repository: Repository, spec: RepositorySpec) -> WALArchive {
         var archive = WALArchive(repository: repository, stanza: configuration.stanza, compression: configuration.compression,
                                  compressionLevel: configuration.compressionLevel)
         archive.repositoryName = spec.name
@@ -120,17 +144,17 @@ public enum Engine {
     /// `prepared` is the file's preparation if the caller started it before reading the
     /// configuration (`PreparedWALFile.start`), so the SHA-256 runs meanwhile; otherwise it
     /// starts here, before the repository key is unwrapped.
-    public static func walPush(_ configuration: Configuration, path: String, prepared: PreparedWALFile? = nil) async throws -> [String] {
-        try checkOwnership(configuration, command: "wal-push")
+    public func walPush(path: String, prepared: PreparedWALFile? = nil) async throws -> [String] {
+        try checkOwnership(command: "wal-push")
         let passphrase = try configuration.requireKey()
         let prepared = try prepared.flatMap { $0.path == path ? $0 : nil } ?? PreparedWALFile.open(path: path)
         return try await prepared.use { file in
             // One repository: exactly the plain path (wal-push's cost per segment is benchmarked).
             if configuration.repositories.count == 1, let spec = configuration.repositories.first {
-                let archive = try await archiveForPush(spec, configuration: configuration, passphrase: passphrase, name: file.name)
-                return notices(for: try await archive.push(file), archive: archive, path: path)
+                let archive = try await archiveForPush(spec, passphrase: passphrase, name: file.name)
+                return Self.notices(for: try await archive.push(file), archive: archive, path: path)
             }
-            return try await MultiPush(configuration: configuration, passphrase: passphrase, file: file).run()
+            return try await MultiPush(engine: self, passphrase: passphrase, file: file).run()
         }
     }
 
@@ -145,12 +169,12 @@ public enum Engine {
 
     /// `tidemark wal-fetch NAME DEST`: from the first repository holding a valid copy.
     /// `report` gets a line for each repository passed over (missing or damaged copy).
-    public static func walFetch(_ configuration: Configuration, name: String, destination: String,
+    public func walFetch(name: String, destination: String,
                                 report: @Sendable (String) -> Void = { _ in }) async throws {
         let passphrase = try configuration.requireKey()
         let sources = configuration.repositories.map { spec in
             WALArchive.Source(name: spec.name) {
-                archive(try await open(spec, configuration: configuration, passphrase: passphrase), spec: spec, configuration: configuration)
+                archive(try await open(spec, passphrase: passphrase), spec: spec)
             }
         }
         try await WALArchive.fetch(name: name, to: destination, from: sources, report: report)

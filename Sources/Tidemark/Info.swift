@@ -118,7 +118,7 @@ public func formatBytes(_ n: Int64) -> String {
 
 extension Engine {
     /// `tidemark info`: what every repository holds. Needs the key (the stanza identity is encrypted).
-    public static func info(_ configuration: Configuration) async throws -> InfoReport {
+    public func info() async throws -> InfoReport {
         var repos: [InfoReport.RepositorySection] = []
         var stanzas: [InfoReport.StanzaSection] = []
         let passphrase = try configuration.requireKey()
@@ -127,7 +127,7 @@ extension Engine {
         var failures: [TidemarkError] = []
         for spec in configuration.repositories {
             do {
-                opened.append((spec, try await open(spec, configuration: configuration, passphrase: passphrase)))
+                opened.append((spec, try await open(spec, passphrase: passphrase)))
             } catch {
                 // Shown, not thrown, while another repository can be read: info matters most then.
                 firstError = firstError ?? error
@@ -148,11 +148,11 @@ extension Engine {
             for prefix in top.prefixes {
                 let name = String(prefix.dropLast())
                 let identity = try await repo.stanzaInfo(name)
-                let wal = try await walSection(repo.store, stanza: name, segmentSize: identity.flatMap { WALSegmentSize(rawValue: $0.walSegmentSize) } ?? .default)
+                let wal = try await Self.walSection(repo.store, stanza: name, segmentSize: identity.flatMap { WALSegmentSize(rawValue: $0.walSegmentSize) } ?? .default)
                 var section = InfoReport.StanzaSection(name: name, repository: spec.name, systemIdentifier: identity?.systemIdentifier,
                                                        postgresVersion: identity?.postgresVersion, walSegmentSize: identity?.walSegmentSize, wal: wal)
                 do {
-                    section.restorable = try await restorableWindows(repo, stanza: name)
+                    section.restorable = try await Self.restorableWindows(repo, stanza: name)
                 } catch {
                     section.restorable = []
                     section.restorableError = TidemarkError.wrap(error, doing: "work out the restorable windows of stanza '\(name)'").message
@@ -162,7 +162,7 @@ extension Engine {
         }
         let order = configuration.repositories.map(\.name)
         repos.sort { (order.firstIndex(of: $0.name) ?? 0) < (order.firstIndex(of: $1.name) ?? 0) }
-        let alerts = try await outstandingAlerts(configuration, repositories: opened)
+        let alerts = try await outstandingAlerts(repositories: opened)
         var report = InfoReport(repositories: repos, stanzas: stanzas, alerts: alerts)
         report.failures = failures
         return report

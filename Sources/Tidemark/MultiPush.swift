@@ -28,21 +28,22 @@ public struct MissedWAL: Codable, Sendable, Equatable, Hashable {
 /// `wal-push` to several repositories at once: one child task per repository, each bounded by
 /// its own store's I/O deadline, so an unreachable repository costs at most its own timeout.
 package struct MultiPush {
-    package let configuration: Configuration
+    package let engine: Engine
     package let passphrase: Secret
     /// Hashed and scanned once for all the repositories.
     package let file: PreparedWALFile
 
     package func run() async throws -> [String] {
+        let configuration = engine.configuration
         let specs = configuration.repositories
-        let (configuration, passphrase, file) = (self.configuration, self.passphrase, self.file)
+        let (engine, passphrase, file) = (self.engine, self.passphrase, self.file)
         let path = file.path
         let base = FileIO.basename(path)
         let results = await withTaskGroup(of: (Int, Result<(WALArchive, PushOutcome), TidemarkError>).self) { group in
             for (i, spec) in specs.enumerated() {
                 group.addTask {
                     do {
-                        let archive = try await Engine.archiveForPush(spec, configuration: configuration, passphrase: passphrase,
+                        let archive = try await engine.archiveForPush(spec, passphrase: passphrase,
                                                                       name: file.name)
                         return (i, .success((archive, try await archive.push(file))))
                     } catch {
@@ -93,7 +94,7 @@ package struct MultiPush {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         guard let json = try? encoder.encode(miss) else { return [] }
-        let key = RepositoryLayout.alert(configuration.stanza, repository: miss.repository, file: miss.file)
+        let key = RepositoryLayout.alert(engine.configuration.stanza, repository: miss.repository, file: miss.file)
         var names: [String] = []
         for holder in holders {
             if (try? await holder.store.put(key, bytes: Array(json) + [10], ifAbsent: true)) != nil {
@@ -108,7 +109,7 @@ extension Engine {
     /// Recorded misses of stanza `configuration.stanza` whose file the missing repository still
     /// lacks. Records that are resolved (the file has arrived since) are skipped, and removed
     /// when `removeResolved`. `repositories` are the ones that could be opened.
-    package static func outstandingAlerts(_ configuration: Configuration, repositories: [(RepositorySpec, Repository)],
+    package func outstandingAlerts(repositories: [(RepositorySpec, Repository)],
                                   removeResolved: Bool = false) async throws -> [MissedWAL] {
         let stanza = configuration.stanza
         var found: [MissedWAL] = []

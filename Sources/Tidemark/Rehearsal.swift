@@ -69,7 +69,7 @@ extension Engine {
     /// Throws for what stops a rehearsal before it starts (an unreachable target: `.unreachable`;
     /// no matching PostgreSQL binaries; a bad configuration); everything that goes wrong from the
     /// restore on is a failure in the report.
-    public static func rehearse(_ configuration: Configuration, options: RehearsalOptions,
+    public func rehearse(options: RehearsalOptions,
                                 progress: @Sendable (String) -> Void = { _ in }) async throws -> RehearsalReport {
         var rng = RehearsalRandom(seed: options.seed)
         var report = RehearsalReport(
@@ -82,7 +82,7 @@ extension Engine {
         var backupID = options.backup
         var backupChoice = options.backup == nil ? "newest" : "given"
         if options.randomBackup && options.backup == nil {
-            let list = try await list(configuration)
+            let list = try await list()
             let repository = list.repositories.first { $0.backups > 0 }?.name
             let ids = list.backups.filter { $0.repository == repository }.map(\.id)
             guard !ids.isEmpty else { throw TidemarkError(.notFound, "stanza '\(configuration.stanza)' has no backups", hints: ["take one: tidemark backup"]) }
@@ -96,7 +96,7 @@ extension Engine {
             request = r
             report.target = .init(kind: r.target.kind, value: r.target.value, inclusive: r.inclusive, chosen: "given")
         case .random:
-            let latest = try await plan(configuration, request: PlanRequest(target: .latest, timeline: options.timeline, backup: backupID))
+            let latest = try await plan(request: PlanRequest(target: .latest, timeline: options.timeline, backup: backupID))
             backupID = latest.plan.backup.id
             let stop = latest.plan.backup.stopTime ?? (try? PostgresTimestamp(parsing: latest.catalog.stopTime))
             if let last = latest.plan.lastCompletion, let stop, let window = RecoverableWindow(backupStop: stop, lastCommit: last.time) {
@@ -105,7 +105,7 @@ extension Engine {
                 for _ in 0..<8 where chosen == nil {
                     let r = PlanRequest(target: .time(window.randomInstant(using: &rng)), timeline: options.timeline, backup: backupID)
                     do {
-                        _ = try await plan(configuration, request: r)
+                        _ = try await plan(request: r)
                         chosen = r
                     } catch let e as TidemarkError where e.unreachable?.reason == .beforeOldestBackup {
                         continue
@@ -120,7 +120,7 @@ extension Engine {
                 report.target = .init(kind: "latest", value: nil, inclusive: true, chosen: "latest")
             }
         }
-        var planned = try await plan(configuration, request: request)
+        var planned = try await plan(request: request)
         var fixed = request
         fixed.backup = planned.plan.backup.id
         let c = planned.catalog
@@ -134,7 +134,7 @@ extension Engine {
         let bin = try await RehearsalSystem.binaries(explicit: options.postgresBin, major: major, environment: options.environment,
                                                      scratch: options.scratchParent)
         report.postgresBin = bin
-        let user = try runAsUser(configuration, options: options)
+        let user = try runAsUser(options: options)
 
         // The scratch directory: from here on, every problem is a failure in the report.
         let root = options.scratchParent + "/tidemark-rehearsal-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
@@ -171,7 +171,7 @@ extension Engine {
         }
 
         do {
-            try await run(cluster, configuration: configuration, request: fixed, plan: &planned, options: options, report: &report,
+            try await run(cluster, request: fixed, plan: &planned, options: options, report: &report,
                           progress: progress)
         } catch let e as TidemarkError where e.code == .unreachable {
             throw e
@@ -187,7 +187,7 @@ extension Engine {
 
     /// `--run-as`, else (as root) the owner of the first file-system repository unless that is
     /// root, else `postgres`; not root: the current user.
-    package static func runAsUser(_ configuration: Configuration, options: RehearsalOptions) throws -> OSUser {
+    package func runAsUser(options: RehearsalOptions) throws -> OSUser {
         guard geteuid() == 0 else {
             if let name = options.runAs, name != OSUser.current.name {
                 throw TidemarkError(.configuration, "--run-as \(name) needs root; this process runs as \(OSUser.current.name)")
@@ -216,7 +216,7 @@ extension Engine {
     }
 
     /// Restore, start, wait, compare, check.
-    package static func run(_ cluster: ScratchCluster, configuration: Configuration, request: PlanRequest, plan planned: inout PlanReport,
+    package func run(_ cluster: ScratchCluster, request: PlanRequest, plan planned: inout PlanReport,
                     options: RehearsalOptions, report: inout RehearsalReport, progress: @Sendable (String) -> Void) async throws {
         let root = cluster.root
         // Check files first, so that the ownership change below covers them.
@@ -235,8 +235,8 @@ extension Engine {
         }
         progress("restoring backup \(planned.catalog.id) into \(cluster.dataDirectory)")
         let restoreStart = ContinuousClock.now
-        let (restored, plan) = try await restore(configuration, request: request, action: .promote, options: restoreOptions)
-        report.rto.restoreSeconds = seconds(since: restoreStart)
+        let (restored, plan) = try await restore(request: request, action: .promote, options: restoreOptions)
+        report.rto.restoreSeconds = Self.seconds(since: restoreStart)
         planned = plan
         report.restoredBytes = restored.bytes
         report.restoredFiles = restored.files
@@ -259,7 +259,7 @@ extension Engine {
 
         // A server of its own: free loopback port, socket and log in the scratch directory, nothing
         // that reaches the production world (no archiving, no sync standbys, no cleanup commands).
-        try writeOverrides(cluster, major: RehearsalSystem.major(ofServerVersion: planned.catalog.postgresVersion))
+        try Self.writeOverrides(cluster, major: RehearsalSystem.major(ofServerVersion: planned.catalog.postgresVersion))
         if geteuid() == 0 && cluster.user.uid != 0 { try RehearsalSystem.chownTree(root, to: cluster.user) }
 
         progress("starting PostgreSQL (\(cluster.binDirectory)) on 127.0.0.1:\(cluster.port) as \(cluster.user.name)")
@@ -282,7 +282,7 @@ extension Engine {
                         break
                     }
                 }
-                if facts.startupFailed || (!cluster.isRunning && seconds(since: replayStart) > 5) {
+                if facts.startupFailed || (!cluster.isRunning && Self.seconds(since: replayStart) > 5) {
                     try await Task.sleep(for: .milliseconds(300))
                     facts = RecoveryLogFacts(parsing: cluster.log)
                     break
@@ -294,7 +294,7 @@ extension Engine {
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
-        report.rto.replaySeconds = seconds(since: replayStart)
+        report.rto.replaySeconds = Self.seconds(since: replayStart)
         let excerpt = facts.fatalLines + facts.fetchLines.filter { !facts.fatalLines.contains($0) }
         report.recovery = .init(completed: completed, stopLine: facts.stopLine, stopXid: facts.stop?.xid,
                                 lastCommitTime: facts.lastCompletedTime?.postgresText, matchesPlan: nil, logExcerpt: excerpt,

@@ -188,7 +188,7 @@ struct TwoRepositories {
         configuration = try ConfigurationLoader.load(configPath: file, stanza: nil, environment: [:])
         var toInitialize = configuration
         if !initializeSecond { toInitialize.repositories.removeLast() }
-        _ = try await Engine.initialize(toInitialize, parameters: fastKDF)
+        _ = try await Engine(toInitialize).initialize(parameters: fastKDF)
     }
 
     func only(_ name: String) throws -> Configuration {
@@ -205,7 +205,7 @@ struct TwoRepositories {
     func opened() async throws -> [(RepositorySpec, Repository)] {
         var out: [(RepositorySpec, Repository)] = []
         for spec in configuration.repositories {
-            if let repo = try? await Engine.open(spec, configuration: configuration, passphrase: configuration.requireKey()) {
+            if let repo = try? await Engine(configuration).open(spec, passphrase: configuration.requireKey()) {
                 out.append((spec, repo))
             }
         }
@@ -228,9 +228,9 @@ struct MultiRepositoryArchiveTests {
         let dir = try Scratch()
         let bytes = SyntheticWAL.segment(seg)
         let path = try dir.write(seg.description, bytes)
-        #expect(try await Engine.walPush(repos.configuration, path: path) == [])
+        #expect(try await Engine(repos.configuration).walPush(path: path) == [])
         for name in ["first", "second"] {
-            try await Engine.walFetch(try repos.only(name), name: seg.description, destination: dir.path + "/back-" + name)
+            try await Engine(try repos.only(name)).walFetch(name: seg.description, destination: dir.path + "/back-" + name)
             #expect(try dir.read("back-" + name) == bytes, "repository \(name)")
         }
         // Both summaries carry the segment's WAL facts (scanned once for both).
@@ -242,7 +242,7 @@ struct MultiRepositoryArchiveTests {
         }
         // An identical re-push succeeds without writing.
         let before = try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg)))
-        #expect(try await Engine.walPush(repos.configuration, path: path) == [])
+        #expect(try await Engine(repos.configuration).walPush(path: path) == [])
         #expect(try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg))) == before)
     }
 
@@ -254,7 +254,7 @@ struct MultiRepositoryArchiveTests {
         let bytes = SyntheticWAL.segment(seg, seed: 4)
         let path = try dir.write(seg.description, bytes)
         let prepared = try #require(PreparedWALFile.start(path: path))
-        #expect(try await Engine.walPush(repos.configuration, path: path, prepared: prepared) == [])
+        #expect(try await Engine(repos.configuration).walPush(path: path, prepared: prepared) == [])
         var hasher = ContentHasher()
         bytes.withUnsafeBytes { hasher.update($0) }
         let expected = hasher.finalize()
@@ -268,8 +268,8 @@ struct MultiRepositoryArchiveTests {
         let other = segmentName("000000010000000000000004")
         let otherBytes = SyntheticWAL.segment(other, seed: 5)
         let otherPath = try dir.write(other.description, otherBytes)
-        #expect(try await Engine.walPush(repos.configuration, path: otherPath, prepared: prepared) == [])
-        try await Engine.walFetch(try repos.only("second"), name: other.description, destination: dir.path + "/back")
+        #expect(try await Engine(repos.configuration).walPush(path: otherPath, prepared: prepared) == [])
+        try await Engine(try repos.only("second")).walFetch(name: other.description, destination: dir.path + "/back")
         #expect(try dir.read("back") == otherBytes)
         // Not a WAL file: nothing to prepare, and the push says why.
         #expect(PreparedWALFile.start(path: try dir.write("postgresql.conf", [1, 2, 3])) == nil)
@@ -290,22 +290,22 @@ struct MultiRepositoryArchiveTests {
         #expect(preloaded.objects.count == 2 && preloaded.objects.values.allSatisfy { $0 == nil }, "both known to be absent")
         #expect(repo.config == (try await Repository.open(store: store, passphrase: try one.requireKey())).config)
 
-        #expect(try await Engine.walPush(one, path: path) == [])
+        #expect(try await Engine(one).walPush(path: path) == [])
         let stored = try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg)))
         // The same file again: already archived, nothing written.
-        #expect(try await Engine.walPush(one, path: path) == [])
+        #expect(try await Engine(one).walPush(path: path) == [])
         #expect(try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg))) == stored)
         // Different content under the same name: a conflict naming both checksums.
         let other = SyntheticWAL.segment(seg, systemIdentifier: 111, seed: 9)
         let otherDir = try Scratch()
-        let conflict = await expectError(.conflict) { _ = try await Engine.walPush(one, path: try otherDir.write(seg.description, other)) }
+        let conflict = await expectError(.conflict) { _ = try await Engine(one).walPush(path: try otherDir.write(seg.description, other)) }
         #expect(conflict?.message.contains(sha256Hex(original)) == true && conflict?.message.contains(sha256Hex(other)) == true,
                 "\(conflict?.message ?? "")")
         #expect(try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg))) == stored)
         // Another cluster in the same stanza: refused, the stanza identity read with the config.
         let next = segmentName("000000010000000000000004")
         let foreign = await expectError(.conflict) {
-            _ = try await Engine.walPush(one, path: try dir.write(next.description, SyntheticWAL.segment(next, systemIdentifier: 222)))
+            _ = try await Engine(one).walPush(path: try dir.write(next.description, SyntheticWAL.segment(next, systemIdentifier: 222)))
         }
         #expect(foreign?.message.contains("111") == true && foreign?.message.contains("222") == true)
     }
@@ -314,22 +314,22 @@ struct MultiRepositoryArchiveTests {
         let repos = try await TwoRepositories(secondRequired: false, initializeSecond: false)
         let dir = try Scratch()
         let path = try dir.write(seg.description, SyntheticWAL.segment(seg))
-        let notices = try await Engine.walPush(repos.configuration, path: path)
+        let notices = try await Engine(repos.configuration).walPush(path: path)
         let alert = try #require(notices.first { $0.hasPrefix("tidemark: ALERT:") }, "\(notices)")
         #expect(alert.contains("'second'") && alert.contains(seg.description) && alert.contains("not initialized"), "\(alert)")
         let record = repos.first + "/" + RepositoryLayout.alert("main", repository: "second", file: seg.description)
         let miss = try JSONDecoder().decode(MissedWAL.self, from: Data(contentsOf: URL(fileURLWithPath: record)))
         #expect(miss.repository == "second" && miss.file == seg.description && !miss.error.isEmpty)
         #expect(FileManager.default.fileExists(atPath: repos.walObject(repos.first, seg)))
-        #expect(try await Engine.outstandingAlerts(repos.configuration, repositories: repos.opened()) == [miss])
+        #expect(try await Engine(repos.configuration).outstandingAlerts(repositories: repos.opened()) == [miss])
 
         // The repository comes back and the segment is pushed again: the alert is resolved.
         var second = repos.configuration
         second.repositories = [try repos.configuration.repository(named: "second")]
         second.repositories[0].required = true
-        _ = try await Engine.initialize(second, parameters: fastKDF)
-        #expect(try await Engine.walPush(repos.configuration, path: path) == [])
-        #expect(try await Engine.outstandingAlerts(repos.configuration, repositories: repos.opened(), removeResolved: true) == [])
+        _ = try await Engine(second).initialize(parameters: fastKDF)
+        #expect(try await Engine(repos.configuration).walPush(path: path) == [])
+        #expect(try await Engine(repos.configuration).outstandingAlerts(repositories: repos.opened(), removeResolved: true) == [])
         #expect(!FileManager.default.fileExists(atPath: record), "a resolved alert is removed")
     }
 
@@ -337,7 +337,7 @@ struct MultiRepositoryArchiveTests {
         let repos = try await TwoRepositories(secondRequired: true, initializeSecond: false)
         let dir = try Scratch()
         let path = try dir.write(seg.description, SyntheticWAL.segment(seg))
-        let e = await expectError(.repository) { _ = try await Engine.walPush(repos.configuration, path: path) }
+        let e = await expectError(.repository) { _ = try await Engine(repos.configuration).walPush(path: path) }
         #expect(e?.message.contains("required repository 'second'") == true, "\(String(describing: e))")
     }
 
@@ -345,11 +345,11 @@ struct MultiRepositoryArchiveTests {
         let repos = try await TwoRepositories(secondRequired: false)
         let dir = try Scratch(), other = try Scratch()
         let original = SyntheticWAL.segment(seg)
-        _ = try await Engine.walPush(try repos.only("first"), path: try dir.write(seg.description, original))
+        _ = try await Engine(try repos.only("first")).walPush(path: try dir.write(seg.description, original))
         let before = try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg)))
         var changed = original
         changed[5000] ^= 0xFF
-        let e = await expectError(.conflict) { _ = try await Engine.walPush(repos.configuration, path: try other.write(self.seg.description, changed)) }
+        let e = await expectError(.conflict) { _ = try await Engine(repos.configuration).walPush(path: try other.write(self.seg.description, changed)) }
         #expect(e?.message.contains(hexString(sha256(original))) == true, "\(String(describing: e))")
         #expect(try Data(contentsOf: URL(fileURLWithPath: repos.walObject(repos.first, seg))) == before)
     }
@@ -358,7 +358,7 @@ struct MultiRepositoryArchiveTests {
         let repos = try await TwoRepositories()
         let dir = try Scratch()
         let bytes = SyntheticWAL.segment(seg)
-        _ = try await Engine.walPush(repos.configuration, path: try dir.write(seg.description, bytes))
+        _ = try await Engine(repos.configuration).walPush(path: try dir.write(seg.description, bytes))
         let firstObject = repos.walObject(repos.first, seg)
         let saved = try Data(contentsOf: URL(fileURLWithPath: firstObject))
 
@@ -367,7 +367,7 @@ struct MultiRepositoryArchiveTests {
         flipped[flipped.count / 2] ^= 0x01
         try flipped.write(to: URL(fileURLWithPath: firstObject))
         let damaged = Lines()
-        try await Engine.walFetch(repos.configuration, name: seg.description, destination: dir.path + "/a", report: damaged.add)
+        try await Engine(repos.configuration).walFetch(name: seg.description, destination: dir.path + "/a", report: damaged.add)
         #expect(try dir.read("a") == bytes)
         #expect(damaged.all.count == 1 && damaged.all[0].hasPrefix("tidemark: '\(seg)' is damaged in 'first' (")
                 && damaged.all[0].hasSuffix("; trying 'second'"), "\(damaged.all)")
@@ -375,14 +375,14 @@ struct MultiRepositoryArchiveTests {
         // Missing in the first.
         try FileManager.default.removeItem(atPath: firstObject)
         let missing = Lines()
-        try await Engine.walFetch(repos.configuration, name: seg.description, destination: dir.path + "/b", report: missing.add)
+        try await Engine(repos.configuration).walFetch(name: seg.description, destination: dir.path + "/b", report: missing.add)
         #expect(try dir.read("b") == bytes)
         #expect(missing.all == ["tidemark: '\(seg)' not in repository 'first'; trying 'second'"])
 
         // The first repository gone entirely.
         try FileManager.default.removeItem(atPath: repos.first)
         let gone = Lines()
-        try await Engine.walFetch(repos.configuration, name: seg.description, destination: dir.path + "/c", report: gone.add)
+        try await Engine(repos.configuration).walFetch(name: seg.description, destination: dir.path + "/c", report: gone.add)
         #expect(try dir.read("c") == bytes)
         #expect(gone.all.count == 1 && gone.all[0].contains("could not be read from 'first'"), "\(gone.all)")
     }
@@ -390,10 +390,10 @@ struct MultiRepositoryArchiveTests {
     @Test func damagedEverywhereIsAFailureAndMissingEverywhereIsQuiet() async throws {
         let repos = try await TwoRepositories()
         let dir = try Scratch()
-        _ = try await Engine.walPush(repos.configuration, path: try dir.write(seg.description, SyntheticWAL.segment(seg)))
+        _ = try await Engine(repos.configuration).walPush(path: try dir.write(seg.description, SyntheticWAL.segment(seg)))
         let quiet = Lines()
         await _ = expectError(.notFound) {
-            try await Engine.walFetch(repos.configuration, name: "000000010000000000000009", destination: dir.path + "/x", report: quiet.add)
+            try await Engine(repos.configuration).walFetch(name: "000000010000000000000009", destination: dir.path + "/x", report: quiet.add)
         }
         #expect(quiet.all.isEmpty, "not archived anywhere must be quiet: \(quiet.all)")
         for root in [repos.first, repos.second] {
@@ -404,7 +404,7 @@ struct MultiRepositoryArchiveTests {
         }
         let lines = Lines()
         await _ = expectError(.corrupt) {
-            try await Engine.walFetch(repos.configuration, name: self.seg.description, destination: dir.path + "/dest", report: lines.add)
+            try await Engine(repos.configuration).walFetch(name: self.seg.description, destination: dir.path + "/dest", report: lines.add)
         }
         #expect(!dir.exists("dest"))
         #expect(dir.entries == [seg.description], "no temporary file left: \(dir.entries)")
@@ -412,7 +412,7 @@ struct MultiRepositoryArchiveTests {
         // Missing in the first, damaged in the second: a failure, never "not archived".
         try FileManager.default.removeItem(atPath: repos.walObject(repos.first, seg))
         await _ = expectError(.corrupt) {
-            try await Engine.walFetch(repos.configuration, name: self.seg.description, destination: dir.path + "/dest")
+            try await Engine(repos.configuration).walFetch(name: self.seg.description, destination: dir.path + "/dest")
         }
     }
 }

@@ -19,8 +19,8 @@ struct ReindexTests {
         let configuration = try ConfigurationLoader.load(
             configPath: nil, stanza: nil,
             environment: ["BACKUP_DIR": scratch.path + "/repo", "BACKUP_ENCRYPTION_KEY": "reindex test passphrase"])
-        _ = try await Engine.initialize(configuration, parameters: fastKDF)
-        let repo = try #require(try await Engine.openRepositories(configuration).first)
+        _ = try await Engine(configuration).initialize(parameters: fastKDF)
+        let repo = try #require(try await Engine(configuration).openRepositories().first)
         var old = WALArchive(repository: repo, stanza: "main", compression: .lz4)
         old.recordsWALFacts = false
         let size = WALSegmentSize(rawValue: 1 << 20)!
@@ -40,7 +40,7 @@ struct ReindexTests {
         let loader = WALInventoryLoader(repository: repo, stanza: "main", size: size)
         #expect(try await loader.load().facts.keys.sorted() == [fifth], "before reindex only the new segment has facts")
 
-        let reports = try await Engine.reindex(configuration)
+        let reports = try await Engine(configuration).reindex()
         #expect(reports.first?.indexed == names.map(\.description))
         #expect(reports.first?.alreadyIndexed == 1)
         #expect(reports.first?.failed == [])
@@ -52,7 +52,7 @@ struct ReindexTests {
         }
         #expect(try walObjectDigests(scratch.path + "/repo/main/wal") == objectsBefore, "archived objects changed")
         // Idempotent: nothing left to do.
-        #expect(try await Engine.reindex(configuration).first?.indexed == [])
+        #expect(try await Engine(configuration).reindex().first?.indexed == [])
 
         // A tampered index object is caught, not trusted.
         let indexFile = scratch.path + "/repo/" + RepositoryLayout.walIndex("main", names[0])
