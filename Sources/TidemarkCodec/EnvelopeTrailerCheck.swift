@@ -34,7 +34,7 @@ public enum EnvelopeTrailerCheck {
             plain = Array(try AES.GCM.open(box, using: repositoryKey.objectKey(salt: header.salt), authenticating: aad))
         } catch {
             // A trailer sealed for another length or chunk count fails here too.
-            throw .authenticationFailed("the trailer (for \(expectedLength) bytes in \(count) chunks)")
+            throw .authenticationFailed("the trailer (for \(expectedLength) bytes in \(count) chunks)", cause: error)
         }
         let length = loadLE(plain, 0, UInt64.self)
         let chunks = loadLE(plain, 8, UInt64.self)

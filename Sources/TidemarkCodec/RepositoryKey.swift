@@ -81,22 +81,6 @@ public struct ScryptParameters: Codable, Hashable, Sendable {
     }
 }
 
-/// Errors from wrapping and unwrapping the data key.
-public enum KeyError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// The passphrase does not open the wrapped key.
-    case wrongPassphrase
-    case invalidParameters(String)
-    case malformed(String)
-
-    public var description: String {
-        switch self {
-        case .wrongPassphrase: return "the encryption key does not open this repository (wrong key)"
-        case .invalidParameters(let what): return "invalid key-derivation parameters: \(what)"
-        case .malformed(let what): return "malformed key material: \(what)"
-        }
-    }
-}
-
 /// The data key sealed under a key derived from the operator's passphrase with scrypt.
 public struct WrappedKey: Codable, Hashable, Sendable {
     public var keyID: String
@@ -122,7 +106,7 @@ public struct WrappedKey: Codable, Hashable, Sendable {
                           salt: Data(salt).base64EncodedString(), sealedKey: combined.base64EncodedString())
     }
 
-    /// Unwraps the data key; `KeyError.wrongPassphrase` when the passphrase does not open it.
+    /// Unwraps the data key; a `KeyError` with code `.wrongPassphrase` when the passphrase does not open it.
     public func unwrap(passphrase: [UInt8]) throws -> RepositoryKey {
         guard kdf == "scrypt" else { throw KeyError.malformed("unknown key-derivation function \(kdf)") }
         try scrypt.validate()
@@ -135,7 +119,7 @@ public struct WrappedKey: Codable, Hashable, Sendable {
         do {
             keyBytes = try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: kek, authenticating: Self.aadPrefix + id)
         } catch {
-            throw KeyError.wrongPassphrase
+            throw KeyError.wrongPassphrase(cause: error)
         }
         guard keyBytes.count == 32 else { throw KeyError.malformed("data key length") }
         return RepositoryKey(id: id, keyBytes: Array(keyBytes))

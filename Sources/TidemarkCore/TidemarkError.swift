@@ -37,11 +37,15 @@ public struct TidemarkError: Error, Sendable, CustomStringConvertible {
     public var hints: [String]
     /// For `.unreachable`: the planner's reason and the reachable alternatives.
     public var unreachable: Unreachable?
+    /// The lower-level error this one translates (`TidemarkError.wrap`), for logs and for
+    /// callers that classify it by its own code. Not part of `description`.
+    public var cause: (any Error)?
 
-    public init(_ code: Code, _ message: String, hints: [String] = []) {
+    public init(_ code: Code, _ message: String, hints: [String] = [], cause: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.hints = hints
+        self.cause = cause
     }
 
     public var description: String {

@@ -184,9 +184,10 @@ public struct Repository: Sendable {
         let key: RepositoryKey
         do {
             key = try config.wrappedKey.unwrap(passphrase: passphrase.bytes)
-        } catch let e as KeyError where e == .wrongPassphrase {
+        } catch let e as KeyError where e.code == .wrongPassphrase {
             throw TidemarkError(.wrongKey, "the encryption key does not open repository '\(store.location)' (wrong key)",
-                                hints: ["BACKUP_ENCRYPTION_KEY / BACKUP_ENCRYPTION_KEY_FILE must hold the key the repository was initialized with"])
+                                hints: ["BACKUP_ENCRYPTION_KEY / BACKUP_ENCRYPTION_KEY_FILE must hold the key the repository was initialized with"],
+                                cause: e)
         } catch {
             throw TidemarkError.wrap(error, doing: "unwrap the key of repository '\(store.location)'")
         }

@@ -98,7 +98,7 @@ struct EnvelopeRoundTripTests {
         short.feed(Array(prefix.dropLast()))
         #expect(try short.next() == .needInput)
         #expect(short.summary == nil)
-        #expect(throws: EnvelopeError.truncated) { try short.endOfInput() }
+        expectEnvelopeError(.truncated) { try short.endOfInput() }
     }
 
     @Test(arguments: [1, 7, 80, 85, 1000])

@@ -60,10 +60,10 @@ struct EnvelopeTamperTests {
     @Test func truncationAtAFrameBoundaryIsReportedAsTruncated() throws {
         // Dropping the final frame leaves a well-formed but incomplete object.
         let last = try #require(frames(of: Self.object).last)
-        #expect(throws: EnvelopeError.truncated) {
+        expectEnvelopeError(.truncated) {
             try EnvelopeReader.decode(Array(Self.object.prefix(last.offset)), key: Self.key)
         }
-        #expect(throws: EnvelopeError.truncated) {
+        expectEnvelopeError(.truncated) {
             try EnvelopeReader.decode(Array(Self.object.prefix(40)), key: Self.key)
         }
     }
@@ -80,7 +80,7 @@ struct EnvelopeTamperTests {
         #expect(swapped.count == Self.object.count)
         #expect(swapped != Self.object)
         // Caught by the nonce counter at the first moved frame, before any content check.
-        #expect(throws: EnvelopeError.authenticationFailed("chunk \(first)")) {
+        expectEnvelopeError(.authenticationFailed, detail: "chunk \(first)") {
             try EnvelopeReader.decode(swapped, key: Self.key)
         }
     }
@@ -89,7 +89,7 @@ struct EnvelopeTamperTests {
         let data = frames(of: Self.object).filter { $0.type == 0 }
         var object = Self.object
         object.removeSubrange(data[1].offset..<(data[1].offset + data[1].length))
-        #expect(throws: EnvelopeError.authenticationFailed("chunk 1")) { try EnvelopeReader.decode(object, key: Self.key) }
+        expectEnvelopeError(.authenticationFailed, detail: "chunk 1") { try EnvelopeReader.decode(object, key: Self.key) }
     }
 
     @Test func droppedLastDataFrameIsRejected() throws {
@@ -98,23 +98,23 @@ struct EnvelopeTamperTests {
         let last = try #require(data.last)
         var object = Self.object
         object.removeSubrange(last.offset..<(last.offset + last.length))
-        #expect(throws: EnvelopeError.authenticationFailed("the trailer")) { try EnvelopeReader.decode(object, key: Self.key) }
+        expectEnvelopeError(.authenticationFailed, detail: "the trailer") { try EnvelopeReader.decode(object, key: Self.key) }
     }
 
     @Test func duplicatedDataFrameIsRejected() throws {
         let data = frames(of: Self.object).filter { $0.type == 0 }
         var object = Self.object
         object.insert(contentsOf: Self.object[data[1].offset..<(data[1].offset + data[1].length)], at: data[2].offset)
-        #expect(throws: EnvelopeError.authenticationFailed("chunk 2")) { try EnvelopeReader.decode(object, key: Self.key) }
+        expectEnvelopeError(.authenticationFailed, detail: "chunk 2") { try EnvelopeReader.decode(object, key: Self.key) }
     }
 
     @Test(arguments: [[0], [0, 0, 0, 0, 0], Array("TIDEMARK".utf8)] as [[UInt8]])
     func trailingBytesAreRejected(extra: [UInt8]) {
-        #expect(throws: EnvelopeError.corrupt("bytes after the trailer")) {
+        expectEnvelopeError(.corrupt, detail: "bytes after the trailer") {
             try EnvelopeReader.decode(Self.object + extra, key: Self.key)
         }
         for feedSize in [1, 64, 10_000] {
-            #expect(throws: EnvelopeError.corrupt("bytes after the trailer")) {
+            expectEnvelopeError(.corrupt, detail: "bytes after the trailer") {
                 try decodeIncrementally(Self.object + extra, key: Self.key, feedSize: feedSize)
             }
         }
@@ -123,25 +123,25 @@ struct EnvelopeTamperTests {
     @Test func appendedCopyOfFinalFrameIsRejected() throws {
         let last = try #require(frames(of: Self.object).last)
         let object = Self.object + Self.object[last.offset...]
-        #expect(throws: EnvelopeError.corrupt("bytes after the trailer")) {
+        expectEnvelopeError(.corrupt, detail: "bytes after the trailer") {
             try EnvelopeReader.decode(object, key: Self.key)
         }
     }
 
     @Test func wrongRepositoryKeyIsAKeyMismatch() {
         let other = RepositoryKey.generate()
-        #expect(throws: EnvelopeError.keyMismatch(expected: other.idHex, found: Self.key.idHex)) {
-            try EnvelopeReader.decode(Self.object, key: other)
-        }
+        let error = expectEnvelopeError(.keyMismatch) { try EnvelopeReader.decode(Self.object, key: other) }
+        #expect(error?.expectedKeyID == other.idHex)
+        #expect(error?.foundKeyID == Self.key.idHex)
     }
 
     @Test func sameKeyIDWithDifferentBytesFailsAuthentication() {
-        #expect(throws: EnvelopeError.authenticationFailed("the summary")) {
+        expectEnvelopeError(.authenticationFailed, detail: "the summary") {
             try EnvelopeReader.decode(Self.object, key: impostor(of: Self.key))
         }
         // Without a summary, the first data chunk is the first thing that fails.
         let plain = encodeEnvelope(noise(10), key: Self.key, kind: .generic, compression: .none).bytes
-        #expect(throws: EnvelopeError.authenticationFailed("chunk 0")) {
+        expectEnvelopeError(.authenticationFailed, detail: "chunk 0") {
             try EnvelopeReader.decode(plain, key: impostor(of: Self.key))
         }
     }
@@ -154,7 +154,7 @@ struct EnvelopeTamperTests {
         #expect(other.count == Self.object.count)
         // The other object's header with this object's frames.
         let spliced = Array(other.prefix(80)) + Self.object.dropFirst(80)
-        #expect(throws: EnvelopeError.authenticationFailed("the summary")) {
+        expectEnvelopeError(.authenticationFailed, detail: "the summary") {
             try EnvelopeReader.decode(spliced, key: Self.key)
         }
         // One data frame replaced by the same-position frame of the other object.
@@ -162,7 +162,7 @@ struct EnvelopeTamperTests {
         var mixed = Self.object
         let range = data[2].offset..<(data[2].offset + data[2].length)
         mixed.replaceSubrange(range, with: other[range])
-        #expect(throws: EnvelopeError.authenticationFailed("chunk 2")) {
+        expectEnvelopeError(.authenticationFailed, detail: "chunk 2") {
             try EnvelopeReader.decode(mixed, key: Self.key)
         }
     }
@@ -173,7 +173,7 @@ struct EnvelopeTamperTests {
         var header = try EnvelopeHeader(parsing: Array(Self.object.prefix(80)))
         header.kind = .generic
         let relabelled = header.encoded() + Self.object.dropFirst(80)
-        #expect(throws: EnvelopeError.authenticationFailed("the summary")) {
+        expectEnvelopeError(.authenticationFailed, detail: "the summary") {
             try EnvelopeReader.decode(relabelled, key: Self.key)
         }
         header = try EnvelopeHeader(parsing: Array(Self.object.prefix(80)))
@@ -184,24 +184,25 @@ struct EnvelopeTamperTests {
     }
 
     @Test func notAnEnvelope() {
-        #expect(throws: EnvelopeError.notAnEnvelope) {
+        expectEnvelopeError(.notAnEnvelope) {
             try EnvelopeReader.decode(Array("PGDMP this is a pg_dump file, not ours".utf8) + [UInt8](repeating: 0, count: 80), key: Self.key)
         }
-        #expect(throws: EnvelopeError.truncated) { try EnvelopeReader.decode([], key: Self.key) }
+        expectEnvelopeError(.truncated) { try EnvelopeReader.decode([], key: Self.key) }
     }
 
     @Test func unsupportedVersionAndAlgorithm() {
         var newer = Self.object
         newer[8] = 2
-        #expect(throws: EnvelopeError.unsupportedVersion(2)) { try EnvelopeReader.decode(newer, key: Self.key) }
+        let error = expectEnvelopeError(.unsupportedVersion) { try EnvelopeReader.decode(newer, key: Self.key) }
+        #expect(error?.version == 2)
         var unknownCompression = Self.object
         unknownCompression[9] = 9
-        #expect(throws: EnvelopeError.unsupportedAlgorithm("compression id 9")) {
+        expectEnvelopeError(.unsupportedAlgorithm, detail: "compression id 9") {
             try EnvelopeReader.decode(unknownCompression, key: Self.key)
         }
         var unknownCipher = Self.object
         unknownCipher[10] = 2
-        #expect(throws: EnvelopeError.unsupportedAlgorithm("cipher id 2")) {
+        expectEnvelopeError(.unsupportedAlgorithm, detail: "cipher id 2") {
             try EnvelopeReader.decode(unknownCipher, key: Self.key)
         }
     }

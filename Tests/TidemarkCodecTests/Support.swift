@@ -1,3 +1,4 @@
+import Testing
 import TidemarkCodec
 
 /// Deterministic pseudo-random bytes (SplitMix64), so a failing case can be reproduced.
@@ -63,4 +64,28 @@ func decodeIncrementally(_ object: [UInt8], key: RepositoryKey, feedSize: Int) t
             offset = end
         }
     }
+}
+
+/// `#expect(throws:)` for an `EnvelopeError`, classified by its code and, where given, its detail.
+@discardableResult
+func expectEnvelopeError<R>(_ code: EnvelopeError.Code, detail: String? = nil, _ comment: Comment? = nil,
+                            sourceLocation: SourceLocation = #_sourceLocation,
+                            performing body: () throws -> R) -> EnvelopeError? {
+    let error = #expect(throws: EnvelopeError.self, comment, sourceLocation: sourceLocation) { _ = try body() }
+    guard let error else { return nil }
+    #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+    if let detail { #expect(error.detail == detail, "\(error)", sourceLocation: sourceLocation) }
+    return error
+}
+
+/// `#expect(throws:)` for a `KeyError`, classified by its code and, where given, its detail.
+@discardableResult
+func expectKeyError<R>(_ code: KeyError.Code, detail: String? = nil, _ comment: Comment? = nil,
+                       sourceLocation: SourceLocation = #_sourceLocation,
+                       performing body: () throws -> R) -> KeyError? {
+    let error = #expect(throws: KeyError.self, comment, sourceLocation: sourceLocation) { _ = try body() }
+    guard let error else { return nil }
+    #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+    if let detail { #expect(error.detail == detail, "\(error)", sourceLocation: sourceLocation) }
+    return error
 }
