@@ -54,8 +54,13 @@ public struct S3RepositorySettings: Sendable {
         return (String(text[..<slash]), String(text[text.index(after: slash)...]))
     }
 
+    /// Resolves one s3 repository. `environmentWins`: the AWS_* variables override the section
+    /// (the repository AWS_BACKUP_BUCKET names); otherwise they only fill what it leaves out.
+    /// `configFile` is the file the section came from (an inline secret needs it private);
+    /// `timeout` bounds each operation. Throws configuration errors naming the field or
+    /// variable to fix, never a secret.
     public static func resolve(name: String, section: S3Section?, environment env: [String: String], environmentWins: Bool,
-                        configFile: String?, timeout: Double) throws -> S3RepositorySettings {
+                               configFile: String?, timeout: Double) throws -> S3RepositorySettings {
         let s = section ?? S3Section()
         func envValue(_ key: String) -> String? { env[key].flatMap { $0.isEmpty ? nil : $0 } }
         func pick(_ fileValue: String?, _ envKey: String) -> String? {
