@@ -3,6 +3,7 @@ import TidemarkRepository
 import TidemarkArchive
 import TidemarkBackup
 import TidemarkCore
+import TidemarkS3
 import TidemarkCodec
 import TidemarkStorage
 /// The shape of the config file, checked before `JSONDecoder` sees it: JSON syntax (a

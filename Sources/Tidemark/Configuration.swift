@@ -13,11 +13,12 @@ import TidemarkRepository
 import TidemarkArchive
 import TidemarkBackup
 import TidemarkCore
+import TidemarkS3
 
 /// One place archives and backups are written to (an entry of `repositories`).
 ///
 /// `path` is required for `posix` and absent for `s3` (where it is ""); `s3` holds the
-/// file's S3 section as written, resolved into `S3RepositorySettings` by the loader.
+/// file's S3 section as written, resolved into `S3RepositorySettings` (TidemarkS3) by the loader.
 public struct RepositorySpec: Codable, Sendable, Hashable {
     public enum Kind: String, Codable, Sendable { case posix, s3 }
     public var name: String
@@ -52,44 +53,6 @@ extension RepositorySpec {
         required = try c.decodeIfPresent(Bool.self, forKey: .required) ?? true
         s3 = try c.decodeIfPresent(S3Section.self, forKey: .s3)
     }
-}
-
-/// The `s3` section of a repository in the config file, as written. Never printed whole: it
-/// may hold `secretAccessKey`.
-public struct S3Section: Codable, Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible {
-    public var bucket: String?
-    public var prefix: String?
-    /// `https://host[:port]`; `http://` only for loopback. Default: AWS for `region`.
-    public var endpoint: String?
-    public var region: String?
-    /// `path` or `virtual`.
-    public var addressing: String?
-    /// PEM file of the certificate authorities to trust (default: the system's).
-    public var caBundle: String?
-    public var accessKeyId: String?
-    /// File holding the secret access key (mode 0600).
-    public var secretAccessKeyFile: String?
-    /// The secret itself: accepted only when the config file is readable by its owner alone.
-    public var secretAccessKey: String?
-    public var partSizeMiB: Int?
-    public var concurrency: Int?
-
-    package enum CodingKeys: String, CodingKey, CaseIterable {
-        case bucket, prefix, endpoint, region, addressing, caBundle, accessKeyId, secretAccessKeyFile, secretAccessKey,
-             partSizeMiB, concurrency
-    }
-
-    public init(bucket: String? = nil, prefix: String? = nil, endpoint: String? = nil, region: String? = nil) {
-        self.bucket = bucket
-        self.prefix = prefix
-        self.endpoint = endpoint
-        self.region = region
-    }
-
-    public var description: String {
-        "S3Section(bucket: \(bucket ?? "nil"), prefix: \(prefix ?? "nil"), endpoint: \(endpoint ?? "nil"), secretAccessKey: \(secretAccessKey == nil ? "nil" : "<redacted>"))"
-    }
-    public var debugDescription: String { description }
 }
 
 /// The configuration file (`tidemark.json`). Every field is optional; the environment
@@ -268,14 +231,14 @@ public enum ConfigurationLoader {
             key = Secret(trimmedSecret(Array(k.utf8)))
             keySource = "BACKUP_ENCRYPTION_KEY"
         } else if let path = env["BACKUP_ENCRYPTION_KEY_FILE"], !path.isEmpty {
-            key = try readKeyFile(path, source: "BACKUP_ENCRYPTION_KEY_FILE")
+            key = try KeyFile.read(path, source: "BACKUP_ENCRYPTION_KEY_FILE")
             keySource = "key file \(path)"
             keyFile = absolute(path)
         } else if let k = file.encryptionKey, !k.isEmpty {
             key = Secret(trimmedSecret(Array(k.utf8)))
             keySource = "encryptionKey in \(usedPath ?? "config")"
         } else if let path = file.encryptionKeyFile, !path.isEmpty {
-            key = try readKeyFile(path, source: "encryptionKeyFile")
+            key = try KeyFile.read(path, source: "encryptionKeyFile")
             keySource = "key file \(path)"
             keyFile = absolute(path)
         }
@@ -376,34 +339,6 @@ public enum ConfigurationLoader {
         }
     }
 
-    package static func readKeyFile(_ path: String, source: String) throws -> Secret {
-        var st = stat()
-        if stat(path, &st) == 0, st.st_mode & 0o004 != 0 {
-            throw TidemarkError(.configuration, "key file '\(path)' (\(source)) is readable by every user",
-                                hints: ["chmod 600 '\(path)' (owned by the user that runs Tidemark)"])
-        }
-        let read: [UInt8]?
-        do {
-            read = try FileIO.readAll(path)
-        } catch {
-            throw TidemarkError(.configuration, "unable to read key file (\(source)): \(error.message)",
-                                hints: error.code == .permissionDenied ? ["the file must be readable by the user running Tidemark (for archive_command: the PostgreSQL server user)"] : [])
-        }
-        guard let bytes = read else {
-            throw TidemarkError(.configuration, "unable to read key file '\(path)' (\(source)): no such file")
-        }
-        let key = trimmedSecret(bytes)
-        guard !key.isEmpty else {
-            throw TidemarkError(.configuration, "key file '\(path)' (\(source)) is empty", hints: ["put the repository key in it"])
-        }
-        return Secret(key)
-    }
-
-    package static func absolute(_ path: String) -> String {
-        if path.hasPrefix("/") { return path }
-        var buf = [CChar](repeating: 0, count: 4096)
-        guard getcwd(&buf, buf.count) != nil else { return path }
-        let cwd = String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return cwd + "/" + path
-    }
+    /// `FileIO.absolute`, under the name the engine has always used.
+    package static func absolute(_ path: String) -> String { FileIO.absolute(path) }
 }

@@ -5,6 +5,7 @@ import Foundation
 #endif
 import TidemarkBackup
 import TidemarkCore
+import TidemarkS3
 import TidemarkCodec
 import TidemarkStorage
 

@@ -24,22 +24,10 @@ public enum StoreFactory {
         }
     }
 
-    /// The S3 store (TidemarkS3) for resolved settings: one field per initialiser parameter.
-    /// The per-operation deadline is the configured I/O timeout: a stalled or unreachable
-    /// store becomes an error within it (after retries with backoff inside it).
+    /// The S3 store (TidemarkS3) for settings its resolution produced (`S3Configuration(settings)`).
     package static func makeS3Store(name: String, settings: S3RepositorySettings) throws -> any ObjectStore {
-        let credentials = TidemarkS3.S3Credentials(
-            accessKeyID: settings.credentials.accessKeyID,
-            secretAccessKey: S3Secret(String(decoding: settings.credentials.secretAccessKey.bytes, as: UTF8.self)),
-            sessionToken: settings.credentials.sessionToken.map { S3Secret(String(decoding: $0.bytes, as: UTF8.self)) })
         do {
-            let configuration = try S3Configuration(
-                endpoint: settings.endpoint, region: settings.region, bucket: settings.bucket, prefix: settings.prefix,
-                credentials: credentials, addressing: settings.addressing == .path ? .path : .virtual,
-                caBundlePath: settings.caBundle, partSize: settings.partSizeMiB << 20, concurrency: settings.concurrency,
-                operationDeadline: settings.timeoutSeconds, readTimeout: min(30, settings.timeoutSeconds),
-                secretSource: settings.credentials.source, keyIDSource: settings.credentials.source)
-            return try S3ObjectStore(configuration)
+            return try S3ObjectStore(S3Configuration(settings))
         } catch {
             throw TidemarkError(.configuration, "repository '\(name)': \(error.message)")
         }

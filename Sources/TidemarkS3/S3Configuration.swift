@@ -1,30 +1,6 @@
 import TidemarkStorage
 import TidemarkSystem
 
-/// A secret (an AWS secret access key, a session token) that never prints itself: its
-/// description, debug description and mirror all read `<redacted>`.
-public struct S3Secret: Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
-    let value: String
-    public init(_ value: String) { self.value = value }
-    public var description: String { "<redacted>" }
-    public var debugDescription: String { "<redacted>" }
-    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
-    public var isEmpty: Bool { value.isEmpty }
-}
-
-/// An access key pair, plus a session token for temporary credentials.
-public struct S3Credentials: Sendable, CustomStringConvertible {
-    public var accessKeyID: String
-    public var secretAccessKey: S3Secret
-    public var sessionToken: S3Secret?
-    public init(accessKeyID: String, secretAccessKey: S3Secret, sessionToken: S3Secret? = nil) {
-        self.accessKeyID = accessKeyID
-        self.secretAccessKey = secretAccessKey
-        self.sessionToken = sessionToken
-    }
-    public var description: String { "S3Credentials(accessKeyID: \(accessKeyID), secret: <redacted>)" }
-}
-
 /// How the bucket is named in a request.
 public enum S3AddressingStyle: String, Sendable {
     /// `https://endpoint/bucket/key`: custom endpoints, MinIO, moto, R2.
@@ -49,8 +25,10 @@ public struct S3RetryPolicy: Sendable {
     }
 }
 
-/// Everything an `S3ObjectStore` needs. The engine builds one from its configuration file or
-/// with `fromEnvironment`.
+/// Everything an `S3ObjectStore` needs. Settings are resolved in one place,
+/// `S3RepositorySettings.resolve` (config file section + AWS_* variables), and become a
+/// configuration with `S3Configuration(settings)`; `fromEnvironment` is that resolution for the
+/// variables alone. The initialiser's defaults are the resolution's defaults.
 public struct S3Configuration: Sendable, CustomStringConvertible {
     /// `https://host[:port]`; `http://` only for loopback hosts (test servers).
     public var endpoint: String
@@ -77,21 +55,24 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
     public var secretSource: String
     public var keyIDSource: String
 
-    /// 8 MiB parts, 4 at once: the fastest of part sizes 5–32 MiB × concurrency 1–8 in
-    /// scripts/bench/s3.sh (docs/s3.md has the figures).
-    public static let defaultPartSize = 8 << 20
-    public static let defaultConcurrency = 4
+    /// `S3RepositorySettings.defaultPartSizeMiB` (8 MiB) in bytes.
+    public static let defaultPartSize = S3RepositorySettings.defaultPartSizeMiB << 20
+    public static let defaultConcurrency = S3RepositorySettings.defaultConcurrency
     public static let minimumPartSize = 5 << 20
 
     public init(
-        endpoint: String? = nil, region: String = "us-east-1", bucket: String, prefix: String = "",
+        endpoint: String? = nil, region: String = S3RepositorySettings.defaultRegion, bucket: String, prefix: String = "",
         credentials: S3Credentials, addressing: S3AddressingStyle? = nil, caBundlePath: String? = nil,
         partSize: Int = S3Configuration.defaultPartSize, concurrency: Int = S3Configuration.defaultConcurrency,
-        operationDeadline: Double = 300, readTimeout: Double = 30, retry: S3RetryPolicy = S3RetryPolicy(),
+        operationDeadline: Double = S3RepositorySettings.defaultTimeoutSeconds,
+        readTimeout: Double = S3RepositorySettings.maximumReadTimeoutSeconds, retry: S3RetryPolicy = S3RetryPolicy(),
         secretSource: String = "AWS_SECRET_ACCESS_KEY", keyIDSource: String = "AWS_ACCESS_KEY_ID"
     ) throws(StorageError) {
-        let endpoint = endpoint ?? Self.awsEndpoint(region: region)
-        let parsed = try Endpoint.parse(endpoint, variable: "AWS_ENDPOINT_URL")
+        // The resolution's defaults: AWS's regional endpoint, virtual-hosted addressing for it
+        // and path style for any endpoint given.
+        let given = endpoint
+        let endpoint = endpoint ?? S3RepositorySettings.defaultEndpoint(region: region)
+        _ = try Endpoint.parse(endpoint, variable: "AWS_ENDPOINT_URL")
         self.endpoint = endpoint
         self.region = region
         self.bucket = bucket
@@ -100,7 +81,7 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         if !p.isEmpty && !p.hasSuffix("/") { p += "/" }
         self.prefix = p
         self.credentials = credentials
-        self.addressing = addressing ?? (parsed.isAWS ? .virtual : .path)
+        self.addressing = addressing ?? (given == nil ? .virtual : .path)
         self.caBundlePath = caBundlePath
         self.partSize = partSize
         self.concurrency = max(1, concurrency)
@@ -110,10 +91,6 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         self.secretSource = secretSource
         self.keyIDSource = keyIDSource
         try validate()
-    }
-
-    static func awsEndpoint(region: String) -> String {
-        region == "us-east-1" || region == "auto" ? "https://s3.amazonaws.com" : "https://s3.\(region).amazonaws.com"
     }
 
     func validate() throws(StorageError) {
@@ -147,57 +124,6 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         guard (3...63).contains(name.utf8.count) else { return false }
         return name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 45 }
             && name.first != "-" && name.first != "." && name.last != "-" && name.last != "."
-    }
-
-    /// Reads the AWS_* variables:
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (optional), `AWS_REGION`
-    /// (else `AWS_DEFAULT_REGION`, else us-east-1), `AWS_ENDPOINT_URL` (optional; default AWS),
-    /// `AWS_BACKUP_BUCKET` (`bucket` or `bucket/prefix`), `AWS_CA_BUNDLE` (optional) and
-    /// `AWS_S3_ADDRESSING_STYLE` (`path` or `virtual`, optional).
-    public static func fromEnvironment(_ env: [String: String]) throws(StorageError) -> S3Configuration {
-        func bad(_ message: String) -> StorageError { StorageError(.invalidConfiguration, key: "environment", message: message) }
-        func value(_ name: String) -> String? {
-            guard let v = env[name]?.trimmingSpaces, !v.isEmpty else { return nil }
-            return v
-        }
-        guard let bucketSpec = value("AWS_BACKUP_BUCKET") else {
-            throw bad("unable to configure S3: AWS_BACKUP_BUCKET is not set\nHINT: set AWS_BACKUP_BUCKET=bucket or bucket/prefix")
-        }
-        var spec = Substring(bucketSpec)
-        if spec.hasPrefix("s3://") { spec = spec.dropFirst(5) }
-        let bucket: String
-        let prefix: String
-        if let slash = spec.firstIndex(of: "/") {
-            bucket = String(spec[..<slash])
-            prefix = String(spec[spec.index(after: slash)...])
-        } else {
-            bucket = String(spec)
-            prefix = ""
-        }
-        guard let keyID = value("AWS_ACCESS_KEY_ID") else {
-            throw bad("unable to configure S3: AWS_ACCESS_KEY_ID is not set\nHINT: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
-        }
-        guard let secret = env["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty else {
-            throw bad("unable to configure S3: AWS_SECRET_ACCESS_KEY is not set\nHINT: set AWS_SECRET_ACCESS_KEY (it is never printed)")
-        }
-        let region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION") ?? "us-east-1"
-        var addressing: S3AddressingStyle?
-        if let style = value("AWS_S3_ADDRESSING_STYLE") {
-            guard let s = S3AddressingStyle(rawValue: style.lowercased()) else {
-                throw bad("unable to configure S3: AWS_S3_ADDRESSING_STYLE is '\(style)'\nHINT: use 'path' or 'virtual'")
-            }
-            addressing = s
-        }
-        let endpoint = value("AWS_ENDPOINT_URL")
-        if region == "auto" && endpoint == nil {
-            throw bad("unable to configure S3: AWS_REGION is 'auto' but AWS_ENDPOINT_URL is not set\nHINT: set AWS_ENDPOINT_URL to the R2 endpoint, https://ACCOUNT.r2.cloudflarestorage.com")
-        }
-        return try S3Configuration(
-            endpoint: endpoint, region: region, bucket: bucket, prefix: prefix,
-            credentials: S3Credentials(
-                accessKeyID: keyID, secretAccessKey: S3Secret(secret),
-                sessionToken: value("AWS_SESSION_TOKEN").map(S3Secret.init)),
-            addressing: addressing, caBundlePath: value("AWS_CA_BUNDLE"))
     }
 
     /// `s3://bucket/prefix`: no endpoint credentials, no secret.
@@ -272,14 +198,5 @@ struct Endpoint: Sendable {
     var hostHeader: String {
         guard let port, port != (tls ? 443 : 80) else { return host }
         return "\(host):\(port)"
-    }
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" || f == "\n" || f == "\r" { s.removeFirst() }
-        while let l = s.last, l == " " || l == "\t" || l == "\n" || l == "\r" { s.removeLast() }
-        return String(s)
     }
 }

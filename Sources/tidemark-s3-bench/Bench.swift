@@ -5,8 +5,10 @@
 //   tidemark-s3-bench --endpoint URL --bucket NAME --dir DIR [--mib 256] [--parts 5,8,16,32]
 //                     [--concurrency 1,2,4,8] [--rounds 2]
 //
-// Credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (any pair for moto without
-// signature checking).
+// Settings go through TidemarkS3's one resolution (S3RepositorySettings.resolve), as
+// `tidemark`'s do: credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or
+// AWS_SECRET_ACCESS_KEY_FILE (any pair for moto without signature checking; `bench` when unset),
+// AWS_REGION for signing (default us-east-1).
 import Foundation
 import TidemarkS3
 import TidemarkStorage
@@ -28,7 +30,12 @@ enum Bench {
         let partSizes = argument("--parts", "5,8,16,32").split(separator: ",").compactMap { Int($0) }
         let concurrencies = argument("--concurrency", "1,2,4,8").split(separator: ",").compactMap { Int($0) }
         let rounds = Int(argument("--rounds", "2")) ?? 2
-        let env = ProcessInfo.processInfo.environment
+        // Any key pair will do for moto without signature checking.
+        var environment = ProcessInfo.processInfo.environment
+        if environment["AWS_ACCESS_KEY_ID", default: ""].isEmpty { environment["AWS_ACCESS_KEY_ID"] = "bench" }
+        if environment["AWS_SECRET_ACCESS_KEY", default: ""].isEmpty && environment["AWS_SECRET_ACCESS_KEY_FILE", default: ""].isEmpty {
+            environment["AWS_SECRET_ACCESS_KEY"] = "bench"
+        }
 
         // Incompressible, deterministic bytes; written in 1 MiB pieces as the engine's writers do.
         var data = [UInt8](repeating: 0, count: mib << 20)
@@ -72,12 +79,16 @@ enum Bench {
 
         for part in partSizes {
             for concurrency in concurrencies {
-                let config = try S3Configuration(
-                    endpoint: endpoint, region: "us-east-1", bucket: bucket, prefix: "bench",
-                    credentials: S3Credentials(
-                        accessKeyID: env["AWS_ACCESS_KEY_ID"] ?? "bench",
-                        secretAccessKey: S3Secret(env["AWS_SECRET_ACCESS_KEY"] ?? "bench")),
-                    addressing: .path, partSize: part << 20, concurrency: concurrency, operationDeadline: 600)
+                // The same resolution `tidemark` uses: the flags are the config file's s3
+                // section, the AWS_* variables fill in what they leave out.
+                var section = S3Section(bucket: bucket, prefix: "bench", endpoint: endpoint)
+                section.addressing = S3AddressingStyle.path.rawValue
+                section.partSizeMiB = part
+                section.concurrency = concurrency
+                let settings = try S3RepositorySettings.resolve(
+                    name: "bench", section: section, environment: environment, environmentWins: false, configFile: nil,
+                    timeout: 600)
+                let config = try S3Configuration(settings)
                 let store = try S3ObjectStore(config)
                 let rate = try await best(rounds) { r in
                     let key = "p\(part)-c\(concurrency)-\(r)"

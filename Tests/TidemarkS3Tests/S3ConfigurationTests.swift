@@ -29,7 +29,11 @@ struct S3ConfigurationTests {
     @Test func customEndpointsDefaultToPathStyleAndR2UsesAuto() async throws {
         let r2 = try S3Configuration.fromEnvironment(env(["AWS_REGION": "auto", "AWS_ENDPOINT_URL": "https://acct.r2.cloudflarestorage.com"]))
         #expect(r2.addressing == .path && r2.region == "auto")
-        let forced = try S3Configuration.fromEnvironment(env(["AWS_ENDPOINT_URL": "https://minio.internal:9000", "AWS_S3_ADDRESSING_STYLE": "virtual"]))
+        // Addressing is forced in the config file's s3 section (AWS_S3_ADDRESSING_STYLE does not count).
+        var section = S3Section(bucket: "my-bucket", prefix: "pg/main", endpoint: "https://minio.internal:9000")
+        section.addressing = "virtual"
+        let forced = try S3Configuration(S3RepositorySettings.resolve(
+            name: "offsite", section: section, environment: base, environmentWins: false, configFile: nil, timeout: 60))
         #expect(forced.addressing == .virtual)
         let transport = try S3Transport(config: forced)
         #expect(transport.target(for: "pg/main/x").host == "my-bucket.minio.internal:9000")

@@ -2,7 +2,7 @@
 # Benchmark (not a test): write throughput through the S3 store to a loopback S3 server (moto,
 # signature checking off) against the file-system store, in one run, for several multipart part
 # sizes and upload concurrencies. Prints MB/s per configuration, the S3/file-system ratio, and
-# the fastest configuration (what S3Configuration's defaults were chosen from).
+# the fastest configuration (what S3RepositorySettings' defaults were chosen from).
 #
 #   scripts/bench/s3.sh
 #
