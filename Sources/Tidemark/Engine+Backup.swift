@@ -11,6 +11,7 @@ import TidemarkSystem
 import TidemarkRepository
 import TidemarkArchive
 import TidemarkBackup
+import Logging
 
 extension Engine {
     package func connect() async throws -> ReplicationConnection {
@@ -184,6 +185,9 @@ extension Engine {
             throw error
         }
         guard let first = results.first else { throw TidemarkError(.io, "internal: the backup produced no result") }
+        logger.info("backup done", metadata: ["backup.id": "\(first.catalog.id)", "backup.type": "\(type)",
+                                              "backup.blocks.new": "\(first.newBlocks)", "backup.blocks.reused": "\(first.reusedBlocks)",
+                                              "repositories": "\(results.map(\.repository).joined(separator: ","))"])
         return BackupResult(catalog: first.catalog, notices: run.notices, newBlocks: first.newBlocks, reusedBlocks: first.reusedBlocks,
                             repositories: results.map(\.repository), alerts: alerts + run.alerts)
     }

@@ -41,6 +41,7 @@ extension Engine {
         guard let (plan, _) = try await sequence.next() else {
             throw TidemarkError(.notFound, "no repository holds backups of stanza '\(configuration.stanza)'")
         }
+        logger.debug("plan done", metadata: ["plan.summary": "\(plan.summaryLine)"])
         return plan
     }
 

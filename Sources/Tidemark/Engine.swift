@@ -115,6 +115,8 @@ public struct Engine: Sendable {
         if let open = repositories.opened(named: spec.name) { return open }
         let repository = try await Repository.open(store: store(for: spec), passphrase: passphrase)
         repositories.remember(repository, named: spec.name)
+        logger.debug("repository opened", metadata: ["repository": "\(spec.name)", "storage.location": "\(spec.location)",
+                                                     "key.id": "\(repository.key.idHex)"])
         return repository
     }
 
@@ -152,7 +154,10 @@ public struct Engine: Sendable {
             // One repository: exactly the plain path (wal-push's cost per segment is benchmarked).
             if configuration.repositories.count == 1, let spec = configuration.repositories.first {
                 let archive = try await archiveForPush(spec, passphrase: passphrase, name: file.name)
-                return Self.notices(for: try await archive.push(file), archive: archive, path: path)
+                let outcome = try await archive.push(file)
+                logger.debug("wal-push done", metadata: ["wal.file": "\(file.name)", "repository": "\(spec.name)",
+                                                         "outcome": "\(outcome)"])
+                return Self.notices(for: outcome, archive: archive, path: path)
             }
             return try await MultiPush(engine: self, passphrase: passphrase, file: file).run()
         }
@@ -178,5 +183,6 @@ public struct Engine: Sendable {
             }
         }
         try await WALArchive.fetch(name: name, to: destination, from: sources, report: report)
+        logger.debug("wal-fetch done", metadata: ["wal.file": "\(name)"])
     }
 }
