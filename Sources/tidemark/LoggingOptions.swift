@@ -27,12 +27,12 @@ extension Logger.Level: @retroactive ExpressibleByArgument {
 /// before logging existed.
 struct LoggingOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
-        "Log messages at this level and above on stderr: trace, debug, info, notice, warning, error or critical (default: TIDEMARK_LOG_LEVEL, else warning).",
+        "Log messages at this level and above on stderr (default: TIDEMARK_LOG_LEVEL, else warning).",
         valueName: "level"))
     var logLevel: Logger.Level?
 
     @Option(name: .long, help: ArgumentHelp(
-        "Log lines as plain text (LEVEL label: message key=value ...) or one JSON object per line (default: TIDEMARK_LOG_FORMAT, else text).",
+        "Log lines as text (LEVEL label: message key=value ...) or as one JSON object each (default: TIDEMARK_LOG_FORMAT, else text).",
         valueName: "text|json"))
     var logFormat: LogFormat?
 
