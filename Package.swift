@@ -93,6 +93,7 @@ let package = Package(
                 "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive", "TidemarkBackup",
                 "CTidemarkSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict,
             // A --static-swift-stdlib link exports every symbol of the executable
@@ -121,7 +122,6 @@ let package = Package(
             name: "TidemarkS3Tests",
             dependencies: [
                 "TidemarkS3", "TidemarkStorage", "TidemarkTesting",
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
         .testTarget(
@@ -129,6 +129,15 @@ let package = Package(
             dependencies: [
                 "Tidemark", "TidemarkTesting", "TidemarkS3", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive",
                 "TidemarkBackup",
+            ],
+            swiftSettings: strict),
+        // The executable's own layer: exit-code mapping, the wal-push/wal-fetch fast path, logging.
+        .testTarget(
+            name: "TidemarkCLITests",
+            dependencies: [
+                "tidemark", "TidemarkCore", "TidemarkTesting",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .testTarget(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CTidemarkSupport
+import Logging
 import Tidemark
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +16,10 @@ struct TidemarkCommand: AsyncParsableCommand {
         commandName: "tidemark",
         abstract: "PostgreSQL continuous archiving and point-in-time recovery.",
         discussion: "Configuration: --config FILE, else TIDEMARK_CONFIG, else /etc/tidemark/tidemark.json; "
-            + "BACKUP_DIR and BACKUP_ENCRYPTION_KEY / BACKUP_ENCRYPTION_KEY_FILE suffice without a file. Exit codes: docs/exit-codes.md.",
+            + "BACKUP_DIR and BACKUP_ENCRYPTION_KEY / BACKUP_ENCRYPTION_KEY_FILE suffice without a file. "
+            + "Every command takes --config, --stanza, --log-level (trace, debug, info, notice, warning, error, critical; "
+            + "else TIDEMARK_LOG_LEVEL, else warning) and --log-format (text or json; else TIDEMARK_LOG_FORMAT, else text), "
+            + "before or after the command name. Exit codes: docs/exit-codes.md.",
         version: "tidemark 0.1.0 (repository format 1)",
         subcommands: [InitCommand.self, InfoCommand.self, WALPushCommand.self, WALFetchCommand.self, WALPrefetchCommand.self, ListCommand.self, PlanCommand.self, RestoreCommand.self, ReindexCommand.self, BackupCommand.self, CheckCommand.self, RehearseCommand.self]
     )
@@ -28,6 +32,12 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .long, help: "Stanza (cluster) name; default 'main'.")
     var stanza: String?
+
+    @OptionGroup var logging: LoggingOptions
+
+    /// The logger to hand to the engine (`Engine(configuration:logger:)`): the process's
+    /// `--log-level` / `--log-format`, set up by `Entry` before the command runs.
+    func logger(label: String = "tidemark") -> Logger { makeLogger(label: label) }
 
     func load() throws -> Configuration {
         try ConfigurationLoader.load(configPath: config, stanza: stanza, environment: ProcessEnvironment.current())
@@ -70,6 +80,13 @@ enum ExitStatus {
     static let walFetchFailure: Int32 = 126
     /// `rehearse`: the rehearsal ran and failed (the report says why).
     static let rehearsalFailed: Int32 = 11
+
+    /// The status for ArgumentParser's exit `code` (64 for a usage error, 0 for help):
+    /// PostgreSQL reads restore_command exits 1-125 as "not archived", so a usage error in
+    /// restore_command must stop recovery (126), not end it early.
+    static func parseFailure(_ code: Int32, fetch: Bool) -> Int32 {
+        fetch && code != 0 && code != 1 && code < 126 ? walFetchFailure : code
+    }
 }
 
 /// Runs a command body, printing errors as one line plus hints and mapping them to exit codes.
@@ -113,39 +130,79 @@ func writeStderr(_ text: String) {
 enum Entry {
     static func main() async {
         tidemark_tune_malloc()
-        if let invocation = ArchiveFastPath.parse(Array(CommandLine.arguments.dropFirst())) {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        switch parse(arguments) {
+        case .fast(let invocation):
             exit(await ArchiveFastPath.run(invocation))
-        }
-        let isFetch = CommandLine.arguments.dropFirst().contains("wal-fetch")
-        let arguments = GlobalOptionPlacement.normalize(Array(CommandLine.arguments.dropFirst()))
-        if let (message, status) = UnknownCommand.check(arguments) {
+        case .unknownCommand(let message, let status):
             writeStderr(message)
             exit(status)
+        case .invalid(let error):
+            fail(error, arguments: arguments, timing: nil)
+        case .command(var command):
+            let settings = Result { () throws(TidemarkError) in try LogSettings.forCommand(command) }
+            if let status = await ProcessLogging.start(settings, command: type(of: command)._commandName,
+                                                       fetch: command is WALFetchCommand) {
+                exit(status)
+            }
+            let timing = CommandTiming(type(of: command)._commandName)
+            do {
+                if var asyncCommand = command as? any AsyncParsableCommand {
+                    try await asyncCommand.run()
+                } else {
+                    try command.run()
+                }
+                timing.finished(0)
+            } catch {
+                fail(error, arguments: arguments, timing: timing)
+            }
         }
+    }
+
+    /// What the command line asks for, before anything runs.
+    enum Parsed {
+        /// `wal-push` / `wal-fetch` in their plain forms, parsed without ArgumentParser.
+        case fast(ArchiveFastPath.Invocation)
+        /// The first word is no command (the message names the nearest one).
+        case unknownCommand(message: String, status: Int32)
+        /// ArgumentParser's error: a usage error, or a request for help or the version.
+        case invalid(any Error)
+        case command(any ParsableCommand)
+    }
+
+    static func parse(_ arguments: [String]) -> Parsed {
+        if let invocation = ArchiveFastPath.parse(arguments) { return .fast(invocation) }
+        let normalized = GlobalOptionPlacement.normalize(arguments)
+        if let (message, status) = UnknownCommand.check(normalized) { return .unknownCommand(message: message, status: status) }
         do {
-            var command = try TidemarkCommand.parseAsRoot(arguments)
-            if var asyncCommand = command as? any AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
+            return .command(try TidemarkCommand.parseAsRoot(normalized))
         } catch {
-            let code = TidemarkCommand.exitCode(for: error).rawValue
-            // PostgreSQL reads restore_command exits 1-125 as "not archived": a usage error in
-            // restore_command must stop recovery, not end it early.
-            if isFetch && code != 0 && code != 1 && code < 126 {
-                writeStderr(TidemarkCommand.fullMessage(for: error) + "\n")
-                exit(ExitStatus.walFetchFailure)
-            }
-            TidemarkCommand.exit(withError: error)
+            return .invalid(error)
         }
+    }
+
+    static func isFetch(_ arguments: [String]) -> Bool { arguments.contains("wal-fetch") }
+
+    /// The exit status for an error ArgumentParser reports (docs/exit-codes.md).
+    static func status(for error: any Error, arguments: [String]) -> Int32 {
+        ExitStatus.parseFailure(TidemarkCommand.exitCode(for: error).rawValue, fetch: isFetch(arguments))
+    }
+
+    static func fail(_ error: any Error, arguments: [String], timing: CommandTiming?) -> Never {
+        let status = status(for: error, arguments: arguments)
+        timing?.finished(status)
+        if status != TidemarkCommand.exitCode(for: error).rawValue {
+            writeStderr(TidemarkCommand.fullMessage(for: error) + "\n")
+            exit(status)
+        }
+        TidemarkCommand.exit(withError: error)
     }
 }
 
 /// DESIGN.md writes global options before the command (`tidemark --stanza s wal-push %p`);
 /// ArgumentParser wants them after it. Moving them keeps both spellings working.
 enum GlobalOptionPlacement {
-    static let globals: Set<String> = ["--config", "--stanza"]
+    static let globals: Set<String> = ["--config", "--stanza", "--log-level", "--log-format"]
 
     static func normalize(_ args: [String]) -> [String] {
         var leading: [String] = []

@@ -1,0 +1,34 @@
+import ArgumentParser
+import TidemarkCore
+
+/// A command that takes `GlobalOptions`: `Entry` reads its `--log-level` and `--log-format`
+/// after parsing and before running it. Every command that has `@OptionGroup var global` is
+/// listed here (CLILoggingTests checks that none is missing).
+protocol CommandWithGlobalOptions: ParsableCommand {
+    var global: GlobalOptions { get }
+}
+
+extension InitCommand: CommandWithGlobalOptions {}
+extension InfoCommand: CommandWithGlobalOptions {}
+extension WALPushCommand: CommandWithGlobalOptions {}
+extension WALFetchCommand: CommandWithGlobalOptions {}
+extension WALPrefetchCommand: CommandWithGlobalOptions {}
+extension ListCommand: CommandWithGlobalOptions {}
+extension PlanCommand: CommandWithGlobalOptions {}
+extension RestoreCommand: CommandWithGlobalOptions {}
+extension ReindexCommand: CommandWithGlobalOptions {}
+extension BackupCommand: CommandWithGlobalOptions {}
+extension CheckCommand: CommandWithGlobalOptions {}
+extension RehearseCommand: CommandWithGlobalOptions {}
+
+extension LogSettings {
+    /// The logging a parsed command runs with: its flags, else the environment. A command
+    /// without global options (the bare `tidemark`) never fails for a bad variable.
+    static func forCommand(_ command: any ParsableCommand,
+                           environment: (String) -> String? = ProcessLogging.environmentVariable) throws(TidemarkError) -> LogSettings {
+        if let command = command as? any CommandWithGlobalOptions {
+            return try command.global.logging.settings(environment: environment)
+        }
+        return (try? resolve(level: nil, format: nil, environment: environment)) ?? LogSettings()
+    }
+}
