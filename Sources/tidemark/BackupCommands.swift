@@ -21,7 +21,7 @@ struct ListCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("list") {
-            let list = try await Engine(global.load()).list()
+            let list = try await Engine(global.load(), logger: makeLogger()).list()
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -90,7 +90,7 @@ struct RestoreCommand: AsyncParsableCommand {
                 options.tablespaceMap[parts[0]] = parts[1]
             }
             if dryRun {
-                let report = try await Engine(configuration).plan(request: request, report: { writeStderr($0 + "\n") })
+                let report = try await Engine(configuration, logger: makeLogger()).plan(request: request, report: { writeStderr($0 + "\n") })
                 let settings = RecoverySettings(plan: report.plan, restoreCommand: report.readsOnlyFrom.map(onlyFrom) ?? command,
                                                 action: targetAction)
                 print(report.rendered(settings: settings))
@@ -103,7 +103,7 @@ struct RestoreCommand: AsyncParsableCommand {
             if geteuid() == 0 {
                 writeStderr("NOTICE: restoring as root: the files will belong to root, and PostgreSQL refuses to start on them; run the restore as the server user (runuser -u postgres -- tidemark restore ...) or chown -R postgres: the directory before starting\n")
             }
-            let (report, plan) = try await Engine(configuration).restore(request: request, action: targetAction, options: options,
+            let (report, plan) = try await Engine(configuration, logger: makeLogger()).restore(request: request, action: targetAction, options: options,
                                                             report: { writeStderr($0 + "\n") })
             meter.finish()
             print("restored backup \(report.backup) (\(plan.catalog.type.rawValue), \(report.files) files, \(formatBytes(report.bytes))) into \(options.directory) in \(String(format2(report.seconds))) s")
@@ -131,7 +131,7 @@ extension RestoreCommand {
     static func onlyFrom(_ configuration: Configuration, environment: [String: String]) -> @Sendable (String) -> String {
         let executable = Engine.executablePath(fallback: CommandLine.arguments[0])
         return { repository in
-            Engine(configuration).restoreCommand(environment: environment, executable: executable, onlyFrom: repository).command
+            Engine(configuration, logger: makeLogger()).restoreCommand(environment: environment, executable: executable, onlyFrom: repository).command
         }
     }
 }
@@ -169,7 +169,7 @@ struct BackupCommand: AsyncParsableCommand {
             let report: @Sendable (Int64, Int64?) -> Void = { bytes, total in meter.update(bytes, total: total) }
             let configuration = try global.load()
             let backupType: BackupType = type == "full" ? .full : .incremental
-            let result = try await Engine(configuration).backup(type: backupType, label: label, repository: repo,
+            let result = try await Engine(configuration, logger: makeLogger()).backup(type: backupType, label: label, repository: repo,
                                                  progress: meter.enabled ? report : nil)
             meter.finish()
             for n in result.notices { writeStderr("NOTICE: \(n)\n") }

@@ -14,7 +14,7 @@ struct CheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("check") {
-            let results = try await Engine(global.load()).check()
+            let results = try await Engine(global.load(), logger: makeLogger()).check()
             if json {
                 print(try jsonText(CheckJSON(results)))
             } else {

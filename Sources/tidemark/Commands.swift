@@ -24,7 +24,7 @@ struct InitCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("init") {
-            for line in try await Engine(global.load()).initialize(only: repo) { print(line) }
+            for line in try await Engine(global.load(), logger: makeLogger()).initialize(only: repo) { print(line) }
         }
     }
 }
@@ -36,7 +36,7 @@ struct InfoCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("info") {
-            let report = try await Engine(global.load()).info()
+            let report = try await Engine(global.load(), logger: makeLogger()).info()
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -83,7 +83,7 @@ enum ArchiveCommands {
             // the configuration is read and the repository opened.
             let prepared = PreparedWALFile.start(path: path)
             let configuration = try ConfigurationLoader.load(configPath: config, stanza: stanza, environment: ProcessEnvironment.current())
-            for notice in try await Engine(configuration).walPush(path: path, prepared: prepared) { writeStderr(notice + "\n") }
+            for notice in try await Engine(configuration, logger: makeLogger()).walPush(path: path, prepared: prepared) { writeStderr(notice + "\n") }
         }
     }
 
@@ -93,9 +93,10 @@ enum ArchiveCommands {
             if let repo { configuration.repositories = [try configuration.repository(named: repo)] }
             // PostgreSQL runs restore_command in the data directory.
             let dataDirectory = currentDirectory()
-            let spool = Engine(configuration).prefetchSpool(dataDirectory: dataDirectory)
+            let engine = Engine(configuration, logger: makeLogger())
+            let spool = engine.prefetchSpool(dataDirectory: dataDirectory)
             let recovering = PrefetchSpool.isDataDirectory(dataDirectory) ? dataDirectory : nil
-            try await Engine(configuration).walFetch(name: name, destination: destination, spool: spool,
+            try await engine.walFetch(name: name, destination: destination, spool: spool,
                                       startPrefetcher: { [configuration] fd in
                                           if let spool {
                                               spawnPrefetcher(configuration, spool: spool, lockFD: fd, repo: repo, dataDirectory: recovering)
@@ -151,7 +152,7 @@ struct WALPrefetchCommand: AsyncParsableCommand {
         }
         let spool = PrefetchSpool(path: spool, capacity: segments)
         guard (try? spool.prepare()) != nil else { return }
-        await Engine(configuration).walPrefetch(spool: spool, lockFD: lockFd, dataDirectory: dataDirectory)
+        await Engine(configuration, logger: makeLogger()).walPrefetch(spool: spool, lockFD: lockFd, dataDirectory: dataDirectory)
     }
 }
 

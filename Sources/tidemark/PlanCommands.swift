@@ -98,12 +98,12 @@ struct PlanCommand: AsyncParsableCommand {
             let request = try target.request(backup: backup)
             let report: PlanReport
             do {
-                report = try await Engine(configuration).plan(request: request, report: { writeStderr($0 + "\n") })
+                report = try await Engine(configuration, logger: makeLogger()).plan(request: request, report: { writeStderr($0 + "\n") })
             } catch let error as TidemarkError {
                 if json, let u = error.unreachable { print(try jsonText(PlanJSON.unreachable(u))) }
                 throw error
             }
-            let (command, _) = Engine(configuration).restoreCommand(environment: ProcessEnvironment.current(),
+            let (command, _) = Engine(configuration, logger: makeLogger()).restoreCommand(environment: ProcessEnvironment.current(),
                                                      executable: Engine.executablePath(fallback: CommandLine.arguments[0]),
                                                      onlyFrom: report.readsOnlyFrom)
             let settings = RecoverySettings(plan: report.plan, restoreCommand: command, action: targetAction)
@@ -125,7 +125,7 @@ struct ReindexCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("reindex") {
-            let reports = try await Engine(try global.load()).reindex(force: force)
+            let reports = try await Engine(try global.load(), logger: makeLogger()).reindex(force: force)
             var failed = false
             for r in reports {
                 print("repository '\(r.repository)': \(r.segments) segments, \(r.alreadyIndexed) already summarized, \(r.indexed.count) indexed now, \(r.failed.count) failed")

@@ -59,7 +59,7 @@ struct RehearseCommand: AsyncParsableCommand {
                     throw TidemarkError(.configuration, "--check-sql '\(checkSql)': \(error)", hints: ["the format is in docs/rehearsal.md"])
                 }
             }
-            let (command, notices) = Engine(configuration).restoreCommand(environment: environment,
+            let (command, notices) = Engine(configuration, logger: makeLogger()).restoreCommand(environment: environment,
                                                            executable: Engine.executablePath(fallback: CommandLine.arguments[0]))
             for n in notices where !n.contains("BACKUP_ENCRYPTION_KEY") { writeStderr("NOTICE: \(n)\n") }
             var options = RehearsalOptions(seed: seed ?? UInt64.random(in: 0...UInt64.max),
@@ -79,7 +79,7 @@ struct RehearseCommand: AsyncParsableCommand {
             options.amcheckLimit = amcheckLimit
             options.parallel = parallel
             options.handleSignals = true
-            let report = try await Engine(configuration).rehearse(options: options) { writeStderr("tidemark rehearse: \($0)\n") }
+            let report = try await Engine(configuration, logger: makeLogger()).rehearse(options: options) { writeStderr("tidemark rehearse: \($0)\n") }
             print(json ? try jsonText(report) : report.rendered())
             if !report.passed { throw ExitCode(ExitStatus.rehearsalFailed) }
         }
