@@ -125,6 +125,24 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
+            name: "TidemarkRepositoryTests",
+            dependencies: ["TidemarkRepository", "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkTesting"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkArchiveTests",
+            dependencies: [
+                "TidemarkArchive", "TidemarkRepository", "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage",
+                "TidemarkTesting",
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkBackupTests",
+            dependencies: [
+                "TidemarkBackup", "TidemarkRepository", "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage",
+                "TidemarkTesting",
+            ],
+            swiftSettings: strict),
+        .testTarget(
             name: "TidemarkTests",
             dependencies: [
                 "Tidemark", "TidemarkTesting", "TidemarkS3", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive",

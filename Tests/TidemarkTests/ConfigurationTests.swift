@@ -7,6 +7,7 @@ import TidemarkCodec
 @testable import TidemarkArchive
 @testable import TidemarkBackup
 import TidemarkCore
+import TidemarkTesting
 
 @Suite("Configuration resolution")
 struct ConfigurationTests {

@@ -6,6 +6,8 @@ import TidemarkStorage
 @testable import TidemarkArchive
 @testable import TidemarkBackup
 import TidemarkCore
+import TidemarkTesting
+import TidemarkCodec
 
 /// Hints made by `TidemarkError.wrap` hold for every command: none promises that PostgreSQL
 /// retries (only wal-push's caller does; the CLI adds that line for wal-push alone).

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import TidemarkTesting
+import TidemarkCodec
+import TidemarkCore
 
 /// The test support's temporary files all live under one root per test process, which the
 /// next test process removes when its owner is gone (killed, crashed), so a failed run does not

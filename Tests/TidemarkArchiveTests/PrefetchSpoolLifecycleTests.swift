@@ -1,12 +1,11 @@
 import Foundation
 import Testing
-@testable import Tidemark
 import TidemarkCore
 import TidemarkTesting
 @testable import TidemarkSystem
 @testable import TidemarkRepository
 @testable import TidemarkArchive
-@testable import TidemarkBackup
+import TidemarkCodec
 
 /// Where the spool of decrypted WAL lives, and that it goes when recovery ends.
 @Suite("wal-fetch prefetch spool: inside the data directory, removed when recovery ends")
@@ -69,7 +68,7 @@ struct PrefetchSpoolLifecycleTests {
             try await Task.sleep(for: .milliseconds(600))
             try setState(.inProduction, of: data)
         }
-        let exit = await Engine.runPrefetcher(archive: archive, spool: spool, idleSeconds: 60, dataDirectory: data,
+        let exit = await spool.runPrefetcher(archive: archive, idleSeconds: 60, dataDirectory: data,
                                               stateCheckSeconds: 0.1)
         try await promote.value
         #expect(exit == .recoveryEnded(.inProduction))
@@ -132,14 +131,5 @@ struct PrefetchSpoolLifecycleTests {
         stale = PrefetchSpool.staleSpools(tempDirectory: temp, dataDirectory: data, configured: nil)
         #expect(stale.map(\.path) == [temp + "/tidemark-spool-26-main-0123456789abcdef", spool.path])
         #expect(stale.last?.reason.contains("in production") == true)
-    }
-
-    @Test func checkNamesTheGrantForPgSwitchWal() {
-        #expect(CheckGrants.role(inTarget: "host=/tmp/s port=5432 user=tidemark dbname=postgres") == "tidemark")
-        #expect(CheckGrants.role(inTarget: "host=/tmp/s port=5432 user= dbname=postgres") == nil)
-        let hint = CheckGrants.hint(for: "unable to run a query: permission denied for function pg_switch_wal", role: "tidemark")
-        #expect(hint.contains("GRANT EXECUTE ON FUNCTION pg_switch_wal() TO tidemark;"))
-        #expect(CheckGrants.quotedIdentifier("Backup Role") == "\"Backup Role\"")
-        #expect(CheckGrants.quotedIdentifier("tm_1") == "tm_1")
     }
 }

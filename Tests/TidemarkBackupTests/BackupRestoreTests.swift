@@ -1,13 +1,11 @@
 import Foundation
 import Testing
-@testable import Tidemark
 import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
 import TidemarkTesting
 @testable import TidemarkSystem
 @testable import TidemarkRepository
-@testable import TidemarkArchive
 @testable import TidemarkBackup
 
 /// A scripted base-backup stream.

@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-@testable import Tidemark
 import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
@@ -8,7 +7,6 @@ import TidemarkTesting
 @testable import TidemarkSystem
 @testable import TidemarkRepository
 @testable import TidemarkArchive
-@testable import TidemarkBackup
 
 @Suite("wal-push / wal-fetch rules")
 struct WALArchiveTests {

@@ -1,13 +1,10 @@
 import Foundation
 import Testing
-@testable import Tidemark
 import TidemarkCodec
 import TidemarkStorage
 import TidemarkTesting
 @testable import TidemarkSystem
 @testable import TidemarkRepository
-@testable import TidemarkArchive
-@testable import TidemarkBackup
 import TidemarkCore
 
 @Suite("Repository init and open")

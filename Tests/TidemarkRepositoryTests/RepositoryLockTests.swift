@@ -1,14 +1,12 @@
 import Foundation
 import Synchronization
 import Testing
-@testable import Tidemark
 import TidemarkStorage
 import TidemarkTesting
 @testable import TidemarkSystem
 @testable import TidemarkRepository
-@testable import TidemarkArchive
-@testable import TidemarkBackup
 import TidemarkCore
+import TidemarkCodec
 
 /// A wall clock the test moves by hand.
 final class ManualClock: Sendable {
@@ -219,18 +217,6 @@ struct RepositoryLockTests {
         await _ = expectError(.busy) { try await a.renew() }
         await a.release()  // not ours any more: left alone
         #expect(LeaseRecord.decode(try #require(store.snapshot[a.key]))?.holder == intruder.holder)
-    }
-
-    @Test func aStanzaHoldingOnlyALockIsNoStanzaForWALFetch() async throws {
-        // `backup --stanza typo` takes the lock before it learns anything is wrong; wal-fetch
-        // with that typo must still stop recovery (repository error), not say "not archived".
-        let (archive, _) = try await makeArchive(store: store)
-        let lease = try await lock(host("db1")).acquire(command: "backup")
-        await lease.release()
-        let dir = try Scratch()
-        await _ = expectError(.repository) {
-            try await WALArchive.fetch(name: "000000010000000000000001", to: dir.path + "/x", from: [archive])
-        }
     }
 
     @Test func withLeaseRunsTheBodyUnderTheLockAndReleasesIt() async throws {

@@ -1,10 +1,5 @@
 import Testing
-@testable import Tidemark
 import TidemarkCore
-@testable import TidemarkSystem
-@testable import TidemarkRepository
-@testable import TidemarkArchive
-@testable import TidemarkBackup
 
 @Suite("Rehearsal: log facts, check files, the recoverable window")
 struct RehearsalLogTests {

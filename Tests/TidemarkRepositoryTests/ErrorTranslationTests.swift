@@ -4,6 +4,7 @@ import TidemarkCore
 import TidemarkStorage
 import TidemarkSystem
 @testable import TidemarkRepository
+import TidemarkTesting
 
 /// `TidemarkError.wrap` classifies codec errors by their code, words each for what it is, and
 /// keeps the original as `cause`.

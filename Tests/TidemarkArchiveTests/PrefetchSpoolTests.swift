@@ -1,6 +1,5 @@
 import Foundation
 import Testing
-@testable import Tidemark
 import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
@@ -8,7 +7,6 @@ import TidemarkTesting
 @testable import TidemarkSystem
 @testable import TidemarkRepository
 @testable import TidemarkArchive
-@testable import TidemarkBackup
 
 @Suite("wal-fetch prefetch spool: serve only what the archive holds now")
 struct PrefetchSpoolTests {
@@ -154,12 +152,12 @@ struct PrefetchSpoolTests {
         // Left over from an earlier position: must be pruned.
         try await spool.prefetch(seg3, from: archive)
         spool.recordRequest(seg3, size: WALSegmentSize.default.rawValue)
-        await Engine.runPrefetcher(archive: archive, spool: spool, idleSeconds: 0.3)
+        await spool.runPrefetcher(archive: archive, idleSeconds: 0.3)
         #expect(spool.spooled().map(\.description) == ["000000010000000000000004", "000000010000000000000005",
                                                        "000000010000000000000006"])
         // wal-fetch moves on to 5: the window follows, 4 and 5 are gone, at most 3 are kept.
         spool.recordRequest(segmentName("000000010000000000000005"), size: WALSegmentSize.default.rawValue)
-        await Engine.runPrefetcher(archive: archive, spool: spool, idleSeconds: 0.3)
+        await spool.runPrefetcher(archive: archive, idleSeconds: 0.3)
         #expect(spool.spooled().map(\.description) == ["000000010000000000000006", "000000010000000000000007",
                                                        "000000010000000000000008"])
     }
@@ -168,7 +166,7 @@ struct PrefetchSpoolTests {
         let (archive, _, spool, dir) = try await setUp(count: 3, capacity: 8)   // 3, 4, 5
         defer { withExtendedLifetime(dir) {} }
         spool.recordRequest(seg3, size: WALSegmentSize.default.rawValue)
-        await Engine.runPrefetcher(archive: archive, spool: spool, idleSeconds: 0.3)
+        await spool.runPrefetcher(archive: archive, idleSeconds: 0.3)
         #expect(spool.spooled().map(\.description) == ["000000010000000000000004", "000000010000000000000005"])
     }
 

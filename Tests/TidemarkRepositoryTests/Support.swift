@@ -1,0 +1,7 @@
+import TidemarkCodec
+import TidemarkTesting
+import TidemarkCore
+
+/// Fast key derivation for unit-test repositories.
+let fastKDF = ScryptParameters(logN: 10)
+
