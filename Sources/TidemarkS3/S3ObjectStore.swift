@@ -33,6 +33,21 @@ public final class S3ObjectStore: ObjectStore {
     /// Keys per ListObjectsV2 page (S3's maximum and default is 1000).
     let pageSize: Int
 
+    /// - Conditional create: atomic (`If-None-Match: *` on the PUT or on
+    ///   CompleteMultipartUpload) until the server answered that it does not support the
+    ///   condition; from then on check-then-write (HEAD, then PUT). A server that ignores the
+    ///   header without saying so cannot be told apart.
+    /// - Ranged reads: native (a `Range` header). A server that ignores the header sends the
+    ///   whole object and the store cuts the range out of it: still right, only slower.
+    /// - Listing: read-after-write on AWS, which guarantees strong consistency for LIST since
+    ///   December 2020; eventual on any other endpoint, whose server the store cannot know.
+    public var capabilities: StoreCapabilities {
+        StoreCapabilities(
+            conditionalCreate: conditionalWritesUnsupported.value ? .checkThenWrite : .atomic,
+            rangedReads: .native,
+            listing: transport.endpoint.isAWS ? .readAfterWrite : .eventual)
+    }
+
     /// A store on `configuration`'s bucket and prefix. Nothing is sent until the first call;
     /// retries are logged at debug level on `logger` (keys and failures, never credentials).
     public convenience init(_ configuration: S3Configuration, logger: Logger = Logger(label: "tidemark.s3")) throws(StorageError) {

@@ -21,6 +21,13 @@ public struct FileSystemStore: ObjectStore {
 
     public var location: String { root }
 
+    /// `link(2)` refuses an existing name atomically; ranges are a seek and a read; a directory
+    /// lists what was renamed or linked into it before the call returned. Two limits the store
+    /// cannot see without I/O: on a file system without hard links (some FUSE and SMB mounts)
+    /// `FileIO` falls back to check-then-rename, and a network file system shared between
+    /// hosts may show another host's writes late (directory attribute caching).
+    public var capabilities: StoreCapabilities { .strongest }
+
     func path(_ key: String) throws(StorageError) -> String {
         try ObjectKey.validate(key)
         return root + "/" + key

@@ -25,10 +25,15 @@ public struct ObjectListing: Hashable, Sendable {
 /// Keys are `/`-separated relative paths of safe characters (see `ObjectKey.validate`).
 /// A missing object is an answer (`nil`), not an error. Every write is atomic: a reader sees
 /// nothing or the whole object, never a part, even if the writer is killed. Implementations do
-/// not retry; wrappers do.
+/// not retry; wrappers do (`InstrumentedStore` observes any store). What a store guarantees
+/// beyond this contract it declares in `capabilities`.
 public protocol ObjectStore: Sendable {
     /// Where the store lives, for messages (never contains credentials).
     var location: String { get }
+
+    /// What this store guarantees for conditional creates, ranged reads and listings; the
+    /// weaker value wherever the store cannot be sure. Cheap to read (no I/O).
+    var capabilities: StoreCapabilities { get }
 
     /// The whole object, or nil when it does not exist.
     func get(_ key: String) async throws -> [UInt8]?

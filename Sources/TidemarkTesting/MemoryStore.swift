@@ -17,6 +17,10 @@ public final class MemoryStore: ObjectStore {
         self.location = location
     }
 
+    /// Every call runs under one lock: creates are atomic, a range copies only its bytes, and a
+    /// listing sees every write that returned.
+    public var capabilities: StoreCapabilities { .strongest }
+
     /// Makes every later write fail with `error` (nil to stop).
     public func failWrites(with error: StorageError?) {
         state.withLock { $0.failWrites = error }

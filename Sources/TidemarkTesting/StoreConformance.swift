@@ -22,6 +22,7 @@ public enum StoreConformance {
             Check(name: "list with many keys (pagination)", run: { try await listManyKeys($0, count: manyKeys) }),
             Check(name: "large objects (multipart)", run: { try await largeObjects($0, size: largeSize) }),
             Check(name: "concurrent ifAbsent writers: exactly one creates", run: concurrentCreators),
+            Check(name: "declared capabilities hold", run: declaredCapabilitiesHold),
             Check(name: "removeAll removes everything below the prefix", run: { try await removeAll($0, size: largeSize) }),
         ]
     }
@@ -204,9 +205,59 @@ public enum StoreConformance {
             return all
         }
         let winners = outcomes.filter { $0.1 == .created }
-        try expect(winners.count == 1, "exactly one of \(writers) concurrent ifAbsent writers creates (got \(winners.count))")
         let stored = try await store.get("race/one")
+        guard store.capabilities.conditionalCreate == .atomic else {
+            // Check-then-write: racers may all create, but the object is one of theirs, whole.
+            try expect(!winners.isEmpty, "at least one of \(writers) concurrent ifAbsent writers creates")
+            try expect(winners.contains { stored == pattern(4096, seed: UInt64(100 + $0.0)) }, "the object holds a winner's bytes")
+            return
+        }
+        try expect(winners.count == 1, "exactly one of \(writers) concurrent ifAbsent writers creates (got \(winners.count))")
         try expect(stored == pattern(4096, seed: UInt64(100 + winners[0].0)), "the object holds the winner's bytes")
+    }
+
+    /// What `capabilities` declares, checked from outside: an atomic conditional create has one
+    /// winner also among streamed writers and puts racing together; a read-after-write listing
+    /// shows each write and delete as soon as it returned. (Native ranged reads cannot be seen
+    /// from outside.)
+    public static func declaredCapabilitiesHold(_ store: any ObjectStore) async throws {
+        let declared = store.capabilities
+        if declared.conditionalCreate == .atomic {
+            for round in 0..<3 {
+                let key = "caps/create\(round)"
+                let outcomes = try await withThrowingTaskGroup(of: (Int, PutOutcome).self) { group in
+                    for i in 0..<8 {
+                        group.addTask {
+                            let bytes = pattern(1000 + i, seed: UInt64(200 + i))
+                            if i % 2 == 0 { return (i, try await store.put(key, bytes: bytes, ifAbsent: true)) }
+                            let writer = try await store.makeWriter(key)
+                            try await writer.write(bytes)
+                            return (i, try await writer.commit(ifAbsent: true))
+                        }
+                    }
+                    var all: [(Int, PutOutcome)] = []
+                    for try await o in group { all.append(o) }
+                    return all
+                }
+                let winners = outcomes.filter { $0.1 == .created }
+                try expect(winners.count == 1,
+                    "a store that declares atomic conditional create lets exactly one of 8 racing creators (puts and streamed writers) create '\(key)' (got \(winners.count))")
+                try expect(try await store.get(key) == pattern(1000 + winners[0].0, seed: UInt64(200 + winners[0].0)),
+                    "'\(key)' holds the one winner's bytes")
+                try expect(try await store.put(key, bytes: [9], ifAbsent: true) == .alreadyExists, "a later create of '\(key)' is refused")
+            }
+        }
+        if declared.listing == .readAfterWrite {
+            for i in 0..<20 {
+                let key = "caps/list/k\(100 + i)"
+                _ = try await store.put(key, bytes: [UInt8(i)], ifAbsent: true)
+                try expect(try await store.list(prefix: "caps/list/").objects.contains { $0.key == key },
+                    "a read-after-write listing shows '\(key)' right after its write")
+                try await store.delete(key)
+                try expect(!(try await store.list(prefix: "caps/list/").objects.contains { $0.key == key }),
+                    "a read-after-write listing hides '\(key)' right after its delete")
+            }
+        }
     }
 
     public static func removeAll(_ store: any ObjectStore, size: Int) async throws {

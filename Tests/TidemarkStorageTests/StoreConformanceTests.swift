@@ -8,7 +8,8 @@ import TidemarkSystem
 @Suite("ObjectStore conformance")
 struct StoreConformanceTests {
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
-        case memory, fileSystem
+        /// `instrumented`: an InstrumentedStore around a file-system store.
+        case memory, fileSystem, instrumented
         var testDescription: String { rawValue }
     }
 
@@ -20,6 +21,9 @@ struct StoreConformanceTests {
             let dir = TestTemporaryRoot.path + "/tm-store-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             return (FileSystemStore(root: dir, timeout: 10), dir)
+        case .instrumented:
+            let (base, dir) = try make(.fileSystem)
+            return (InstrumentedStore(wrapping: base) { _ in }, dir)
         }
     }
 
