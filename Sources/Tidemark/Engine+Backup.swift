@@ -77,8 +77,7 @@ extension Engine {
         var locked: [(RepositorySpec, Repository)] = []
         for (spec, repository) in opened {
             do {
-                leases[spec.name] = try await BackupStore(repository: repository, stanza: configuration.stanza)
-                    .lock(duration: configuration.lockLeaseSeconds).acquire(command: "backup")
+                leases[spec.name] = try await stanzaLock(in: repository).acquire(command: "backup")
                 locked.append((spec, repository))
             } catch {
                 if spec.required {
@@ -124,7 +123,7 @@ extension Engine {
                 try lease.checkHeld()
                 let stanza = try await repository.establishStanza(StanzaInfo(
                     name: configuration.stanza, systemIdentifier: facts.systemIdentifier, walSegmentSize: facts.walSegmentSize,
-                    postgresVersion: facts.postgresVersion / 10000, created: Date().formatted(.iso8601)))
+                    postgresVersion: facts.postgresVersion / 10000, created: now().formatted(.iso8601)))
                 guard stanza.systemIdentifier == facts.systemIdentifier else {
                     throw TidemarkError(.conflict, "the server's system identifier is \(facts.systemIdentifier) but stanza '\(configuration.stanza)' in repository '\(spec.name)' holds cluster \(stanza.systemIdentifier)",
                                         hints: ["back this cluster up to its own stanza (--stanza / TIDEMARK_STANZA)"])

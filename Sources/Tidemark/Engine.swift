@@ -54,7 +54,7 @@ public struct Engine: Sendable {
             let store = try store(for: spec)
             let repo: Repository
             do {
-                repo = try await Repository.initialize(store: store, passphrase: passphrase, parameters: parameters)
+                repo = try await Repository.initialize(store: store, passphrase: passphrase, parameters: parameters, now: now())
             } catch var e as TidemarkError where e.code == .alreadyExists && only == nil && configuration.repositories.count > 1 {
                 e.hints.append("to initialize only a repository added to the configuration later: tidemark init --repo NAME")
                 throw e

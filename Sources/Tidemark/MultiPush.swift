@@ -79,7 +79,7 @@ package struct MultiPush {
             throw TidemarkError(error.code, "required repository '\(spec.name)': \(error.message)\(others)", hints: error.hints)
         }
         for (spec, error) in failures {
-            let miss = MissedWAL(repository: spec.name, file: base, recorded: Date().formatted(.iso8601), error: error.message)
+            let miss = MissedWAL(repository: spec.name, file: base, recorded: engine.now().formatted(.iso8601), error: error.message)
             let recordedIn = await record(miss, in: holders)
             let where_ = recordedIn.isEmpty
                 ? "the miss could not be recorded in any repository"

@@ -73,7 +73,7 @@ extension Engine {
                                 progress: @Sendable (String) -> Void = { _ in }) async throws -> RehearsalReport {
         var rng = RehearsalRandom(seed: options.seed)
         var report = RehearsalReport(
-            status: "fail", failures: [], seed: options.seed, startedAt: Date().formatted(.iso8601), repository: nil, backup: nil,
+            status: "fail", failures: [], seed: options.seed, startedAt: now().formatted(.iso8601), repository: nil, backup: nil,
             target: nil, predicted: nil, recovery: nil, checks: [], rto: .init(restoreSeconds: 0, replaySeconds: 0, totalSeconds: 0),
             restoredBytes: 0, restoredFiles: 0, walReplayBytes: 0, walSegments: 0, scratch: nil, kept: options.keep, port: nil,
             postgresBin: nil)
