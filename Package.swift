@@ -115,6 +115,8 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
+            name: "TidemarkSystemTests", dependencies: ["TidemarkSystem", "TidemarkTesting"], swiftSettings: strict),
+        .testTarget(
             name: "TidemarkStorageTests", dependencies: ["TidemarkStorage", "TidemarkTesting"],
             swiftSettings: strict),
         .testTarget(

@@ -131,7 +131,7 @@ package final class BackupBuilder {
         let (hasher, blockSize) = (self.hasher, self.blockSize)
         // The file hash (sequential) is iteration 0, so the block hashes share the other
         // threads while it runs.
-        ParallelFor.run(count: blocks + 1) { j in
+        await BlockingPool.shared.parallelFor(count: blocks + 1) { j in
             if j == 0 {
                 fileHash.hasher.update(shared.buffer)
                 return
@@ -277,7 +277,7 @@ package final class HashSlots: @unchecked Sendable {
 }
 
 package final class ContentHasherBox: @unchecked Sendable {
-    // Mutated by exactly one ParallelFor iteration.
+    // Mutated by exactly one parallelFor iteration.
     package var hasher: ContentHasher
     package init(_ h: ContentHasher) { hasher = h }
 }
