@@ -261,7 +261,7 @@ package func isZero(_ b: UnsafeRawBufferPointer) -> Bool {
 }
 
 package final class HashSlots: @unchecked Sendable {
-    // Each index is written by one concurrentPerform iteration, read after it returns.
+    // Each index is written by one parallelFor iteration, read after it returns.
     // Fixed storage, not an Array: Array.withUnsafeMutableBufferPointer swaps the array out of
     // `self` for the duration of the call, so concurrent calls from several threads race on
     // the swap (lost slots, out-of-bounds writes, heap corruption: `tidemark backup` died

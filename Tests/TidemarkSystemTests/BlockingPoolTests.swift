@@ -27,7 +27,8 @@ struct BlockingPoolTests {
         let gate = Gate()
         #expect(pool.submit { gate.wait() })
         let ran = Atomic<Bool>(false)
-        let started = ContinuousClock.now
+        // The pool's only thread stays blocked until the call has returned: its timer did not
+        // need a pool thread.
         do {
             _ = try await pool.withDeadline(seconds: 0.2, key: "queued") { ran.store(true, ordering: .relaxed) }
             Issue.record("a call queued behind a busy thread past its deadline returned")
@@ -35,7 +36,6 @@ struct BlockingPoolTests {
             #expect(error.code == .timeout)
             #expect(error.message == "unable to complete I/O on 'queued': no answer within 0.2 s")
         }
-        #expect(ContinuousClock.now - started < .seconds(3), "the timer is not held up by the busy pool")
         gate.open()
         try await Task.sleep(for: .milliseconds(200))
         let didRun = ran.load(ordering: .relaxed)
@@ -73,9 +73,8 @@ struct BlockingPoolTests {
         let task = Task { try await pool.withDeadline(seconds: 30, key: "k") { ran.store(true, ordering: .relaxed) } }
         try await Task.sleep(for: .milliseconds(50))
         task.cancel()
-        let started = ContinuousClock.now
+        // A timeout (after 30 s) would be a StorageError: cancellation answered first.
         await #expect(throws: CancellationError.self) { try await task.value }
-        #expect(ContinuousClock.now - started < .seconds(5), "cancellation does not wait for the 30 s deadline")
         gate.open()
         try await Task.sleep(for: .milliseconds(200))
         let didRun = ran.load(ordering: .relaxed)
@@ -89,7 +88,7 @@ struct BlockingPoolTests {
     }
 
     @Test func aLaneRunsItsJobsInOrderOnOneThreadAndGivesItBack() async throws {
-        let pool = BlockingPool(maximumThreads: 4, idleSeconds: 5)
+        let pool = BlockingPool(maximumThreads: 4, idleSeconds: 600)
         let lane = try #require(pool.openLane(name: "test-lane"))
         let seen = LockedBox<[(Int, pthread_t)]>([])
         for i in 0..<100 { #expect(lane.submit { seen.mutate { $0.append((i, pthread_self())) } }) }

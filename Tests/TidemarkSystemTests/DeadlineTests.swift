@@ -37,7 +37,8 @@ struct DeadlineTests {
     }
 
     @Test func aFinishedThreadTakesTheNextJob() async throws {
-        let pool = BlockingPool(maximumThreads: 64, idleSeconds: 5)
+        // Parked long enough that a test process busy with other suites cannot outwait it.
+        let pool = BlockingPool(maximumThreads: 64, idleSeconds: 600)
         // A thread-specific mark set by the first job: a new thread starts without it.
         var key = pthread_key_t()
         #expect(pthread_key_create(&key, nil) == 0)
@@ -45,7 +46,7 @@ struct DeadlineTests {
         let firstDone = Gate()
         #expect(pool.submit { pthread_setspecific(markKey, UnsafeRawPointer(bitPattern: 0x7E)); firstDone.open() })
         #expect(await firstDone.waitAsync(seconds: 5))
-        try await Task.sleep(for: .milliseconds(50))  // let it park
+        for _ in 0..<500 where pool.idleCount == 0 { try await Task.sleep(for: .milliseconds(10)) }  // let it park
         let sawMark = Mutex(false)
         let secondDone = Gate()
         #expect(pool.submit {
