@@ -68,11 +68,15 @@ private final class DeadlineCall<T: Sendable>: DeadlineExpiring, @unchecked Send
     }
     private let phase = Atomic<Int>(Phase.notInstalled.rawValue)
     private let settled = Once()
-    // Written once by `install` before `phase` leaves `notInstalled`; read only after that.
+    // Written by `install` before `phase` leaves `notInstalled`; then used and cleared only by
+    // whoever wins `settled`.
     private var continuation: CheckedContinuation<T, any Error>?
     private let seconds: Double
     private let key: String
-    private let work: @Sendable () throws -> T
+    // Owned by whoever moves `phase` out of `queued` (the worker runs it, a withdrawal drops it);
+    // cleared then, because the timer keeps a settled call (not what it captured, a buffer
+    // being written, say) until the call's deadline or the next compaction.
+    private var work: (@Sendable () throws -> T)?
 
     init(seconds: Double, key: String, work: @escaping @Sendable () throws -> T) {
         self.seconds = seconds
@@ -89,15 +93,20 @@ private final class DeadlineCall<T: Sendable>: DeadlineExpiring, @unchecked Send
     }
 
     func settle(_ result: Result<T, any Error>) {
-        if settled.claim() { continuation?.resume(with: result) }
+        guard settled.claim() else { return }
+        continuation?.resume(with: result)
+        continuation = nil
     }
 
     /// Makes sure the work never starts if it has not yet.
-    func withdraw() { _ = move(from: .queued, to: .withdrawn) }
+    func withdraw() {
+        if move(from: .queued, to: .withdrawn) { work = nil }
+    }
 
     /// On a pool thread: runs the work unless the call was withdrawn meanwhile.
     func runIfQueued() {
-        guard move(from: .queued, to: .running) else { return }
+        guard move(from: .queued, to: .running), let work else { return }
+        self.work = nil
         let result = Result { try work() }
         settle(result)
     }
@@ -109,8 +118,11 @@ private final class DeadlineCall<T: Sendable>: DeadlineExpiring, @unchecked Send
     }
 
     func cancel() {
-        if move(from: .notInstalled, to: .withdrawn) { return }  // `install` settles it
-        if move(from: .queued, to: .withdrawn) { settle(.failure(CancellationError())) }
+        if move(from: .notInstalled, to: .withdrawn) { return }  // the caller of `install` settles it
+        if move(from: .queued, to: .withdrawn) {
+            work = nil
+            settle(.failure(CancellationError()))
+        }
     }
 
     private func move(from: Phase, to: Phase) -> Bool {

@@ -87,6 +87,25 @@ struct BlockingPoolTests {
         #expect(pool.timer.armedCount <= 512, "the timer holds \(pool.timer.armedCount) entries for 0 pending calls")
     }
 
+    @Test func aSettledCallLetsGoOfWhatItsWorkCapturedWhileTheTimerStillHoldsIt() async throws {
+        let pool = BlockingPool(maximumThreads: 4, idleSeconds: 5)
+        // A pending call with an earlier deadline keeps the timer asleep past the next one.
+        let gate = Gate()
+        let pending = Task { try await pool.withDeadline(seconds: 30, key: "pending") { gate.wait() } }
+        for _ in 0..<500 where pool.timer.armedCount == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        weak var released: Payload?
+        do {
+            let payload = Payload(bytes: [UInt8](repeating: 7, count: 1 << 20))
+            released = payload
+            #expect(try await pool.withDeadline(seconds: 60, key: "k") { payload.bytes.count } == 1 << 20)
+        }
+        #expect(pool.timer.armedCount == 2, "the timer still holds the settled call")
+        for _ in 0..<500 where released != nil { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(released == nil, "a settled call keeps no buffer its work captured")
+        gate.open()
+        _ = try await pending.value
+    }
+
     @Test func aLaneRunsItsJobsInOrderOnOneThreadAndGivesItBack() async throws {
         let pool = BlockingPool(maximumThreads: 4, idleSeconds: 600)
         let lane = try #require(pool.openLane(name: "test-lane"))
@@ -108,6 +127,11 @@ struct BlockingPoolTests {
         #expect(pool.openLane(name: "refused") == nil)
         gate.open()
     }
+}
+
+private final class Payload: Sendable {
+    let bytes: [UInt8]
+    init(bytes: [UInt8]) { self.bytes = bytes }
 }
 
 @Suite("blocking pool: parallelFor")
