@@ -110,18 +110,20 @@ let package = Package(
         .testTarget(
             name: "TidemarkCodecTests",
             dependencies: [
-                "TidemarkCodec",
+                "TidemarkCodec", "TidemarkSystem",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
             swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkSystemTests", dependencies: ["TidemarkSystem", "TidemarkTesting"], swiftSettings: strict),
         .testTarget(
             name: "TidemarkStorageTests", dependencies: ["TidemarkStorage", "TidemarkTesting"],
             swiftSettings: strict),
         .testTarget(
             name: "TidemarkS3Tests",
             dependencies: [
-                "TidemarkS3", "TidemarkStorage", "TidemarkTesting",
+                "TidemarkS3", "TidemarkStorage", "TidemarkSystem", "TidemarkTesting",
             ],
             swiftSettings: strict),
         .testTarget(

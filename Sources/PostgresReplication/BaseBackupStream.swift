@@ -83,7 +83,7 @@ extension ReplicationConnection {
         let driver = BaseBackupDriver(
             session: session, channel: channel, token: token, command: command,
             serverVersion: serverVersionNumber, manifestRequested: options.manifest != .no)
-        let accepted = session.thread.submit { [self] in
+        let accepted = session.lane.submit { [self] in
             driver.run { backupRunning.store(false, ordering: .releasing) }
         }
         guard accepted else {

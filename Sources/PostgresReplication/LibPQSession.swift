@@ -17,7 +17,10 @@ final class OperationToken: Sendable {
     func cancel() { flag.store(true, ordering: .releasing) }
 }
 
-/// Owns one `PGconn` in non-blocking mode and drives it from its `LibPQThread`.
+/// Owns one `PGconn` in non-blocking mode and drives it from its lane: one `BlockingPool` thread
+/// leased for the session's life, so that blocking calls (`poll`, `PQconnectPoll`'s DNS look-up,
+/// `PQcancel`, waiting out backpressure) never park a thread of Swift's cooperative pool and
+/// every call on the connection comes from the same thread.
 ///
 /// Contract:
 /// - Every call that touches the `PGconn` (and `PQfreemem`/`PQclear` of what it returned) happens
@@ -26,7 +29,7 @@ final class OperationToken: Sendable {
 ///   `close()` from any thread takes effect at once, and `wake()` interrupts any wait.
 /// - The exception is `PQcancel`, which opens its own connection: it runs outside the lock on a
 ///   `PGcancel` copy (libpq documents it as thread-safe), so it never holds up `close()`.
-/// - Only the session's thread calls `connect`, `send`, `nextResult`, `nextCopyData`.
+/// - Only the session's lane calls `connect`, `send`, `nextResult`, `nextCopyData`.
 final class LibPQSession: @unchecked Sendable {
     private let lock = NSLock()
     private var connection: OpaquePointer?  // guarded by lock
@@ -37,7 +40,7 @@ final class LibPQSession: @unchecked Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     let notices: NoticeSink
-    let thread: LibPQThread
+    let lane: Lane
 
     init(onNotice: (@Sendable (ServerMessage) -> Void)?) throws {
         guard tidemark_libpq_load() == 1 else {
@@ -54,8 +57,16 @@ final class LibPQSession: @unchecked Sendable {
         }
         wakeRead = descriptors[0]
         wakeWrite = descriptors[1]
+        guard let lane = BlockingPool.shared.openLane(name: "tidemark-libpq") else {
+            closeDescriptor(descriptors[0])
+            closeDescriptor(descriptors[1])
+            throw ReplicationError(
+                .connectionFailed, "unable to start a thread for the PostgreSQL connection",
+                hints: ["the process has \(BlockingPool.shared.maximumThreads) blocking-work threads busy or the system refused a new one; "
+                    + "check for a hung file system and the process limits (ulimit -u)"])
+        }
         notices = NoticeSink(handler: onNotice)
-        thread = LibPQThread(name: "tidemark-libpq")
+        self.lane = lane
     }
 
     deinit {
@@ -80,7 +91,7 @@ final class LibPQSession: @unchecked Sendable {
         return try body(connection)
     }
 
-    /// Finishes the connection (wraps `PQfinish`), wakes any wait and stops the thread once its
+    /// Finishes the connection (wraps `PQfinish`), wakes any wait and ends the lane once its
     /// queued jobs have run. Idempotent; callable from any thread; never blocks on the network.
     func close() {
         lock.withLock {
@@ -89,10 +100,10 @@ final class LibPQSession: @unchecked Sendable {
         }
         closed.store(true, ordering: .releasing)
         wake()
-        thread.stop()
+        lane.stop()
     }
 
-    /// Interrupts the current or next `poll` of this session's thread. Callable from any thread.
+    /// Interrupts the current or next `poll` of this session's lane. Callable from any thread.
     func wake() {
         var byte: UInt8 = 1
         _ = write(wakeWrite, &byte, 1)
@@ -242,7 +253,7 @@ final class LibPQSession: @unchecked Sendable {
         return nil
     }
 
-    // MARK: - Commands (session thread only)
+    // MARK: - Commands (session lane only)
 
     /// Sends one simple-protocol command (wraps `PQsendQuery`, then `PQflush` until done).
     func send(_ command: String, token: OperationToken) throws {

@@ -25,7 +25,7 @@ public struct SystemIdentity: Sendable, Equatable {
 /// SQL over the simple query protocol.
 ///
 /// Contract:
-/// - All libpq work runs on the connection's own thread (`LibPQThread`), never on Swift's
+/// - All libpq work runs on the connection's own thread (its `BlockingPool` lane), never on Swift's
 ///   cooperative pool; async methods suspend until that thread is done.
 /// - One operation at a time: calls made while another is running wait their turn, except while
 ///   a base backup streams (they throw `invalidArgument` rather than wait for the backup).
@@ -202,7 +202,7 @@ public final class ReplicationConnection: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
                 slot.store(continuation)
-                let accepted = session.thread.submit {
+                let accepted = session.lane.submit {
                     // Whoever takes the continuation resumes it: this job, or the cancellation
                     // handler while the job is still queued.
                     guard let continuation = slot.take() else { return }

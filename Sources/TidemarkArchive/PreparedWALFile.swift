@@ -81,9 +81,9 @@ public final class PreparedWALFile: Sendable {
     }
 }
 
-/// A value computed on a plain thread of its own (not a task thread: the work is seconds of
-/// CPU at worst and must not hold up the tasks doing I/O meanwhile), awaited without blocking.
-/// If no thread can be started, the work runs when the value is first awaited.
+/// A value computed on a `BlockingPool` thread (not a task thread: the work is seconds of CPU at
+/// worst and must not hold up the tasks doing I/O meanwhile), awaited without blocking. If no
+/// thread can be started, the work runs when the value is first awaited.
 package final class ThreadFuture<T: Sendable>: Sendable {
     private enum State {
         case pending(@Sendable () -> T)
@@ -94,7 +94,7 @@ package final class ThreadFuture<T: Sendable>: Sendable {
 
     package init(_ work: @escaping @Sendable () -> T) {
         state = Mutex(.running([]))
-        let started = startThread { [self] in self.complete(work()) }
+        let started = BlockingPool.shared.submit { [self] in self.complete(work()) }
         if !started { state.withLock { $0 = .pending(work) } }
     }
 

@@ -89,7 +89,7 @@ extension WALInventoryLoader {
 
 /// Stored sizes and envelope headers of WAL objects, as `WALInventoryLoader.load` read them.
 package final class SeenObjects: Sendable {
-    private let state = Mutex2<(sizes: [String: Int64], headers: [String: [UInt8]])>(([:], [:]))
+    private let state = LockedBox<(sizes: [String: Int64], headers: [String: [UInt8]])>(([:], [:]))
 
     package func record(size: Int64, of key: String) { state.mutate { $0.sizes[key] = size } }
     package func record(header: [UInt8], of key: String) { state.mutate { $0.headers[key] = header } }

@@ -131,7 +131,7 @@ package final class BackupBuilder {
         let (hasher, blockSize) = (self.hasher, self.blockSize)
         // The file hash (sequential) is iteration 0, so the block hashes share the other
         // threads while it runs.
-        ParallelFor.run(count: blocks + 1) { j in
+        await BlockingPool.shared.parallelFor(count: blocks + 1) { j in
             if j == 0 {
                 fileHash.hasher.update(shared.buffer)
                 return
@@ -261,7 +261,7 @@ package func isZero(_ b: UnsafeRawBufferPointer) -> Bool {
 }
 
 package final class HashSlots: @unchecked Sendable {
-    // Each index is written by one concurrentPerform iteration, read after it returns.
+    // Each index is written by one parallelFor iteration, read after it returns.
     // Fixed storage, not an Array: Array.withUnsafeMutableBufferPointer swaps the array out of
     // `self` for the duration of the call, so concurrent calls from several threads race on
     // the swap (lost slots, out-of-bounds writes, heap corruption: `tidemark backup` died
@@ -277,7 +277,7 @@ package final class HashSlots: @unchecked Sendable {
 }
 
 package final class ContentHasherBox: @unchecked Sendable {
-    // Mutated by exactly one ParallelFor iteration.
+    // Mutated by exactly one parallelFor iteration.
     package var hasher: ContentHasher
     package init(_ h: ContentHasher) { hasher = h }
 }

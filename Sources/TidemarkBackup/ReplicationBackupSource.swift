@@ -78,7 +78,7 @@ extension TidemarkError {
 
 package final class TotalEstimate: Sendable {
     package init() {}
-    private let estimate = Mutex2<Int64?>(nil)
+    private let estimate = LockedBox<Int64?>(nil)
     package func set(_ v: Int64) { if v > 0 { estimate.mutate { $0 = v } } }
     package var value: Int64? { estimate.value }
 }

@@ -96,7 +96,7 @@ extension BackupStore {
         do {
             if let before = options.beforeWriting { try await before() }
             try plan.createEntries()
-            let written = Mutex2<Int64>(0)
+            let written = LockedBox<Int64>(0)
             let total = catalog.databaseSize
             var onBytes: (@Sendable (Int64) -> Void)?
             if let report = options.progress {
@@ -110,7 +110,7 @@ extension BackupStore {
             try await writePacks(plan: plan, catalog: catalog, parallel: max(1, options.parallel), progress: onBytes)
             if options.verify {
                 let map = try await readObject(catalog.id, "blockmap")
-                try plan.verifyBlocks(map: map, blockSize: catalog.blockSize, hasher: BlockHasher(repositoryKey: repository.key),
+                try await plan.verifyBlocks(map: map, blockSize: catalog.blockSize, hasher: BlockHasher(repositoryKey: repository.key),
                                       parallel: max(2, options.parallel))
             }
             if options.verifyFileChecksums { try await plan.verifyFiles(parallel: max(1, options.parallel)) }

@@ -16,7 +16,7 @@ extension RestorePlan {
     /// Reads every file back in ranges of 4 MiB, in parallel, and compares each block's keyed
     /// hash with the block map the backup wrote from the original data: a block written to
     /// the wrong place, damaged or missing is caught, at memory speed and on every core.
-    package func verifyBlocks(map: [UInt8], blockSize: Int, hasher: BlockHasher, parallel: Int) throws {
+    package func verifyBlocks(map: [UInt8], blockSize: Int, hasher: BlockHasher, parallel: Int) async throws {
         struct Unit: Sendable { var file: Int; var firstBlock: Int; var blocks: Int; var mapOffset: Int }
         var units: [Unit] = []
         var cursor = 0
@@ -36,9 +36,9 @@ extension RestorePlan {
         }
         let files = self.files
         let work = units
-        let failures = Mutex2<[String]>([])
+        let failures = LockedBox<[String]>([])
         let shared = SharedMap(map)
-        ParallelFor.run(count: units.count, width: parallel) { u in
+        await BlockingPool.shared.parallelFor(count: units.count, width: parallel) { u in
             let unit = work[u]
             let f = files[unit.file]
             let fd = open(f.path, O_RDONLY | O_CLOEXEC)
@@ -94,8 +94,8 @@ extension RestorePlan {
     /// Reads every file back and compares its SHA-256 with the catalog's.
     package func verifyFiles(parallel: Int) async throws {
         let files = self.files
-        let failures = Mutex2<[String]>([])
-        ParallelFor.run(count: files.count, width: parallel) { i in
+        let failures = LockedBox<[String]>([])
+        await BlockingPool.shared.parallelFor(count: files.count, width: parallel) { i in
             let f = files[i]
             guard let digest = try? sha256(ofFile: f.path) else {
                 failures.mutate { $0.append("\(f.path): unreadable") }

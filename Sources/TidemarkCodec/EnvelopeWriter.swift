@@ -139,7 +139,7 @@ public struct EnvelopeWriter {
         // The hash is the longest single task: it goes first (iteration 0), so the chunks
         // share the other threads while it runs instead of waiting for it at the end.
         let first = digest ? 1 : 0
-        ParallelFor.run(count: count + first) { j in
+        BlockingPool.shared.parallelFor(count: count + first) { j in
             let batch = shared.buffer
             if digest && j == 0 {
                 hashBox.hasher.update(bufferPointer: batch)

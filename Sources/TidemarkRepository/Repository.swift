@@ -64,8 +64,11 @@ public struct Repository: Sendable {
                                 hints: ["point BACKUP_DIR at an empty or missing directory"])
         }
         let key = RepositoryKey.generate()
-        let params = parameters ?? ScryptParameters.recommended(for: passphrase.bytes)
-        let wrapped = try WrappedKey.wrap(key, passphrase: passphrase.bytes, parameters: params)
+        // scrypt takes a noticeable time by design: never on a cooperative thread.
+        let wrapped = try await BlockingPool.shared.run("wrap the repository key") {
+            try WrappedKey.wrap(key, passphrase: passphrase.bytes,
+                                parameters: parameters ?? ScryptParameters.recommended(for: passphrase.bytes))
+        }
         var config = RepositoryConfig(format: RepositoryConfig.formatName, version: RepositoryConfig.currentVersion,
                                       created: now.formatted(.iso8601), cipher: "aes-256-gcm",
                                       wrappedKey: wrapped, mac: "")
@@ -124,7 +127,7 @@ public struct Repository: Sendable {
     /// the objects: a config copied from another repository is not a wrong key.
     package static func openChecked(store: any ObjectStore, passphrase: Secret, config: RepositoryConfig) async throws -> Repository {
         do {
-            return try open(store: store, passphrase: passphrase, config: config)
+            return try await open(store: store, passphrase: passphrase, config: config)
         } catch let e as TidemarkError where e.code == .wrongKey {
             throw await foreignConfigError(store: store, config: config) ?? e
         }
@@ -180,10 +183,12 @@ public struct Repository: Sendable {
         return (try await open(store: store, passphrase: passphrase), PreloadedObjects())
     }
 
-    package static func open(store: any ObjectStore, passphrase: Secret, config: RepositoryConfig) throws -> Repository {
+    package static func open(store: any ObjectStore, passphrase: Secret, config: RepositoryConfig) async throws -> Repository {
         let key: RepositoryKey
         do {
-            key = try config.wrappedKey.unwrap(passphrase: passphrase.bytes)
+            let wrappedKey = config.wrappedKey
+            // scrypt takes a noticeable time by design: never on a cooperative thread.
+            key = try await BlockingPool.shared.run("unwrap the repository key") { try wrappedKey.unwrap(passphrase: passphrase.bytes) }
         } catch let e as KeyError where e.code == .wrongPassphrase {
             throw TidemarkError(.wrongKey, "the encryption key does not open repository '\(store.location)' (wrong key)",
                                 hints: ["BACKUP_ENCRYPTION_KEY / BACKUP_ENCRYPTION_KEY_FILE must hold the key the repository was initialized with"],

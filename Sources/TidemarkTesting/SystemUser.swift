@@ -1,4 +1,5 @@
 import Foundation
+import TidemarkSystem
 
 #if canImport(Glibc)
 import Glibc
@@ -6,7 +7,8 @@ import Glibc
 import Darwin
 #endif
 
-/// An account of the operating system, looked up with `getpwnam_r`.
+/// An account of the operating system, as the tests name it: TidemarkSystem's `OSUser` (the one
+/// lookup, `getpwnam_r`) with a lookup that throws the tests' error.
 public struct SystemUser: Sendable, Hashable, CustomStringConvertible {
     public let name: String
     public let uid: UInt32
@@ -15,18 +17,16 @@ public struct SystemUser: Sendable, Hashable, CustomStringConvertible {
 
     /// Looks a user up by name; throws `userNotFound` if the account does not exist.
     public static func named(_ name: String) throws -> SystemUser {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>? = nil
-        var buffer = [CChar](repeating: 0, count: 16 * 1024)
-        let status = getpwnam_r(name, &entry, &buffer, buffer.count, &result)
-        guard status == 0, result != nil else {
+        guard let user = OSUser.named(name) else {
             throw TestingError(
                 .userNotFound, "unable to find system user '\(name)'",
                 hints: ["install PostgreSQL 15 (Debian package postgresql-15) so that the user exists"])
         }
-        let home = entry.pw_dir.map { String(cString: $0) } ?? "/"
-        return SystemUser(name: name, uid: entry.pw_uid, gid: entry.pw_gid, home: home)
+        return SystemUser(name: user.name, uid: user.uid, gid: user.gid, home: user.home)
     }
+
+    /// The same account as TidemarkSystem's type.
+    public var osUser: OSUser { OSUser(name: name, uid: uid, gid: gid, home: home) }
 
     /// True when this process runs with effective uid 0 and may switch users.
     public static var isRoot: Bool { geteuid() == 0 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import TidemarkS3
+import TidemarkSystem
 
 enum SHA {
     static func hex(_ s: String) -> String { SigV4.sha256Hex(Array(s.utf8)) }
@@ -52,7 +53,7 @@ struct SigV4Tests {
 
     /// botocore (installed on the development machines and in CI by scripts/test.sh) signs the
     /// same S3 request; both signatures must agree.
-    @Test func agreesWithBotocore() throws {
+    @Test func agreesWithBotocore() async throws {
         let script = """
         import datetime
         from unittest import mock
@@ -68,15 +69,19 @@ struct SigV4Tests {
             A.S3SigV4Auth(Credentials('AKID', 'se/cr+et'), 's3', 'eu-west-1').add_auth(req)
         print(req.headers['Authorization'])
         """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "python3 with botocore is needed (scripts/test.sh installs it)")
+        // python3 takes seconds to start: wait on a pool thread, not a cooperative one.
+        let (status, output) = try await BlockingPool.shared.run("run python3") { () throws -> (Int32, String) in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", "-c", script]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, output)
+        }
+        try #require(status == 0, "python3 with botocore is needed (scripts/test.sh installs it)")
         let body = Array("hello world".utf8)
         let headers = [
             ("content-md5", "XrY7u+Ae7tCTyyK7j1rNww=="), ("host", "127.0.0.1:9000"), ("x-amz-date", "20150830T123600Z"),
