@@ -18,6 +18,8 @@
 #   scripts/bench/wal-push.sh
 #
 # Environment: SEGMENTS (default 24), ROUNDS (default 5), TIDEMARK_BIN (skip the build),
+# TIDEMARK_BASELINE_BIN (another tidemark build, e.g. of the previous commit, timed in the same
+# rounds as a fourth tool "baseline" with a repository of its own: before/after in one run),
 # TIDEMARK_SCRATCH_PATH (default .build-release), KEEP=1 (keep the scratch directory),
 # LOAD=N (N busy processes, nice 0, compete for the cores while timing: a server that is
 # generating WAL is rarely idle).
@@ -49,6 +51,10 @@ else
     built="$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/tidemark"
 fi
 [ -x "$built" ] || tm_die "no tidemark binary at $built"
+baseline_built=""
+if [ -n "${TIDEMARK_BASELINE_BIN:-}" ]; then
+    baseline_built=$(realpath -e "$TIDEMARK_BASELINE_BIN") || tm_die "TIDEMARK_BASELINE_BIN=$TIDEMARK_BASELINE_BIN not found"
+fi
 
 # --- scratch --------------------------------------------------------------------------------
 SCRATCH=$(tm_scratch_dir tidemark-bench)
@@ -70,6 +76,8 @@ tm_as_pg mkdir -p "$SOCK" "$SCRATCH/wal-archive"
 mkdir -p "$SCRATCH/bin" "$SCRATCH/segments" "$SCRATCH/tidemark-repo" "$SCRATCH/pgbackrest" \
     "$SCRATCH/cp-dest" "$SCRATCH/times"
 install -m 0755 "$built" "$BIN"
+BASE_BIN=$SCRATCH/bin/tidemark-baseline
+[ -z "$baseline_built" ] || install -m 0755 "$baseline_built" "$BASE_BIN"
 
 # --- real WAL segments --------------------------------------------------------------------
 PORT=$(tm_free_port)
@@ -151,6 +159,11 @@ export TIDEMARK_COMPRESSION=lz4
 unset BACKUP_ENCRYPTION_KEY TIDEMARK_CONFIG
 tm_log "tidemark init"
 "$BIN" init >"$SCRATCH/tidemark-init.log" 2>&1 || { cat "$SCRATCH/tidemark-init.log" >&2; tm_die "tidemark init failed"; }
+if [ -n "$baseline_built" ]; then
+    tm_log "tidemark init (baseline build)"
+    BACKUP_DIR=$SCRATCH/baseline-repo "$BASE_BIN" init >"$SCRATCH/baseline-init.log" 2>&1 \
+        || { cat "$SCRATCH/baseline-init.log" >&2; tm_die "baseline tidemark init failed"; }
+fi
 
 # Nothing else runs while we time.
 tm_pg_stop "$PGDATA_DIR"
@@ -160,6 +173,7 @@ tm_pg_stop "$PGDATA_DIR"
 push() {
     case $1 in
         tidemark)   "$BIN" wal-push "$2" ;;
+        baseline)   BACKUP_DIR=$SCRATCH/baseline-repo "$BASE_BIN" wal-push "$2" ;;
         pgbackrest) "${PGBR[@]}" archive-push "$2" ;;
         cp)         cp "$2" "$SCRATCH/cp-dest/" && sync "$SCRATCH/cp-dest/${2##*/}" "$SCRATCH/cp-dest" ;;
     esac
@@ -167,11 +181,14 @@ push() {
 repo_of() {
     case $1 in
         tidemark) echo "$SCRATCH/tidemark-repo" ;;
+        baseline) echo "$SCRATCH/baseline-repo" ;;
         pgbackrest) echo "$SCRATCH/pgbackrest/repo" ;;
         cp) echo "$SCRATCH/cp-dest" ;;
     esac
 }
 TOOLS=(tidemark pgbackrest cp)
+[ -z "$baseline_built" ] || TOOLS=(tidemark baseline pgbackrest cp)
+NT=${#TOOLS[@]}
 
 # One timed push; afterwards the files it created are measured and removed (untimed), so the
 # next push of the segment writes again into the same, clean, repository.
@@ -207,15 +224,17 @@ for _ in $(seq 1 "$LOAD"); do
     LOAD_PIDS+=($!)
 done
 [ "$LOAD" -eq 0 ] || tm_log "$LOAD busy processes compete for the cores while timing"
-tm_log "timing: ${#SEGS[@]} segments x $ROUNDS rounds x ${#TOOLS[@]} tools"
+tm_log "timing: ${#SEGS[@]} segments x $ROUNDS rounds x ${#TOOLS[@]} tools (${TOOLS[*]})"
 for round in $(seq 1 "$ROUNDS"); do
     CURRENT_ROUND=$round
     i=0
     for seg in "${SEGS[@]}"; do
-        k=$(( (round + i) % 3 ))
-        for j in 0 1 2; do timed_push "${TOOLS[$(( (k + j) % 3 ))]}" "$seg"; done
+        k=$(( (round + i) % NT ))
+        for j in $(seq 0 $(( NT - 1 ))); do timed_push "${TOOLS[$(( (k + j) % NT ))]}" "$seg"; done
         i=$(( i + 1 ))
     done
+    [ -z "$baseline_built" ] || printf '    round %d of %d: median ms baseline %s\n' "$round" "$ROUNDS" \
+        "$(bench_median_ms "$SCRATCH/times/baseline.round$round.us")"
     printf '    round %d of %d: median ms tidemark %s, pgbackrest %s, cp+fsync %s (load average %s)\n' \
         "$round" "$ROUNDS" \
         "$(bench_median_ms "$SCRATCH/times/tidemark.round$round.us")" \
@@ -243,7 +262,7 @@ printf '  %-12s %10s %8s %8s %8s %12s %12s %7s\n' tool "median ms" "p10" "p90" "
 for tool in "${TOOLS[@]}"; do
     f=$SCRATCH/times/$tool.us
     b=$(bench_median "$SCRATCH/times/$tool.bytes")
-    printf '  %-12s %10s %8s %8s %8s %12s %12s %6s%%\n' "$([ "$tool" = cp ] && echo cp+fsync || echo "$tool")" \
+    printf '  %-12s %10s %8s %8s %8s %12s %12s %6s%%\n' "$(case $tool in cp) echo cp+fsync ;; baseline) echo "tm baseline" ;; *) echo "$tool" ;; esac)" \
         "$(bench_median_ms "$f")" "$(bench_pct_ms "$f" 10)" "$(bench_pct_ms "$f" 90)" \
         "$(bench_mean_ms "$f")" "$(bench_median_ms "$SCRATCH/times/$tool.cpu.us")" "$b" \
         "$(awk -v b="$b" -v s="$seg_bytes" 'BEGIN{printf "%.1f", 100*b/s}')"
@@ -255,3 +274,9 @@ pb_med=$(bench_median "$SCRATCH/times/pgbackrest.us")
 cp_med=$(bench_median "$SCRATCH/times/cp.us")
 awk -v t="$tm_med" -v p="$pb_med" -v c="$cp_med" \
     'BEGIN { printf "  ratios of medians: tidemark/pgbackrest %.2f   tidemark/cp+fsync %.2f   pgbackrest/cp+fsync %.2f\n", t/p, t/c, p/c }'
+if [ -n "$baseline_built" ]; then
+    bl_med=$(bench_median "$SCRATCH/times/baseline.us")
+    bl_version=$("$BASE_BIN" --version 2>/dev/null | head -n 1 || true)
+    awk -v t="$tm_med" -v b="$bl_med" -v v="$bl_version" \
+        'BEGIN { printf "  before/after: tidemark/baseline %.3f (baseline: %s, %s)\n", t/b, v, ENVIRON["TIDEMARK_BASELINE_BIN"] }'
+fi
