@@ -21,11 +21,9 @@ enum ForceConfirmation {
         return answer?.trimmingCharacters(in: .whitespaces) == "yes"
     }
 
-    /// One line from stdin, read on a thread of its own (never on the cooperative pool).
+    /// One line from stdin, read on a pool thread (never on the cooperative pool); nil, and so
+    /// no deletion, when not even a thread could be started.
     static func readLine() async -> String? {
-        await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
-            let thread = Thread { continuation.resume(returning: Swift.readLine(strippingNewline: true)) }
-            thread.start()
-        }
+        (try? await BlockingPool.shared.run("read the answer") { Swift.readLine(strippingNewline: true) }) ?? nil
     }
 }
