@@ -10,7 +10,9 @@
 #
 #   scripts/bench/plan.sh
 #
-# Environment: SEGMENTS (default 10000), ROUNDS (default 5), TIDEMARK_BIN, KEEP=1.
+# Environment: SEGMENTS (default 10000), ROUNDS (default 5), TIDEMARK_BIN, KEEP=1,
+# TIDEMARK_BASELINE_BIN (another tidemark build, e.g. of the previous commit: each round also
+# plans with it, in alternating order, on the same repository; before/after in one run).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,6 +42,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 tm_as_pg mkdir -p "$SCRATCH/bin" "$SOCK"
 install -m 0755 "$BIN_SRC" "$BIN"
+BASE_BIN=""
+if [ -n "${TIDEMARK_BASELINE_BIN:-}" ]; then
+    BASE_BIN=$SCRATCH/bin/tidemark-baseline
+    install -m 0755 "$(realpath -e "$TIDEMARK_BASELINE_BIN")" "$BASE_BIN" || tm_die "TIDEMARK_BASELINE_BIN=$TIDEMARK_BASELINE_BIN not found"
+fi
 ( umask 077; head -c 32 /dev/urandom | base64 >"$SCRATCH/key" )
 if [ "$(id -u)" -eq 0 ]; then chown postgres: "$SCRATCH/key"; fi
 export BACKUP_DIR=$SCRATCH/repo BACKUP_ENCRYPTION_KEY_FILE=$SCRATCH/key TIDEMARK_STANZA=main
@@ -87,16 +94,29 @@ declare -A label=([time]="--target-time '$mid'" [lsn]="--target-lsn $near_end" [
 printf '\n%-8s %10s %10s   %s\n' target median_ms max_ms "what the plan read"
 for kind in time lsn latest; do
     : >"$SCRATCH/$kind.us"
+    : >"$SCRATCH/$kind.baseline.us"
     case $kind in
         time) args=(--target-time "$mid") ;;
         lsn) args=(--target-lsn "$near_end") ;;
         latest) args=(--latest) ;;
     esac
-    for _ in $(seq 1 "$ROUNDS"); do
+    for round in $(seq 1 "$ROUNDS"); do
+        if [ -n "$BASE_BIN" ] && [ $(( round % 2 )) -eq 0 ]; then
+            s=$(bench_now_us)
+            tm_as_pg "$BASE_BIN" plan "${args[@]}" --json >"$SCRATCH/$kind.baseline.json" || tm_die "baseline plan failed"
+            e=$(bench_now_us)
+            echo $(( e - s )) >>"$SCRATCH/$kind.baseline.us"
+        fi
         s=$(bench_now_us)
         tm_as_pg "$BIN" plan "${args[@]}" --json >"$SCRATCH/$kind.json"
         e=$(bench_now_us)
         echo $(( e - s )) >>"$SCRATCH/$kind.us"
+        if [ -n "$BASE_BIN" ] && [ $(( round % 2 )) -eq 1 ]; then
+            s=$(bench_now_us)
+            tm_as_pg "$BASE_BIN" plan "${args[@]}" --json >"$SCRATCH/$kind.baseline.json" || tm_die "baseline plan failed"
+            e=$(bench_now_us)
+            echo $(( e - s )) >>"$SCRATCH/$kind.baseline.us"
+        fi
     done
     read_info=$(python3 - "$SCRATCH/$kind.json" <<'PY'
 import json, sys
@@ -107,3 +127,10 @@ PY
 )
     printf '%-8s %10s %10s   %s (%s)\n' "$kind" "$(bench_median_ms "$SCRATCH/$kind.us")" "$(bench_pct_ms "$SCRATCH/$kind.us" 100)" "$read_info" "${label[$kind]}"
 done
+if [ -n "$BASE_BIN" ]; then
+    printf '\nbefore/after (baseline %s, same repository, alternating order)\n' "$TIDEMARK_BASELINE_BIN"
+    for kind in time lsn latest; do
+        t=$(bench_median "$SCRATCH/$kind.us"); b=$(bench_median "$SCRATCH/$kind.baseline.us")
+        awk -v k="$kind" -v t="$t" -v b="$b" 'BEGIN { printf "%-8s tidemark %8.1f ms   baseline %8.1f ms   ratio %.3f\n", k, t/1000, b/1000, t/b }'
+    done
+fi
