@@ -23,14 +23,6 @@ extension ConfigurationLoader {
     }
 }
 
-extension Repository {
-    /// The lock of `stanza` in this repository with the configured lease, for commands that
-    /// must hold it: `try await repository.stanzaLock(stanza, configuration).withLease(command: "expire") { lease in ... }`.
-    public func stanzaLock(_ stanza: String, _ configuration: Configuration) -> RepositoryLock {
-        RepositoryLock(store: store, stanza: stanza, duration: configuration.lockLeaseSeconds)
-    }
-}
-
 extension Engine {
     /// The lock of the configured stanza in `repository`, with the configured lease and the
     /// engine's clock: `try await engine.stanzaLock(in: repository).withLease(command: "expire") { lease in ... }`.

@@ -105,11 +105,6 @@ extension PrefetchSpool {
         public var path: String
         /// Why it is stale.
         public var reason: String
-
-        package init(path: String, reason: String) {
-            self.path = path
-            self.reason = reason
-        }
     }
 
     /// The stale spools among: `<tempDirectory>/tidemark-spool-*` (older versions), the spool

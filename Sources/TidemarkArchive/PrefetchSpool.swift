@@ -86,18 +86,6 @@ public struct PrefetchSpool: Sendable {
         }
 
         package static let macPurpose = "prefetch-spool"
-
-        package init(stanza: String, repository: String, keyID: String, objectKey: String, name: String, objectSize: Int64, salt: String, length: UInt64, sha256: String) {
-            self.stanza = stanza
-            self.repository = repository
-            self.keyID = keyID
-            self.objectKey = objectKey
-            self.name = name
-            self.objectSize = objectSize
-            self.salt = salt
-            self.length = length
-            self.sha256 = sha256
-        }
     }
 
     // MARK: prefetch (the background worker)

@@ -9,11 +9,6 @@ import TidemarkRepository
 package struct BlockLocation: Hashable, Sendable {
     package var pack: Int
     package var offset: Int64
-
-    package init(pack: Int, offset: Int64) {
-        self.pack = pack
-        self.offset = offset
-    }
 }
 
 /// Turns a stream of files into packs, a block map and catalog entries.

@@ -51,13 +51,6 @@ public struct RepositoryBackup: Sendable {
     public var catalog: BackupCatalog
     public var newBlocks: Int
     public var reusedBlocks: Int
-
-    package init(repository: String, catalog: BackupCatalog, newBlocks: Int, reusedBlocks: Int) {
-        self.repository = repository
-        self.catalog = catalog
-        self.newBlocks = newBlocks
-        self.reusedBlocks = reusedBlocks
-    }
 }
 
 extension BackupStore {

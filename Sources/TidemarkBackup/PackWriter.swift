@@ -101,11 +101,6 @@ package final class PackWriter {
 package struct SendableBuffer: @unchecked Sendable {
     package let buffer: UnsafeMutableRawBufferPointer
     package let count: Int
-
-    package init(buffer: UnsafeMutableRawBufferPointer, count: Int) {
-        self.buffer = buffer
-        self.count = count
-    }
 }
 
 /// The envelope state and the store writer of one pack. Used by one task at a time: the

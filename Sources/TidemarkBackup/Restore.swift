@@ -70,13 +70,6 @@ public struct RestoreReport: Sendable {
     public var files: Int
     public var bytes: Int64
     public var seconds: Double
-
-    package init(backup: BackupID, files: Int, bytes: Int64, seconds: Double) {
-        self.backup = backup
-        self.files = files
-        self.bytes = bytes
-        self.seconds = seconds
-    }
 }
 
 extension BackupStore {

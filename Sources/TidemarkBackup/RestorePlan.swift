@@ -32,13 +32,6 @@ package final class RestorePlan: Sendable {
         package var length: Int64
         package var file: Int
         package var fileOffset: Int64
-
-        package init(packOffset: Int64, length: Int64, file: Int, fileOffset: Int64) {
-            self.packOffset = packOffset
-            self.length = length
-            self.file = file
-            self.fileOffset = fileOffset
-        }
     }
 
     package let root: String

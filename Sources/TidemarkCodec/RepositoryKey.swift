@@ -171,15 +171,6 @@ public func hexBytes(_ text: String) -> [UInt8]? {
     return out
 }
 
-/// A secret read from a file or the environment without surrounding whitespace and newlines.
-public func trimmedSecret(_ bytes: [UInt8]) -> [UInt8] {
-    let space: Set<UInt8> = [9, 10, 13, 32]
-    var start = 0, end = bytes.count
-    while start < end, space.contains(bytes[start]) { start += 1 }
-    while end > start, space.contains(bytes[end - 1]) { end -= 1 }
-    return Array(bytes[start..<end])
-}
-
 /// Incremental SHA-256 for callers that do not import Crypto.
 public struct ContentHasher: Sendable {
     var hasher = SHA256()

@@ -160,11 +160,6 @@ public struct RehearsalCheck: Sendable, Equatable, Codable {
         public var line: Int
         public var message: String
         public var description: String { "line \(line): \(message)" }
-
-        package init(line: Int, message: String) {
-            self.line = line
-            self.message = message
-        }
     }
 
     /// Parses a check file; blocks start at `-- name:`.

@@ -74,26 +74,12 @@ package struct WALSummaryFacts: Codable, Sendable, Equatable {
         package var pageMagic: UInt16
         /// Base64; only when the whole present prefix was kept.
         package var bytes: String?
-
-        package init(lsn: LSN, totalLength: UInt32, presentLength: Int, pageMagic: UInt16, bytes: String? = nil) {
-            self.lsn = lsn
-            self.totalLength = totalLength
-            self.presentLength = presentLength
-            self.pageMagic = pageMagic
-            self.bytes = bytes
-        }
     }
 
     package struct Head: Codable, Sendable, Equatable {
         package var remainingLength: UInt32
         package var endLSN: LSN?
         package var bytes: String?
-
-        package init(remainingLength: UInt32, endLSN: LSN? = nil, bytes: String? = nil) {
-            self.remainingLength = remainingLength
-            self.endLSN = endLSN
-            self.bytes = bytes
-        }
     }
 
     package init(scan: WALSegmentScan) {

@@ -29,15 +29,6 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
         encoder.outputFormatting = [.sortedKeys]
         return Array(try encoder.encode(copy))
     }
-
-    package init(format: String, version: Int, created: String, cipher: String, wrappedKey: WrappedKey, mac: String) {
-        self.format = format
-        self.version = version
-        self.created = created
-        self.cipher = cipher
-        self.wrappedKey = wrappedKey
-        self.mac = mac
-    }
 }
 
 /// An opened repository: its store, its data key, and what it was created with.
@@ -212,12 +203,6 @@ public struct Repository: Sendable {
         }
         return TidemarkError(.repository, "repository '\(store.location)' does not exist or is not initialized",
                              hints: ["run `tidemark init` once with the same BACKUP_DIR and key (as the PostgreSQL server user), or fix BACKUP_DIR if the storage is not mounted"])
-    }
-
-    package init(store: any ObjectStore, key: RepositoryKey, config: RepositoryConfig) {
-        self.store = store
-        self.key = key
-        self.config = config
     }
 }
 

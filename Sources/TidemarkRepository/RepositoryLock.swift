@@ -175,20 +175,6 @@ public struct LeaseRecord: Codable, Sendable, Equatable {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         return Array(try encoder.encode(self)) + [10]
     }
-
-    package init(holder: String, host: String, pid: Int32, command: String, bootID: String, pidNamespace: String, acquiredAt: String, acquiredAtMillis: Int64, expiresAt: String, expiresAtMillis: Int64, released: Bool) {
-        self.holder = holder
-        self.host = host
-        self.pid = pid
-        self.command = command
-        self.bootID = bootID
-        self.pidNamespace = pidNamespace
-        self.acquiredAt = acquiredAt
-        self.acquiredAtMillis = acquiredAtMillis
-        self.expiresAt = expiresAt
-        self.expiresAtMillis = expiresAtMillis
-        self.released = released
-    }
 }
 
 /// What makes two processes comparable by pid: the same host name, boot and PID namespace.

@@ -11,13 +11,6 @@ public enum FileIO {
         public var isDirectory: Bool
         public var isRegular: Bool
         public var size: Int64
-
-        package init(name: String, isDirectory: Bool, isRegular: Bool, size: Int64) {
-            self.name = name
-            self.isDirectory = isDirectory
-            self.isRegular = isRegular
-            self.size = size
-        }
     }
 
     public static func parent(_ path: String) -> String {

@@ -26,21 +26,11 @@ public enum KeyFile {
         guard let bytes = read else {
             throw TidemarkError(.configuration, "unable to read key file '\(path)' (\(source)): no such file")
         }
-        let key = trimmed(bytes)
+        let key = trimmedSecret(bytes)
         guard !key.isEmpty else {
             throw TidemarkError(.configuration, "key file '\(path)' (\(source)) is empty", hints: ["put the repository key in it"])
         }
         return Secret(key)
-    }
-
-    /// `bytes` without leading and trailing tabs, newlines, carriage returns and spaces: the
-    /// same rule as TidemarkCodec's `trimmedSecret` (which this module cannot import).
-    package static func trimmed(_ bytes: [UInt8]) -> [UInt8] {
-        let space: Set<UInt8> = [9, 10, 13, 32]
-        var start = 0, end = bytes.count
-        while start < end, space.contains(bytes[start]) { start += 1 }
-        while end > start, space.contains(bytes[end - 1]) { end -= 1 }
-        return Array(bytes[start..<end])
     }
 }
 
@@ -54,4 +44,14 @@ extension FileIO {
         let cwd = String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return cwd + "/" + path
     }
+}
+
+/// A secret read from a file or the environment without surrounding tabs, newlines, carriage
+/// returns and spaces.
+public func trimmedSecret(_ bytes: [UInt8]) -> [UInt8] {
+    let space: Set<UInt8> = [9, 10, 13, 32]
+    var start = 0, end = bytes.count
+    while start < end, space.contains(bytes[start]) { start += 1 }
+    while end > start, space.contains(bytes[end - 1]) { end -= 1 }
+    return Array(bytes[start..<end])
 }

@@ -51,23 +51,6 @@ package final class ConditionLock: @unchecked Sendable {
     }
 }
 
-/// CLOCK_MONOTONIC in nanoseconds.
-package func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}
-
-/// `seconds` from now on CLOCK_MONOTONIC, in nanoseconds (negative or NaN counts as now; huge
-/// values saturate).
-package func monotonicNanoseconds(after seconds: Double) -> UInt64 {
-    let now = monotonicNanoseconds()
-    guard seconds > 0 else { return now }
-    let delta = seconds * 1e9
-    guard delta < Double(UInt64.max - now) else { return UInt64.max }
-    return now + UInt64(delta)
-}
-
 /// A one-shot flag: the first `claim()` wins.
 package final class Once: Sendable {
     private let done = Atomic<Bool>(false)

@@ -23,14 +23,6 @@ package struct SubprocessResult: Sendable {
         while s.hasSuffix("\n") { s.removeLast() }
         return s
     }
-
-    package init(exitCode: Int32, signal: Int32? = nil, stdout: String, stderr: String, timedOut: Bool) {
-        self.exitCode = exitCode
-        self.signal = signal
-        self.stdout = stdout
-        self.stderr = stderr
-        self.timedOut = timedOut
-    }
 }
 
 /// A program to run: what, with which environment, as whom, where, and for how long at most.
