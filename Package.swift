@@ -32,6 +32,8 @@ let package = Package(
         // Modules, lowest first; each imports only modules above it (docs/architecture.md).
         .target(name: "TidemarkCore", dependencies: ["CTidemarkCRC32C"], swiftSettings: strict),
         .target(name: "TidemarkSystem", dependencies: ["TidemarkCore"], swiftSettings: strict),
+        // Pure policy decisions beside the core (retention; later cron and scheduling): no I/O.
+        .target(name: "TidemarkPolicy", dependencies: ["TidemarkCore"], swiftSettings: strict),
         .target(
             name: "TidemarkCodec",
             dependencies: [
@@ -77,7 +79,7 @@ let package = Package(
             name: "Tidemark",
             dependencies: [
                 "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkS3", "PostgresReplication",
-                "TidemarkRepository", "TidemarkArchive", "TidemarkBackup",
+                "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -90,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "tidemark",
             dependencies: [
-                "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive", "TidemarkBackup",
+                "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy",
                 "CTidemarkSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -107,6 +109,7 @@ let package = Package(
             name: "tidemark-s3-bench", dependencies: ["TidemarkS3", "TidemarkStorage"], swiftSettings: strict),
 
         .testTarget(name: "TidemarkCoreTests", dependencies: ["TidemarkCore"], swiftSettings: strict),
+        .testTarget(name: "TidemarkPolicyTests", dependencies: ["TidemarkPolicy", "TidemarkCore"], swiftSettings: strict),
         .testTarget(
             name: "TidemarkCodecTests",
             dependencies: [

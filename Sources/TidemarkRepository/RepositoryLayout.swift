@@ -85,3 +85,23 @@ extension RepositoryLayout {
         "\(stanza)/walindex/\(segment.directoryName)/\(segment).summary"
     }
 }
+
+extension RepositoryLayout {
+    /// `<stanza>/pins/<id>` (envelope: `BackupPin` JSON): backup `id` is on hold (`tidemark pin`),
+    /// expire and delete never remove it. One listing finds every pin.
+    public static func pinPrefix(_ stanza: String) -> String { "\(stanza)/pins/" }
+
+    public static func pin(_ stanza: String, _ id: BackupID) -> String { pinPrefix(stanza) + id.rawValue }
+
+    /// `<stanza>/deleting/<id>` (envelope: `DeletionMarker` JSON): backup `id` is being deleted.
+    /// Written before any of its objects goes and removed after its catalog: a marked backup is
+    /// not listed, planned or restored, and the next expire or delete finishes the job.
+    public static func deletingPrefix(_ stanza: String) -> String { "\(stanza)/deleting/" }
+
+    public static func deletionMarker(_ stanza: String, _ id: BackupID) -> String { deletingPrefix(stanza) + id.rawValue }
+
+    /// `<stanza>/catalog.index` (envelope: `CatalogIndex` JSON): a summary of every complete
+    /// backup's catalog, so listing needs one read; a cache, checked against the listing of
+    /// `backup/` and rebuilt from the catalogs when missing or stale.
+    public static func catalogIndex(_ stanza: String) -> String { "\(stanza)/catalog.index" }
+}

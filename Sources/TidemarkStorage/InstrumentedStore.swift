@@ -6,7 +6,7 @@ public struct StoreCall: Sendable, CustomStringConvertible {
         case get, getRange = "get-range", getBatch = "get-batch", getRanges = "get-ranges", size, list, put
         case makeWriter = "make-writer", write, commit, abort
         case openReader = "open-reader", read, close
-        case delete, removeAll = "remove-all"
+        case delete, removeAll = "remove-all", deleteMany = "delete-many", retainUntil = "retain-until"
     }
 
     public enum Outcome: String, Sendable, Equatable {
@@ -120,6 +120,16 @@ public struct InstrumentedStore: ObjectStore {
 
     public func removeAll(prefix: String) async throws {
         try await observe(.removeAll, prefix, bytes: { _ in 0 }, outcome: { _ in .done }) { try await base.removeAll(prefix: prefix) }
+    }
+
+    public func deleteMany(_ keys: [String]) async throws {
+        try await observe(.deleteMany, keys.first ?? "", count: keys.count, bytes: { _ in 0 }, outcome: { _ in .done }) {
+            try await base.deleteMany(keys)
+        }
+    }
+
+    public func retainUntil(_ key: String) async throws -> Int64? {
+        try await observe(.retainUntil, key, bytes: { _ in 0 }, outcome: { _ in .done }) { try await base.retainUntil(key) }
     }
 
     func observe<T>(

@@ -73,6 +73,24 @@ public protocol ObjectStore: Sendable {
     /// Removes every object below `prefix` (ending in "/"), including what writers that died
     /// left in flight. The caller guarantees nobody is writing there.
     func removeAll(prefix: String) async throws
+
+    /// Removes `keys` (missing ones are not an error): the same as `delete` of each, but a store
+    /// may do it in fewer round trips or syncs. Durable when it returns. A call that fails may
+    /// have removed any subset; callers that need an order (expire: oldest WAL first) call it
+    /// with consecutive batches.
+    func deleteMany(_ keys: [String]) async throws
+
+    /// Seconds since the epoch until which the store refuses to remove the object at `key`
+    /// (S3 Object Lock retention), or nil when nothing holds it (or the store has no such lock).
+    func retainUntil(_ key: String) async throws -> Int64?
+}
+
+extension ObjectStore {
+    public func deleteMany(_ keys: [String]) async throws {
+        for key in keys { try await delete(key) }
+    }
+
+    public func retainUntil(_ key: String) async throws -> Int64? { nil }
 }
 
 extension ObjectStore {

@@ -8,7 +8,7 @@ struct ModuleLayeringTests {
     /// Lowest first. Modules on one line are peers: neither imports the other.
     static let layers: [[String]] = [
         ["TidemarkCore"],
-        ["TidemarkSystem"],
+        ["TidemarkSystem", "TidemarkPolicy"],
         ["TidemarkCodec", "TidemarkStorage", "PostgresReplication"],
         ["TidemarkS3"],
         ["TidemarkRepository"],
