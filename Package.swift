@@ -81,6 +81,7 @@ let package = Package(
                 "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkS3", "PostgresReplication",
                 "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
         // The service's module (scheduler, admin API): empty until the service lands.

@@ -289,7 +289,9 @@ extension ConfigFile {
         }
         var repository = scalars(RepositorySpec.CodingKeys.self)
         repository[RepositorySpec.CodingKeys.s3.stringValue] = .object(scalars(S3Section.CodingKeys.self))
+        repository[RepositorySpec.CodingKeys.retention.stringValue] = .object(scalars(RetentionSection.CodingKeys.self))
         var top = scalars(CodingKeys.self)
+        top[CodingKeys.retention.stringValue] = .object(scalars(RetentionSection.CodingKeys.self))
         top[CodingKeys.repositories.stringValue] = .array(.object(repository))
         top[CodingKeys.postgres.stringValue] = .object(scalars(PostgresSection.CodingKeys.self))
         return .object(top)

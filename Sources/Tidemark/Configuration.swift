@@ -14,6 +14,7 @@ import TidemarkArchive
 import TidemarkBackup
 import TidemarkCore
 import TidemarkS3
+import TidemarkPolicy
 
 /// One place archives and backups are written to (an entry of `repositories`).
 ///
@@ -28,8 +29,10 @@ public struct RepositorySpec: Codable, Sendable, Hashable {
     /// raises an alert instead.
     public var required: Bool = true
     public var s3: S3Section? = nil
+    /// This repository's own retention (over the file's top-level one): docs/retention.md.
+    public var retention: RetentionSection? = nil
 
-    package enum CodingKeys: String, CodingKey, CaseIterable { case name, type, path, required, s3 }
+    package enum CodingKeys: String, CodingKey, CaseIterable { case name, type, path, required, s3, retention }
 
     /// Where the repository is, for messages: the directory, or `s3://bucket/prefix`.
     public var location: String {
@@ -52,6 +55,7 @@ extension RepositorySpec {
         path = try c.decodeIfPresent(String.self, forKey: .path) ?? ""
         required = try c.decodeIfPresent(Bool.self, forKey: .required) ?? true
         s3 = try c.decodeIfPresent(S3Section.self, forKey: .s3)
+        retention = try c.decodeIfPresent(RetentionSection.self, forKey: .retention)
     }
 }
 
@@ -79,6 +83,8 @@ public struct ConfigFile: Codable, Sendable {
     public var spoolPath: String?
     /// Seconds a stanza lock's lease lasts unless renewed (default 60; docs/locking.md).
     public var lockLeaseSeconds: Double?
+    /// What expire keeps (docs/retention.md); a repository's own `retention` overrides it.
+    public var retention: RetentionSection?
 
     public struct PostgresSection: Codable, Sendable {
         public var conninfo: String?
@@ -88,7 +94,7 @@ public struct ConfigFile: Codable, Sendable {
 
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case stanza, repositories, encryptionKey, encryptionKeyFile, compression, compressionLevel, ioTimeoutSeconds, postgres,
-             archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath, lockLeaseSeconds
+             archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath, lockLeaseSeconds, retention
     }
 
     public init() {}
@@ -113,6 +119,8 @@ public struct Configuration: Sendable {
     public var archiveTimeoutSeconds: Double = 60
     /// Seconds a stanza lock's lease lasts unless renewed (`RepositoryLock`).
     public var lockLeaseSeconds: Double = 60
+    /// Each repository's retention policy, by name.
+    public var retention: [String: RetentionPolicy] = [:]
     public var fastCheckpoint = true
     /// Resolved settings of each s3 repository, by repository name.
     public var s3Settings: [String: S3RepositorySettings] = [:]
@@ -281,6 +289,7 @@ public enum ConfigurationLoader {
         configuration.conninfo = env["TIDEMARK_PG_CONNINFO"].flatMap { $0.isEmpty ? nil : $0 } ?? file.postgres?.conninfo ?? ""
         configuration.archiveTimeoutSeconds = file.archiveTimeoutSeconds ?? 60
         configuration.lockLeaseSeconds = try lockLease(file: file, environment: env)
+        configuration.retention = try retention(file: file, repositories: repositories, environment: env)
         var prefetch = file.prefetchSegments ?? 8
         if let t = env["TIDEMARK_PREFETCH"], !t.isEmpty {
             guard let v = Int(t) else {

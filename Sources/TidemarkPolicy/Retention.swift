@@ -67,11 +67,13 @@ public enum Retention {
         }
 
         for b in backups { if let why = b.pin { keep(b.id, why.isEmpty ? "pinned" : "pinned: \(why)") } }
+        for b in backups { if let until = b.lockedUntil { keep(b.id, "object lock until \(until)") } }
 
         // The PITR window: on every timeline it touches, the newest backup that ends before it
         // starts and everything after, with all WAL from that backup's start onward.
         let windowEnd = input.asOf ?? input.lastCommit.values.max() ?? newest.endTime
         let windowStart = windowEnd - Int64(max(0, policy.pitrDays)) * 86_400
+        var anchors: Set<String> = []
         let timelines = Set(input.segments.keys).union(backups.map(\.stopTimeline)).sorted()
         for timeline in timelines {
             if let last = input.lastCommit[timeline], last < windowStart { continue }
@@ -82,6 +84,7 @@ public enum Retention {
             let onPath = inScope.filter { RetentionWAL.onPath($0, path) }
             guard let anchor = onPath.last(where: { $0.endTime <= windowStart }) ?? onPath.first else { continue }
             keep(anchor.id, "pitr window")
+            anchors.insert(anchor.id)
             for b in onPath where b.endTime > windowStart { keep(b.id, "pitr window") }
             wal.keep(on: path, from: anchor.startLSN, to: nil)
         }
@@ -113,6 +116,6 @@ public enum Retention {
         let windowsAfter = RetentionWAL.windows(backups: keptBackups, segments: after, graph: input.graph,
                                                 size: input.segmentSize, lastCommit: input.lastCommit)
         return RetentionPlan(decisions: decisions, deletedWAL: deleted, keptWAL: kept, windowStart: windowStart,
-                             windowEnd: windowEnd, hold: nil, windowsBefore: before, windowsAfter: windowsAfter)
+                             windowEnd: windowEnd, hold: nil, windowsBefore: before, windowsAfter: windowsAfter, pitrAnchors: anchors)
     }
 }

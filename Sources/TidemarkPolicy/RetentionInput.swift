@@ -15,9 +15,13 @@ public struct RetentionBackup: Sendable, Hashable {
     public var pin: String?
     /// Bytes its own objects take in the repository.
     public var storedBytes: Int64
+    /// Set when the store refuses to delete some of its objects before this instant (S3
+    /// Object Lock), as text for the reason: it is kept, with its chain.
+    public var lockedUntil: String?
 
     public init(id: String, type: BackupType, parent: String?, endTime: Int64, timeline: TimelineID,
-                stopTimeline: TimelineID, startLSN: LSN, stopLSN: LSN, pin: String? = nil, storedBytes: Int64 = 0) {
+                stopTimeline: TimelineID, startLSN: LSN, stopLSN: LSN, pin: String? = nil, storedBytes: Int64 = 0,
+                lockedUntil: String? = nil) {
         self.id = id
         self.type = type
         self.parent = parent
@@ -28,6 +32,7 @@ public struct RetentionBackup: Sendable, Hashable {
         self.stopLSN = stopLSN
         self.pin = pin
         self.storedBytes = storedBytes
+        self.lockedUntil = lockedUntil
     }
 }
 
@@ -65,7 +70,8 @@ public struct RetentionDecision: Sendable, Hashable, Codable {
     public var id: String
     public var keep: Bool
     /// Why it is kept ("daily 2026-11-30", "weekly 2026-W48", "monthly 2026-11", "yearly 2026",
-    /// "pitr window", "parent of X", "pinned: reason", "newest full chain", "newer than as-of");
+    /// "pitr window", "parent of X", "pinned: reason", "newest full chain", "newer than as-of",
+    /// "object lock until T");
     /// for a deleted backup, "no rule keeps it".
     public var reasons: [String]
     public var endTime: Int64
@@ -106,6 +112,9 @@ public struct RetentionPlan: Sendable {
     public var hold: String?
     public var windowsBefore: [RetentionWindow]
     public var windowsAfter: [RetentionWindow]
+    /// The backups the PITR window starts from (one per timeline it touches): without them some
+    /// instants of the window could not be restored.
+    public var pitrAnchors: Set<String> = []
 
     public var deletedBackups: [RetentionDecision] { decisions.filter { !$0.keep } }
     public var bytesFreed: Int64 { deletedBackups.reduce(0) { $0 + $1.storedBytes } + deletedWAL.reduce(0) { $0 + $1.bytes } }

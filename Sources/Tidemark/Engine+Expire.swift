@@ -1,0 +1,159 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Crypto
+import TidemarkArchive
+import TidemarkCodec
+import TidemarkCore
+import TidemarkPolicy
+import TidemarkRepository
+import TidemarkStorage
+
+/// How `tidemark expire` runs.
+public struct ExpireOptions: Sendable {
+    /// Plan only: nothing is written, not even the lock.
+    public var dryRun: Bool
+    /// Only this repository (else every configured one, each with its own policy).
+    public var repository: String?
+    /// Evaluate the policy at this instant (`--as-of`).
+    public var asOf: Date?
+    /// Run only if the repositories still produce exactly the plan of this hash (`--apply`).
+    public var apply: String?
+
+    public init(dryRun: Bool = false, repository: String? = nil, asOf: Date? = nil, apply: String? = nil) {
+        self.dryRun = dryRun
+        self.repository = repository
+        self.asOf = asOf
+        self.apply = apply
+    }
+}
+
+extension Engine {
+    /// `tidemark expire`: per repository, the retention plan (docs/retention.md), then, unless
+    /// `dryRun`, its execution under the stanza lock. A repository that cannot be read is
+    /// reported with its error and the others still run; `failures` then carries the error.
+    public func expire(_ options: ExpireOptions) async throws -> (ExpireReport, failures: [TidemarkError]) {
+        let passphrase = try configuration.requireKey()
+        let specs = try options.repository.map { [try configuration.repository(named: $0)] } ?? configuration.repositories
+        let nowSeconds = Int64(now().timeIntervalSince1970.rounded(.down))
+        let asOf = options.asOf.map { Int64($0.timeIntervalSince1970.rounded(.down)) }
+        var failures: [TidemarkError] = []
+        var reports: [ExpireRepositoryReport] = []
+        var runs: [(Int, ExpireRun)] = []
+        for spec in specs {
+            let policy = configuration.retention[spec.name] ?? .default
+            var report = ExpireRepositoryReport(empty: spec, policy: policy)
+            do {
+                let repo = try await open(spec, passphrase: passphrase)
+                runs.append((reports.count, ExpireRun(spec: spec, repository: repo, stanza: configuration.stanza, policy: policy,
+                                                      now: nowSeconds, asOf: asOf)))
+            } catch {
+                let e = TidemarkError.wrap(error, doing: "open repository '\(spec.name)'")
+                report.error = e.message
+                failures.append(e.inRequiredRepository(spec.name))
+            }
+            reports.append(report)
+        }
+        var leases: [Lease] = []
+        if !options.dryRun {
+            do {
+                for (_, run) in runs { leases.append(try await stanzaLock(in: run.repository).acquire(command: "expire")) }
+            } catch {
+                for lease in leases { await lease.release() }
+                throw error
+            }
+        }
+        let keeper = LeaseKeeper(leases) { _, _ in }
+        let result: Result<String, any Error>
+        do {
+            result = .success(try await expire(runs, leases: leases, reports: &reports, options: options, failures: &failures))
+        } catch {
+            result = .failure(error)
+        }
+        await keeper.stop()
+        for lease in leases { await lease.release() }
+        let hash = try result.get()
+        let report = ExpireReport(dryRun: options.dryRun, asOf: asOf.map { PostgresTimestamp(unixSeconds: $0).iso8601 },
+                                  planHash: hash, repositories: reports)
+        return (report, failures)
+    }
+
+    private func expire(_ runs: [(Int, ExpireRun)], leases: [Lease], reports: inout [ExpireRepositoryReport],
+                        options: ExpireOptions, failures: inout [TidemarkError]) async throws -> String {
+        var planned: [(Int, ExpireRun, ExpireRun.State, ExpireRun.Plan)] = []
+        for (index, run) in runs {
+            do {
+                let state = try await run.read()
+                planned.append((index, run, state, try await run.plan(state)))
+            } catch {
+                let e = TidemarkError.wrap(error, doing: "plan expiry in repository '\(run.spec.name)'")
+                reports[index].error = e.message
+                failures.append(e.inRequiredRepository(run.spec.name))
+            }
+        }
+        let hash = Self.combinedHash(planned.map(\.3.hash))
+        if let wanted = options.apply, wanted != hash {
+            throw TidemarkError(.conflict, "the repositories no longer produce plan \(wanted): they now produce plan \(hash); nothing was deleted",
+                                hints: ["run `tidemark expire --dry-run` again, check its plan, and apply the new hash"])
+        }
+        for (index, run, state, plan) in planned {
+            var report = reports[index]
+            report.fill(run: run, state: state, plan: plan)
+            if !options.dryRun, let lease = leases.first(where: { $0.lock.store.location == run.store.location }) {
+                do {
+                    let resumed = try await run.resume(state.pending, lease: lease)
+                    let outcome = plan.retention.hold == nil ? try await run.execute(plan, lease: lease, command: "expire") : .init()
+                    report.backupsDeleted = outcome.backupsDeleted
+                    report.segmentsDeleted = outcome.segmentsDeleted
+                    report.objectsDeleted = resumed.objectsDeleted + outcome.objectsDeleted
+                    report.bytesFreed = resumed.bytesFreed + outcome.bytesFreed
+                } catch {
+                    let e = TidemarkError.wrap(error, doing: "expire in repository '\(run.spec.name)'")
+                    report.error = e.message
+                    failures.append(e.inRequiredRepository(run.spec.name))
+                }
+            }
+            reports[index] = report
+        }
+        return hash
+    }
+
+    static func combinedHash(_ hashes: [String]) -> String {
+        String(hexString(SHA256.hash(data: Array(hashes.joined(separator: "\n").utf8))).prefix(16))
+    }
+}
+
+extension ExpireRepositoryReport {
+    init(empty spec: RepositorySpec, policy: RetentionPolicy) {
+        self.init(repository: spec.name, location: spec.location, policy: policy, hold: nil, windowStart: nil, windowEnd: nil,
+                  backups: [], walDeleted: [], walKept: [], resumed: [], locked: [], backupsDeleted: 0, segmentsDeleted: 0,
+                  objectsDeleted: 0, bytesFreed: 0, windowsBefore: [], windowsAfter: [], planHash: "", error: nil)
+    }
+
+    /// The plan's content; the counts are what it will delete (a run replaces them with what it did).
+    mutating func fill(run: ExpireRun, state: ExpireRun.State, plan: ExpireRun.Plan) {
+        let size = state.size ?? .default
+        let facts = Dictionary(state.summaries.map { ($0.id.rawValue, $0) }, uniquingKeysWith: { a, _ in a })
+        hold = plan.retention.hold
+        windowStart = plan.retention.windowStart.map { PostgresTimestamp(unixSeconds: $0).iso8601 }
+        windowEnd = plan.retention.windowEnd.map { PostgresTimestamp(unixSeconds: $0).iso8601 }
+        backups = plan.retention.decisions.map { d in
+            ExpireBackup(id: d.id, type: facts[d.id]?.type.rawValue ?? "", endTime: facts[d.id]?.stopTime ?? "", keep: d.keep,
+                         reasons: d.reasons, storedBytes: d.storedBytes)
+        }
+        walDeleted = plan.retention.deletedWAL.map { ExpireWALRange($0, size: size) }
+        walKept = plan.retention.keptWAL.map { ExpireWALRange($0, size: size) }
+        resumed = state.pending.map(\.id.rawValue)
+        locked = plan.locked
+        let backupObjects = plan.backupObjects.values.flatMap { $0 }
+        backupsDeleted = plan.retention.deletedBackups.count
+        segmentsDeleted = plan.retention.deletedWAL.reduce(0) { $0 + $1.segments }
+        objectsDeleted = backupObjects.count + plan.walObjects.count
+        bytesFreed = backupObjects.reduce(0) { $0 + $1.size } + plan.walObjects.reduce(0) { $0 + $1.size }
+        windowsBefore = plan.retention.windowsBefore.map(ExpireWindow.init)
+        windowsAfter = plan.retention.windowsAfter.map(ExpireWindow.init)
+        planHash = plan.hash
+    }
+}
