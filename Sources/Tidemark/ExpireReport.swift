@@ -88,3 +88,66 @@ extension ExpireWindow {
         until = w.until.map { PostgresTimestamp(unixSeconds: $0).iso8601 }
     }
 }
+
+// Optional fields are written as null, not left out: the JSON is documented field by field.
+extension ExpireReport {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(dryRun, forKey: .dryRun)
+        try c.encode(asOf, forKey: .asOf)
+        try c.encode(planHash, forKey: .planHash)
+        try c.encode(repositories, forKey: .repositories)
+    }
+}
+
+extension ExpireRepositoryReport {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(repository, forKey: .repository)
+        try c.encode(location, forKey: .location)
+        try c.encode(ExpirePolicy(policy), forKey: .policy)
+        try c.encode(hold, forKey: .hold)
+        try c.encode(windowStart, forKey: .windowStart)
+        try c.encode(windowEnd, forKey: .windowEnd)
+        try c.encode(backups, forKey: .backups)
+        try c.encode(walDeleted, forKey: .walDeleted)
+        try c.encode(walKept, forKey: .walKept)
+        try c.encode(resumed, forKey: .resumed)
+        try c.encode(locked, forKey: .locked)
+        try c.encode(backupsDeleted, forKey: .backupsDeleted)
+        try c.encode(segmentsDeleted, forKey: .segmentsDeleted)
+        try c.encode(objectsDeleted, forKey: .objectsDeleted)
+        try c.encode(bytesFreed, forKey: .bytesFreed)
+        try c.encode(windowsBefore, forKey: .windowsBefore)
+        try c.encode(windowsAfter, forKey: .windowsAfter)
+        try c.encode(planHash, forKey: .planHash)
+        try c.encode(error, forKey: .error)
+    }
+}
+
+/// The policy as the JSON shows it (`timeZone` null for UTC).
+struct ExpirePolicy: Encodable {
+    var policy: RetentionPolicy
+    init(_ policy: RetentionPolicy) { self.policy = policy }
+    enum CodingKeys: String, CodingKey { case daily, weekly, monthly, yearly, pitrDays, minFullChains, timeZone }
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(policy.daily, forKey: .daily)
+        try c.encode(policy.weekly, forKey: .weekly)
+        try c.encode(policy.monthly, forKey: .monthly)
+        try c.encode(policy.yearly, forKey: .yearly)
+        try c.encode(policy.pitrDays, forKey: .pitrDays)
+        try c.encode(policy.minFullChains, forKey: .minFullChains)
+        try c.encode(policy.timeZone, forKey: .timeZone)
+    }
+}
+
+extension ExpireWindow {
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(timeline, forKey: .timeline)
+        try c.encode(backup, forKey: .backup)
+        try c.encode(from, forKey: .from)
+        try c.encode(until, forKey: .until)
+    }
+}
