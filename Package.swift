@@ -152,7 +152,7 @@ let package = Package(
             name: "TidemarkTests",
             dependencies: [
                 "Tidemark", "TidemarkTesting", "TidemarkS3", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive",
-                "TidemarkBackup",
+                "TidemarkBackup", "TidemarkPolicy",
             ],
             swiftSettings: strict),
         // The executable's own layer: exit-code mapping, the wal-push/wal-fetch fast path, logging.
