@@ -46,6 +46,9 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
     public var partSize: Int
     /// Parts uploaded at once by one writer.
     public var concurrency: Int
+    /// Object Lock retention for every object written; nil: none asked for (a bucket's default
+    /// retention still applies).
+    public var objectLock: S3ObjectLock?
     /// A hard limit in seconds for one operation, retries included.
     public var operationDeadline: Double
     /// The longest a single request may wait for the next bytes before it counts as stalled.
@@ -64,7 +67,7 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         endpoint: String? = nil, region: String = S3RepositorySettings.defaultRegion, bucket: String, prefix: String = "",
         credentials: S3Credentials, addressing: S3AddressingStyle? = nil, caBundlePath: String? = nil,
         partSize: Int = S3Configuration.defaultPartSize, concurrency: Int = S3Configuration.defaultConcurrency,
-        operationDeadline: Double = S3RepositorySettings.defaultTimeoutSeconds,
+        objectLock: S3ObjectLock? = nil, operationDeadline: Double = S3RepositorySettings.defaultTimeoutSeconds,
         readTimeout: Double = S3RepositorySettings.maximumReadTimeoutSeconds, retry: S3RetryPolicy = S3RetryPolicy(),
         secretSource: String = "AWS_SECRET_ACCESS_KEY", keyIDSource: String = "AWS_ACCESS_KEY_ID"
     ) throws(StorageError) {
@@ -85,6 +88,7 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         self.caBundlePath = caBundlePath
         self.partSize = partSize
         self.concurrency = max(1, concurrency)
+        self.objectLock = objectLock
         self.operationDeadline = operationDeadline
         self.readTimeout = readTimeout
         self.retry = retry
@@ -111,6 +115,9 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
         guard partSize >= Self.minimumPartSize, partSize <= 5 << 30 else {
             throw bad("unable to use S3 part size \(partSize): S3 needs 5 MiB to 5 GiB\nHINT: choose a part size of at least 5242880 bytes")
         }
+        if let objectLock, !S3ObjectLock.allowedDays.contains(objectLock.days) {
+            throw bad("unable to lock objects for \(objectLock.days) days\nHINT: set s3.objectLock.days to 1...36500")
+        }
         guard operationDeadline > 0, readTimeout > 0 else { throw bad("unable to use S3: deadlines must be positive") }
         for component in prefix.split(separator: "/") where component == "." || component == ".." {
             throw bad("unable to use S3 prefix '\(prefix)': '.' and '..' are not allowed\nHINT: fix the part after the bucket in AWS_BACKUP_BUCKET")
@@ -132,7 +139,8 @@ public struct S3Configuration: Sendable, CustomStringConvertible {
     public var description: String {
         "S3Configuration(endpoint: \(endpoint), region: \(region), bucket: \(bucket), prefix: \(prefix), "
             + "accessKeyID: \(credentials.accessKeyID), secret: <redacted>, addressing: \(addressing.rawValue), "
-            + "partSize: \(partSize), concurrency: \(concurrency))"
+            + "partSize: \(partSize), concurrency: \(concurrency)"
+            + (objectLock.map { ", objectLock: \($0.mode.rawValue) \($0.days) days" } ?? "") + ")"
     }
 }
 

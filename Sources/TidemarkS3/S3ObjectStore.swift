@@ -3,6 +3,10 @@ import NIOHTTP1
 import TidemarkStorage
 import TidemarkSystem
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// An in-flight multipart upload, as `ListMultipartUploads` reports it.
 public struct S3MultipartUpload: Sendable, Hashable {
     /// The key relative to the store's prefix.
@@ -115,9 +119,14 @@ public final class S3ObjectStore: ObjectStore {
 
     /// HEAD: size and ETag, nil when missing.
     func head(_ full: String) async throws -> (size: Int64, etag: String)? {
+        try await headResponse(full).map { ($0.contentLength ?? 0, $0.etag ?? "") }
+    }
+
+    /// The HEAD answer (200), nil when missing.
+    func headResponse(_ full: String) async throws -> S3Response? {
         let r = try await transport.send(S3Request(method: .HEAD, key: full), operation: "look up")
         switch r.status {
-        case 200: return (r.contentLength ?? 0, r.etag ?? "")
+        case 200: return r
         case 404: return nil
         case 403:
             // A HEAD answer has no body to say why: ask again with a one-byte GET, whose error
@@ -197,14 +206,20 @@ public final class S3ObjectStore: ObjectStore {
         S3Writer(store: self, key: try fullKey(key))
     }
 
-    /// One PUT with Content-MD5, then a HEAD that confirms size and ETag.
+    /// The Object Lock headers for an object written now (none without `objectLock`). A PUT
+    /// that carries them must carry Content-MD5 too, which every PUT here does.
+    func lockHeaders() -> [(String, String)] {
+        configuration.objectLock?.headers(now: Int64(time(nil))) ?? []
+    }
+
+    /// One PUT with Content-MD5 (and the Object Lock headers), then a HEAD that confirms size and ETag.
     func putSingle(_ full: String, bytes: [UInt8], ifAbsent: Bool) async throws -> PutOutcome {
         let md5 = Digest.md5(bytes)
         let md5Hex = SigV4.hex(md5)
         var conditional = ifAbsent && !conditionalWritesUnsupported.value
         if ifAbsent && !conditional, try await head(full) != nil { return .alreadyExists }
         while true {
-            var headers = [("content-md5", Digest.base64(md5)), ("content-type", "application/octet-stream")]
+            var headers = [("content-md5", Digest.base64(md5)), ("content-type", "application/octet-stream")] + lockHeaders()
             if conditional { headers.append(("if-none-match", "*")) }
             let attempts = Locked(0)
             let r = try await transport.send(
@@ -265,27 +280,7 @@ public final class S3ObjectStore: ObjectStore {
 
     public func removeAll(prefix: String) async throws {
         let full = try fullPrefix(prefix)
-        let keys = try await listAll(full)
-        var start = 0
-        while start < keys.count {
-            let batch = keys[start..<min(start + 1000, keys.count)]
-            start += batch.count
-            var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>"
-            for k in batch { xml += "<Object><Key>\(XMLElement.escape(k))</Key></Object>" }
-            xml += "</Delete>"
-            let body = Array(xml.utf8)
-            let r = try await transport.send(
-                S3Request(method: .POST, key: nil, query: [("delete", "")],
-                    headers: [("content-md5", Digest.base64(Digest.md5(body))), ("content-type", "application/xml")], body: body),
-                operation: "delete objects below")
-            guard r.status == 200, let root = XMLElement.parse(r.body), root.name != "Error" else {
-                throw unexpected(r, "delete objects below", full)
-            }
-            if let failed = root.all("Error").first {
-                throw StorageError(.io, key: failed["Key"] ?? full,
-                    message: "unable to delete '\(transport.display(failed["Key"]))': \(failed["Code"] ?? "") \(failed["Message"] ?? "")")
-            }
-        }
+        try await deleteBatches(fullKeys: listAll(full), operation: "delete objects below", display: full)
         for upload in try await multipartUploads(fullPrefix: full) {
             try await abortUpload(full: configuration.prefix + upload.key, uploadID: upload.uploadID, required: true)
         }

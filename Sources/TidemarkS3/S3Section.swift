@@ -19,11 +19,30 @@ public struct S3Section: Codable, Sendable, Hashable, CustomStringConvertible, C
     public var secretAccessKey: String?
     public var partSizeMiB: Int?
     public var concurrency: Int?
+    /// `{"mode": "GOVERNANCE"|"COMPLIANCE", "days": N}`: every object is written with an Object
+    /// Lock retention of N days (docs/ransomware.md). Validated by the resolution.
+    public var objectLock: ObjectLockSection?
+
+    /// The `objectLock` object as written.
+    public struct ObjectLockSection: Codable, Sendable, Hashable {
+        public var mode: String?
+        public var days: Int?
+
+        /// The field names the config file may use inside `objectLock`.
+        package enum CodingKeys: String, CodingKey, CaseIterable {
+            case mode, days
+        }
+
+        public init(mode: String? = nil, days: Int? = nil) {
+            self.mode = mode
+            self.days = days
+        }
+    }
 
     /// The field names the config file may use (the loader refuses any other).
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case bucket, prefix, endpoint, region, addressing, caBundle, accessKeyId, secretAccessKeyFile, secretAccessKey,
-             partSizeMiB, concurrency
+             partSizeMiB, concurrency, objectLock
     }
 
     public init(bucket: String? = nil, prefix: String? = nil, endpoint: String? = nil, region: String? = nil) {

@@ -27,6 +27,8 @@ public struct S3RepositorySettings: Sendable {
     public var concurrency: Int
     /// The limit of one operation, retries included (the configuration's I/O timeout).
     public var timeoutSeconds: Double
+    /// Object Lock retention for every object written (`s3.objectLock`), nil for none.
+    public var objectLock: S3ObjectLock? = nil
 
     public static let defaultRegion = "us-east-1"
     /// 8 MiB parts, 4 at once: the fastest of part sizes 5–32 MiB × concurrency 1–8 in
@@ -103,9 +105,10 @@ public struct S3RepositorySettings: Sendable {
         guard (1...64).contains(concurrency) else {
             throw TidemarkError(.configuration, "repository '\(name)': s3.concurrency \(concurrency) is out of range", hints: ["use 1...64"])
         }
+        let objectLock = try s.objectLock.map { try resolveObjectLock($0, repository: name) }
         return S3RepositorySettings(bucket: bucket, prefix: normalizedPrefix(s.prefix ?? ""), endpoint: endpoint, region: region,
                                     addressing: addressing, caBundle: s.caBundle, credentials: credentials, partSizeMiB: part,
-                                    concurrency: concurrency, timeoutSeconds: timeout)
+                                    concurrency: concurrency, timeoutSeconds: timeout, objectLock: objectLock)
     }
 
     /// The settings of the repository the AWS_* variables alone describe: what `tidemark`
@@ -128,7 +131,7 @@ extension S3Configuration {
         try self.init(
             endpoint: settings.endpoint, region: settings.region, bucket: settings.bucket, prefix: settings.prefix,
             credentials: settings.credentials, addressing: settings.addressing, caBundlePath: settings.caBundle,
-            partSize: settings.partSizeMiB << 20, concurrency: settings.concurrency,
+            partSize: settings.partSizeMiB << 20, concurrency: settings.concurrency, objectLock: settings.objectLock,
             operationDeadline: settings.timeoutSeconds,
             readTimeout: min(S3RepositorySettings.maximumReadTimeoutSeconds, settings.timeoutSeconds), retry: retry,
             secretSource: settings.credentials.source, keyIDSource: settings.credentials.source)

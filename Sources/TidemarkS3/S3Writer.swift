@@ -68,7 +68,8 @@ actor S3Writer: ObjectWriter {
     private func create() async throws -> String {
         let attempts = Locked(0)
         let r = try await store.transport.send(
-            S3Request(method: .POST, key: key, query: [("uploads", "")], headers: [("content-type", "application/octet-stream")]),
+            S3Request(method: .POST, key: key, query: [("uploads", "")],
+                      headers: [("content-type", "application/octet-stream")] + store.lockHeaders()),
             operation: "start a multipart upload of", attempted: { n in attempts.withLock { $0 = n } })
         if attempts.value > 1 { createRetried = true }
         guard r.status == 200, let root = XMLElement.parse(r.body), root.name != "Error",

@@ -209,6 +209,32 @@ public final class MotoServer: @unchecked Sendable {
         }
     }
 
+    /// Creates a bucket with S3 Object Lock enabled (`x-amz-bucket-object-lock-enabled: true`;
+    /// versioning comes with it). Idempotent like `createBucket(_:)`.
+    public func createBucket(_ name: String, objectLockEnabled: Bool) throws {
+        guard objectLockEnabled else { return try createBucket(name) }
+        let r = try Self.request(port: port, method: "PUT", path: "/\(name)", headers: [("x-amz-bucket-object-lock-enabled", "true")],
+                                 keyID: accessKeyID, secret: secretAccessKey)
+        guard r.status == 200 || r.body.contains("BucketAlreadyOwnedByYou") else {
+            throw TestingError(.unexpectedOutput, "moto: unable to create bucket \(name) with object lock: HTTP \(r.status) \(r.body.prefix(500))")
+        }
+    }
+
+    /// Sets the bucket's default retention (PutObjectLockConfiguration): objects written without
+    /// lock headers are locked for `days` in `mode` (`GOVERNANCE` or `COMPLIANCE`).
+    public func putDefaultRetention(bucket: String, mode: String, days: Int) throws {
+        let xml = """
+            <ObjectLockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
+            <Rule><DefaultRetention><Mode>\(mode)</Mode><Days>\(days)</Days></DefaultRetention></Rule></ObjectLockConfiguration>
+            """
+        let r = try Self.request(port: port, method: "PUT", path: "/\(bucket)", query: [("object-lock", "")],
+                                 headers: [("content-type", "application/xml")], body: Array(xml.utf8),
+                                 keyID: accessKeyID, secret: secretAccessKey)
+        guard r.status == 200 else {
+            throw TestingError(.unexpectedOutput, "moto: unable to set the default retention of \(bucket): HTTP \(r.status) \(r.body.prefix(500))")
+        }
+    }
+
     /// Wipes moto's state (only works with signature checking off: the reset is unsigned S3-style).
     public func reset() throws {
         let r = try Self.request(port: port, method: "POST", path: "/moto-api/reset", keyID: accessKeyID, secret: secretAccessKey)
@@ -218,12 +244,13 @@ public final class MotoServer: @unchecked Sendable {
     /// A store configuration for `bucket` on this server (or on `endpoint`, e.g. a FaultProxy in front of it).
     public func configuration(
         bucket: String, prefix: String = "", endpoint: String? = nil, secret: String? = nil, partSize: Int = 5 << 20,
-        concurrency: Int = 4, deadline: Double = 60, readTimeout: Double = 10, retry: S3RetryPolicy = S3RetryPolicy(maxAttempts: 6, baseBackoff: 0.05, maxBackoff: 0.5)
+        concurrency: Int = 4, deadline: Double = 60, readTimeout: Double = 10, retry: S3RetryPolicy = S3RetryPolicy(maxAttempts: 6, baseBackoff: 0.05, maxBackoff: 0.5),
+        objectLock: S3ObjectLock? = nil
     ) throws -> S3Configuration {
         try S3Configuration(
             endpoint: endpoint ?? self.endpoint, region: "us-east-1", bucket: bucket, prefix: prefix,
             credentials: S3Credentials(accessKeyID: accessKeyID, secretAccessKey: S3Secret(secret ?? secretAccessKey)),
-            addressing: .path, partSize: partSize, concurrency: concurrency, operationDeadline: deadline,
+            addressing: .path, partSize: partSize, concurrency: concurrency, objectLock: objectLock, operationDeadline: deadline,
             readTimeout: readTimeout, retry: retry)
     }
 }
