@@ -75,11 +75,19 @@ let package = Package(
                 "TidemarkRepository",
             ],
             swiftSettings: strict),
+        // Expiry in one repository: what retention weighs, the plan, its execution.
+        .target(
+            name: "TidemarkRetention",
+            dependencies: [
+                "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkRepository", "TidemarkArchive",
+                "TidemarkPolicy", .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "Tidemark",
             dependencies: [
                 "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkS3", "PostgresReplication",
-                "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy",
+                "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy", "TidemarkRetention",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -94,6 +102,7 @@ let package = Package(
             name: "tidemark",
             dependencies: [
                 "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy",
+                "TidemarkRetention",
                 "CTidemarkSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -288,7 +288,9 @@ extension ConfigFile {
             Dictionary(uniqueKeysWithValues: K.allCases.map { ($0.stringValue, ConfigShape.scalar) })
         }
         var repository = scalars(RepositorySpec.CodingKeys.self)
-        repository[RepositorySpec.CodingKeys.s3.stringValue] = .object(scalars(S3Section.CodingKeys.self))
+        var s3 = scalars(S3Section.CodingKeys.self)
+        s3[S3Section.CodingKeys.objectLock.stringValue] = .object(scalars(S3Section.ObjectLockSection.CodingKeys.self))
+        repository[RepositorySpec.CodingKeys.s3.stringValue] = .object(s3)
         repository[RepositorySpec.CodingKeys.retention.stringValue] = .object(scalars(RetentionSection.CodingKeys.self))
         var top = scalars(CodingKeys.self)
         top[CodingKeys.retention.stringValue] = .object(scalars(RetentionSection.CodingKeys.self))

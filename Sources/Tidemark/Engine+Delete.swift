@@ -7,6 +7,7 @@ import TidemarkCore
 import TidemarkPolicy
 import TidemarkRepository
 import TidemarkStorage
+import TidemarkRetention
 
 /// `tidemark delete --json` (docs/expire-json.md, "delete").
 public struct DeleteReport: Codable, Sendable {
@@ -39,7 +40,7 @@ extension Engine {
         var report = DeleteReport(backup: id.rawValue, dryRun: dryRun, repositories: [])
         for spec in specs {
             let repo = try await open(spec, passphrase: passphrase)
-            let run = ExpireRun(spec: spec, repository: repo, stanza: configuration.stanza,
+            let run = ExpireRun(name: spec.name, repository: repo, stanza: configuration.stanza,
                                 policy: configuration.retention[spec.name] ?? .default, now: nowSeconds, asOf: nil)
             let work: @Sendable (Lease?) async throws -> DeleteReport.Repository? = { lease in
                 let state = try await run.read()

@@ -10,6 +10,7 @@ import TidemarkCore
 import TidemarkPolicy
 import TidemarkRepository
 import TidemarkStorage
+import TidemarkRetention
 
 /// How `tidemark expire` runs.
 public struct ExpireOptions: Sendable {
@@ -44,10 +45,10 @@ extension Engine {
         var runs: [(Int, ExpireRun)] = []
         for spec in specs {
             let policy = configuration.retention[spec.name] ?? .default
-            var report = ExpireRepositoryReport(empty: spec, policy: policy)
+            var report = ExpireRepositoryReport(repository: spec.name, location: spec.location, policy: policy)
             do {
                 let repo = try await open(spec, passphrase: passphrase)
-                runs.append((reports.count, ExpireRun(spec: spec, repository: repo, stanza: configuration.stanza, policy: policy,
+                runs.append((reports.count, ExpireRun(name: spec.name, repository: repo, stanza: configuration.stanza, policy: policy,
                                                       now: nowSeconds, asOf: asOf)))
             } catch {
                 let e = TidemarkError.wrap(error, doing: "open repository '\(spec.name)'")
@@ -88,9 +89,9 @@ extension Engine {
                 let state = try await run.read()
                 planned.append((index, run, state, try await run.plan(state)))
             } catch {
-                let e = TidemarkError.wrap(error, doing: "plan expiry in repository '\(run.spec.name)'")
+                let e = TidemarkError.wrap(error, doing: "plan expiry in repository '\(run.name)'")
                 reports[index].error = e.message
-                failures.append(e.inRequiredRepository(run.spec.name))
+                failures.append(e.inRequiredRepository(run.name))
             }
         }
         let hash = Self.combinedHash(planned.map(\.3.hash))
@@ -110,9 +111,9 @@ extension Engine {
                     report.objectsDeleted = resumed.objectsDeleted + outcome.objectsDeleted
                     report.bytesFreed = resumed.bytesFreed + outcome.bytesFreed
                 } catch {
-                    let e = TidemarkError.wrap(error, doing: "expire in repository '\(run.spec.name)'")
+                    let e = TidemarkError.wrap(error, doing: "expire in repository '\(run.name)'")
                     report.error = e.message
-                    failures.append(e.inRequiredRepository(run.spec.name))
+                    failures.append(e.inRequiredRepository(run.name))
                 }
             }
             reports[index] = report
@@ -122,38 +123,5 @@ extension Engine {
 
     static func combinedHash(_ hashes: [String]) -> String {
         String(hexString(SHA256.hash(data: Array(hashes.joined(separator: "\n").utf8))).prefix(16))
-    }
-}
-
-extension ExpireRepositoryReport {
-    init(empty spec: RepositorySpec, policy: RetentionPolicy) {
-        self.init(repository: spec.name, location: spec.location, policy: policy, hold: nil, windowStart: nil, windowEnd: nil,
-                  backups: [], walDeleted: [], walKept: [], resumed: [], locked: [], backupsDeleted: 0, segmentsDeleted: 0,
-                  objectsDeleted: 0, bytesFreed: 0, windowsBefore: [], windowsAfter: [], planHash: "", error: nil)
-    }
-
-    /// The plan's content; the counts are what it will delete (a run replaces them with what it did).
-    mutating func fill(run: ExpireRun, state: ExpireRun.State, plan: ExpireRun.Plan) {
-        let size = state.size ?? .default
-        let facts = Dictionary(state.summaries.map { ($0.id.rawValue, $0) }, uniquingKeysWith: { a, _ in a })
-        hold = plan.retention.hold
-        windowStart = plan.retention.windowStart.map { PostgresTimestamp(unixSeconds: $0).iso8601 }
-        windowEnd = plan.retention.windowEnd.map { PostgresTimestamp(unixSeconds: $0).iso8601 }
-        backups = plan.retention.decisions.map { d in
-            ExpireBackup(id: d.id, type: facts[d.id]?.type.rawValue ?? "", endTime: facts[d.id]?.stopTime ?? "", keep: d.keep,
-                         reasons: d.reasons, storedBytes: d.storedBytes)
-        }
-        walDeleted = plan.retention.deletedWAL.map { ExpireWALRange($0, size: size) }
-        walKept = plan.retention.keptWAL.map { ExpireWALRange($0, size: size) }
-        resumed = state.pending.map(\.id.rawValue)
-        locked = plan.locked
-        let backupObjects = plan.backupObjects.values.flatMap { $0 }
-        backupsDeleted = plan.retention.deletedBackups.count
-        segmentsDeleted = plan.retention.deletedWAL.reduce(0) { $0 + $1.segments }
-        objectsDeleted = backupObjects.count + plan.walObjects.count
-        bytesFreed = backupObjects.reduce(0) { $0 + $1.size } + plan.walObjects.reduce(0) { $0 + $1.size }
-        windowsBefore = plan.retention.windowsBefore.map(ExpireWindow.init)
-        windowsAfter = plan.retention.windowsAfter.map(ExpireWindow.init)
-        planHash = plan.hash
     }
 }

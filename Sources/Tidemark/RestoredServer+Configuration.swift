@@ -52,6 +52,8 @@ extension RestoredServerConfiguration {
                 section.secretAccessKeyFile = secretFile
                 section.partSizeMiB = s.partSizeMiB
                 section.concurrency = s.concurrency
+                // With --archive-mode preserve the restored server archives here: same locks.
+                section.objectLock = s.objectLock.map { .init(mode: $0.mode.rawValue, days: $0.days) }
                 entry.s3 = section
             }
             repositories.append(entry)

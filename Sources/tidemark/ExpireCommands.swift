@@ -5,6 +5,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Tidemark
+import TidemarkRetention
 import TidemarkCore
 
 struct ExpireCommand: AsyncParsableCommand {

@@ -1,4 +1,5 @@
 import Tidemark
+import TidemarkRetention
 import TidemarkPolicy
 
 extension ExpireReport {

@@ -13,6 +13,7 @@ struct ModuleLayeringTests {
         ["TidemarkS3"],
         ["TidemarkRepository"],
         ["TidemarkArchive", "TidemarkBackup"],
+        ["TidemarkRetention"],
         ["Tidemark"],
         ["TidemarkServer"],
         ["tidemark"],

@@ -33,7 +33,10 @@ struct RetentionConfigurationTests {
     /// The 3-2-1 sample: a local repository keeping a week, an offsite one keeping a year.
     @Test func theThreeTwoOneSampleGivesEachRepositoryItsPolicy() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../pg-conf/tidemark.3-2-1.sample.json").path
-        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let dir = try Scratch()
+        let secret = try dir.write("s3-secret", Array("secret\n".utf8))
+        chmod(secret, 0o600)
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "/etc/tidemark/s3-secret", with: secret)
         let c = try load(["BACKUP_RETENTION_PITR_DAYS": "3"], file: text)
         // The repository's own fields win over the environment, which wins over the file's top level.
         #expect(c.retention["local"] == RetentionPolicy(daily: 7, weekly: 0, monthly: 0, yearly: 0, pitrDays: 7, minFullChains: 1, timeZone: "Europe/Berlin"))

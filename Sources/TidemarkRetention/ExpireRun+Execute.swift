@@ -16,6 +16,7 @@ extension ExpireRun {
         package var segmentsDeleted = 0
         package var objectsDeleted = 0
         package var bytesFreed: Int64 = 0
+        package init() {}
     }
 
     /// WAL objects per delete call: consecutive batches keep the order "oldest first".
@@ -71,7 +72,7 @@ extension ExpireRun {
         return outcome
     }
 
-    func call<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+    package func call<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch let e as TidemarkError {

@@ -14,13 +14,23 @@ import TidemarkSystem
 
 /// Expire in one repository: what it reads, the plan it makes, and (ExpireRun+Execute) how it
 /// carries it out.
-package struct ExpireRun: Sendable {
-    package let spec: RepositorySpec
+public struct ExpireRun: Sendable {
+    /// The repository's configured name.
+    package let name: String
     package let repository: Repository
     package let stanza: String
     package let policy: RetentionPolicy
     package let now: Int64
     package let asOf: Int64?
+
+    package init(name: String, repository: Repository, stanza: String, policy: RetentionPolicy, now: Int64, asOf: Int64?) {
+        self.name = name
+        self.repository = repository
+        self.stanza = stanza
+        self.policy = policy
+        self.now = now
+        self.asOf = asOf
+    }
 
     package var store: any ObjectStore { repository.store }
     package var backups: BackupStore { BackupStore(repository: repository, stanza: stanza) }
@@ -125,8 +135,8 @@ package struct ExpireRun: Sendable {
             objects[d.id] = list
             let until = try await retainUntil(list)
             if let latest = until.map(\.1).max() {
-                lockedBackups[d.id] = PostgresTimestamp(unixSeconds: latest).iso8601
-                locked += until.map { ExpireLockedObject(key: $0.0.key, retainUntil: PostgresTimestamp(unixSeconds: $0.1).iso8601) }
+                lockedBackups[d.id] = Self.retainText(latest)
+                locked += until.map { ExpireLockedObject(key: $0.0.key, retainUntil: Self.retainText($0.1)) }
             }
         }
         if !lockedBackups.isEmpty {
@@ -144,10 +154,15 @@ package struct ExpireRun: Sendable {
         wal.sort { ($0.0, $0.1, $0.2.key) < ($1.0, $1.1, $1.2.key) }
         let walLocks = try await retainUntil(wal.map(\.2))
         let lockedKeys = Set(walLocks.map(\.0.key))
-        locked += walLocks.map { ExpireLockedObject(key: $0.0.key, retainUntil: PostgresTimestamp(unixSeconds: $0.1).iso8601) }
+        locked += walLocks.map { ExpireLockedObject(key: $0.0.key, retainUntil: Self.retainText($0.1)) }
         let walObjects = wal.map(\.2).filter { !lockedKeys.contains($0.key) }
         return Plan(retention: retention, backupObjects: objects, walObjects: walObjects, locked: locked,
-                    hash: Self.hash(repository: spec.name, retention, walObjects: walObjects, pending: state.pending))
+                    hash: Self.hash(repository: name, retention, walObjects: walObjects, pending: state.pending))
+    }
+
+    /// A retain-until instant as the report shows it; `Int64.max` is a legal hold (no date).
+    static func retainText(_ until: Int64) -> String {
+        until == Int64.max ? "legal hold" : PostgresTimestamp(unixSeconds: until).iso8601
     }
 
     /// Objects of `list` the store will not delete before a future instant, with that instant.

@@ -9,6 +9,13 @@ public struct ExpireReport: Codable, Sendable {
     /// Hash of every repository's plan: `expire --apply HASH` runs exactly this plan.
     public var planHash: String
     public var repositories: [ExpireRepositoryReport]
+
+    package init(dryRun: Bool, asOf: String?, planHash: String, repositories: [ExpireRepositoryReport]) {
+        self.dryRun = dryRun
+        self.asOf = asOf
+        self.planHash = planHash
+        self.repositories = repositories
+    }
 }
 
 public struct ExpireRepositoryReport: Codable, Sendable {
@@ -71,7 +78,7 @@ public struct ExpireWindow: Codable, Sendable, Equatable {
 }
 
 extension ExpireWALRange {
-    init(_ r: SegmentRange, size: WALSegmentSize) {
+    package init(_ r: SegmentRange, size: WALSegmentSize) {
         timeline = r.timeline.rawValue
         from = WALSegmentName(timeline: r.timeline, segment: r.first, size: size).description
         to = WALSegmentName(timeline: r.timeline, segment: r.last, size: size).description
@@ -81,7 +88,7 @@ extension ExpireWALRange {
 }
 
 extension ExpireWindow {
-    init(_ w: RetentionWindow) {
+    package init(_ w: RetentionWindow) {
         timeline = w.timeline.rawValue
         backup = w.backup
         from = PostgresTimestamp(unixSeconds: w.from).iso8601
