@@ -70,11 +70,49 @@ extension Engine {
                                options: RestoreOptions, report: @escaping @Sendable (String) -> Void = { _ in })
         async throws -> (RestoreReport, PlanReport)
     {
-        var sequence = PlanSequence(engine: self, request: request, report: report)
         var options = options
         options.protectedPaths += protectedPaths()
+        for attempt in 0... {
+            do {
+                return try await restoreOnce(request: request, action: action, options: options, report: report)
+            } catch let wait as ExpiryRunning where attempt < 60 {
+                // Expire read the restores in progress before this one registered: let it finish, then plan again.
+                if attempt == 0 { report("tidemark: NOTICE: \(wait.holder) is deleting expired backups in repository '\(wait.repository)'; waiting for it to finish, then planning again") }
+                try await Task.sleep(for: .seconds(5))
+            }
+        }
+        throw TidemarkError(.busy, "restore waited 5 minutes for expire to finish")
+    }
+
+    /// Thrown when expire or delete held the lock as a restore registered: the plan may name
+    /// what it is deleting.
+    struct ExpiryRunning: Error {
+        var repository: String
+        var holder: String
+    }
+
+    private func restoreOnce(request: PlanRequest, action: RecoveryTargetAction,
+                             options: RestoreOptions, report: @escaping @Sendable (String) -> Void) async throws -> (RestoreReport, PlanReport) {
+        var sequence = PlanSequence(engine: self, request: request, report: report)
+        var options = options
         let baseCommand = options.restoreCommand
         while let (plan, repo) = try await sequence.next() {
+            // Register before writing: expire and delete keep this backup and its WAL from now
+            // on; one already running read the restores before this one, so it is waited for.
+            let presence: ReaderPresence?
+            do {
+                presence = try await ReaderPresence.register(
+                    store: repo.store, stanza: configuration.stanza, command: "restore", backup: plan.catalog.id,
+                    timeline: plan.plan.targetTimeline.rawValue, now: now(), seconds: ReaderPresence.recoveryHoldSeconds)
+            } catch {
+                // Read-only credentials restore too; only the protection from a concurrent expire is lost.
+                presence = nil
+                report("tidemark: NOTICE: could not record this restore in repository '\(plan.repository)' (\(TidemarkError.wrap(error, doing: "write its reader record").message)); do not run `tidemark expire` until the restored server has finished recovery")
+            }
+            if let presence, let holder = try await stanzaLock(in: repo).holder(), holder.command == "expire" || holder.command == "delete" {
+                await presence.remove()
+                throw ExpiryRunning(repository: plan.repository, holder: "\(holder.command) (pid \(holder.pid) on \(holder.host))")
+            }
             var command = baseCommand
             if let only = plan.readsOnlyFrom {
                 if let onlyFrom = options.restoreCommandOnlyFrom {
@@ -102,14 +140,21 @@ extension Engine {
             options.recoverySettings = RecoverySettings(plan: plan.plan, restoreCommand: command, action: action).lines
             options.recoveryComment = plan.summaryLine
             do {
-                return (try await BackupStore(repository: repo, stanza: configuration.stanza).restore(plan.catalog, options: options), plan)
+                let restored = try await BackupStore(repository: repo, stanza: configuration.stanza).restore(plan.catalog, options: options)
+                // The restored server's recovery fetches WAL from here for a while yet.
+                try? await presence?.extend(now: now(), seconds: ReaderPresence.recoveryHoldSeconds)
+                return (restored, plan)
             } catch let e as TidemarkError where (e.code == .corrupt || e.code == .notFound || e.code == .io)
                 && sequence.index < configuration.repositories.count {
+                await presence?.remove()
                 // The failed attempt removed what it wrote: the targets are as they were found.
                 report("tidemark: restoring from repository '\(plan.repository)' failed (\(e.message)); removed what it wrote into \(options.directory) and trying '\(configuration.repositories[sequence.index].name)'")
                 // Anything --force was to delete is gone already; nothing else may be.
                 options.force = false
                 options.confirmDeletion = nil
+            } catch {
+                await presence?.remove()
+                throw error
             }
         }
         throw sequence.lastError ?? TidemarkError(.notFound, "no repository holds backups of stanza '\(configuration.stanza)'")

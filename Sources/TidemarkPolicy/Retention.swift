@@ -68,6 +68,13 @@ public enum Retention {
 
         for b in backups { if let why = b.pin { keep(b.id, why.isEmpty ? "pinned" : "pinned: \(why)") } }
         for b in backups { if let until = b.lockedUntil { keep(b.id, "object lock until \(until)") } }
+        let byID = Dictionary(backups.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        // A restore in progress keeps its backup and the WAL its recovery reads.
+        for r in input.readers {
+            guard let b = byID[r.backup] else { continue }
+            keep(b.id, r.reason)
+            if let path = wal.path(to: r.timeline) { wal.keep(on: path, from: b.startLSN, to: nil) } else { wal.keepAll(of: r.timeline) }
+        }
 
         // The PITR window: on every timeline it touches, the newest backup that ends before it
         // starts and everything after, with all WAL from that backup's start onward.
@@ -90,7 +97,6 @@ public enum Retention {
         }
 
         // A kept backup keeps the chain it depends on.
-        let byID = Dictionary(backups.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         for b in backups.reversed() where reasons[b.id] != nil {
             var child = b
             while let p = child.parent, let parent = byID[p] {

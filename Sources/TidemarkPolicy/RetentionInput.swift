@@ -36,6 +36,20 @@ public struct RetentionBackup: Sendable, Hashable {
     }
 }
 
+/// A restore in progress: its backup stays, with the WAL from its start along `timeline`.
+public struct RetentionReader: Sendable, Hashable {
+    public var backup: String
+    public var timeline: TimelineID
+    /// The keep reason, e.g. "in use by restore pid 4242 on db1 until 2026-12-03T03:00:00Z".
+    public var reason: String
+
+    public init(backup: String, timeline: TimelineID, reason: String) {
+        self.backup = backup
+        self.timeline = timeline
+        self.reason = reason
+    }
+}
+
 /// Everything retention decides from: a pure value, read from one repository.
 public struct RetentionInput: Sendable {
     public var backups: [RetentionBackup]
@@ -52,6 +66,8 @@ public struct RetentionInput: Sendable {
     /// Evaluate at this instant instead (`expire --as-of`): backups that end after it are left
     /// alone, and the PITR window ends here.
     public var asOf: Int64?
+    /// Restores in progress.
+    public var readers: [RetentionReader] = []
 
     public init(backups: [RetentionBackup], segments: [TimelineID: [SegmentNumber: Int64]], graph: TimelineGraph,
                 segmentSize: WALSegmentSize, lastCommit: [TimelineID: Int64], now: Int64, asOf: Int64? = nil) {

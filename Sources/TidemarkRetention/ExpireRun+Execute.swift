@@ -69,6 +69,10 @@ extension ExpireRun {
             i += Self.walBatch
         }
         outcome.segmentsDeleted = segments.count
+        // Records of restores that ended.
+        if let ended = try? await backups.endedReaders(now: Date(timeIntervalSince1970: TimeInterval(now))), !ended.isEmpty {
+            try? await store.deleteMany(ended)
+        }
         return outcome
     }
 

@@ -44,6 +44,8 @@ public struct ExpireRun: Sendable {
         package var size: WALSegmentSize?
         package var graph = TimelineGraph(histories: [])
         package var lastCommit: [TimelineID: Int64] = [:]
+        /// Restores in progress (ReaderPresence).
+        package var readers: [ReaderRecord] = []
     }
 
     /// What retention needs of one backup's catalog.
@@ -86,6 +88,7 @@ public struct ExpireRun: Sendable {
                                                storedSize: c.storedSize))
         }
         state.pins = try await backups.pins()
+        state.readers = try await backups.liveReaders(now: Date(timeIntervalSince1970: TimeInterval(now)))
         guard let info = try await repository.stanzaInfo(stanza) else { return state }
         guard let size = WALSegmentSize(rawValue: info.walSegmentSize) else {
             throw TidemarkError(.corrupt, "stanza '\(stanza)' records an impossible WAL segment size \(info.walSegmentSize)")
@@ -118,8 +121,13 @@ public struct ExpireRun: Sendable {
                             stopLSN: b.stopLSN, pin: state.pins[b.id].map(\.reason), storedBytes: b.storedSize,
                             lockedUntil: locked[b.id.rawValue])
         }
-        return RetentionInput(backups: backups, segments: state.wal.segmentBytes, graph: state.graph,
-                              segmentSize: state.size ?? .default, lastCommit: state.lastCommit, now: now, asOf: asOf)
+        var input = RetentionInput(backups: backups, segments: state.wal.segmentBytes, graph: state.graph,
+                                   segmentSize: state.size ?? .default, lastCommit: state.lastCommit, now: now, asOf: asOf)
+        input.readers = state.readers.map {
+            RetentionReader(backup: $0.backup.rawValue, timeline: TimelineID($0.timeline),
+                            reason: "in use by \($0.command) pid \($0.pid) on \($0.host) until \($0.expiresAt)")
+        }
+        return input
     }
 
     /// The plan: retention, then the store's locks (a backup with a locked object is kept, with
@@ -191,6 +199,7 @@ public struct ExpireRun: Sendable {
         var text = "tidemark expire plan 1\nrepository \(repository)\n"
         for d in plan.decisions.sorted(by: { $0.id < $1.id }) { text += "\(d.keep ? "keep" : "delete") \(d.id)\n" }
         for p in pending { text += "resume \(p.id)\n" }
+        for d in plan.decisions where d.keep { text += "why \(d.id) \(d.reasons.filter { $0.hasPrefix("in use by") }.joined(separator: ","))\n" }
         for o in walObjects.map(\.key).sorted() { text += "wal \(o)\n" }
         if let hold = plan.hold { text += "hold \(hold)\n" }
         return String(hexString(SHA256.hash(data: Array(text.utf8))).prefix(16))
