@@ -65,7 +65,7 @@ extension BackupStore {
     /// The index is a cache; the listing of `backup/` is the truth. An index that is missing,
     /// fails to authenticate or decode, or names another stanza is rebuilt from the catalogs.
     /// A listed backup the index lacks is read from its catalog (authenticated) and added when
-    /// it has one; an indexed backup whose directory is gone is dropped; a backup with a
+    /// it has one (one being written or deleted meanwhile is skipped, not an error); an indexed backup whose directory is gone is dropped; a backup with a
     /// deletion marker (`deleting/<id>`) is never returned and dropped from the index. When
     /// anything changed and `writingIndex` is true the index is replaced atomically, best
     /// effort: a write that fails (read-only credentials, a full disk) does not fail the read.
@@ -89,6 +89,8 @@ extension BackupStore {
                 changed = true
             }
             let summaries = byID.values.sorted { $0.id < $1.id }
+            // No index for a stanza without backups: `list --stanza typo` must not create one.
+            if stored == nil && summaries.isEmpty { changed = false }
             if changed && writingIndex { await writeIndex(summaries) }
             return summaries
         } catch {

@@ -81,6 +81,12 @@ struct CatalogIndexTests {
         #expect(f.calls.indexWrites == 0, "a current index is not rewritten")
     }
 
+    @Test func aStanzaWithoutBackupsGetsNoIndex() async throws {
+        let f = try await Fixture.make()
+        #expect(try await f.backups("typo").summaries().isEmpty)
+        #expect(f.memory.snapshot.keys.allSatisfy { !$0.hasPrefix("typo/") }, "listing a stanza that does not exist creates nothing")
+    }
+
     @Test func aNewBackupAppearsAndARemovedDirectoryDisappears() async throws {
         let f = try await Fixture.make()
         for id in Self.ids { try await f.addBackup(id) }
