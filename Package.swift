@@ -117,6 +117,14 @@ let package = Package(
         // Benchmark driver for scripts/bench/s3.sh; not a product, not part of `tidemark`.
         .executableTarget(
             name: "tidemark-s3-bench", dependencies: ["TidemarkS3", "TidemarkStorage"], swiftSettings: strict),
+        // Repository generator for scripts/bench/expire.sh; not a product, not part of `tidemark`.
+        .executableTarget(
+            name: "tidemark-bench-repo",
+            dependencies: [
+                "TidemarkTesting", "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkCodec", "TidemarkCore",
+                "TidemarkSystem", "TidemarkStorage",
+            ],
+            swiftSettings: strict),
 
         .testTarget(name: "TidemarkCoreTests", dependencies: ["TidemarkCore"], swiftSettings: strict),
         .testTarget(name: "TidemarkPolicyTests", dependencies: ["TidemarkPolicy", "TidemarkCore"], swiftSettings: strict),

@@ -60,6 +60,10 @@ public struct BackupListEntry: Codable, Sendable {
     }
 
     package init(_ c: BackupCatalog, repository: String) {
+        self.init(CatalogSummary(c), repository: repository)
+    }
+
+    package init(_ c: CatalogSummary, repository: String) {
         id = c.id.rawValue
         type = c.type.rawValue
         parent = c.parent?.rawValue
@@ -123,7 +127,8 @@ public struct BackupList: Codable, Sendable {
 }
 
 extension Engine {
-    /// `tidemark list`: the complete backups of the stanza in every repository, oldest first.
+    /// `tidemark list`: the complete backups of the stanza in every repository, oldest first,
+    /// read through each stanza's catalog index (`BackupStore.summaries()`).
     /// A repository that cannot be read is reported in `repositories` (with its error) as long
     /// as another one can; when none can, its error is thrown.
     public func list() async throws -> BackupList {
@@ -137,9 +142,9 @@ extension Engine {
                                                    required: spec.required, backups: 0, error: nil)
             do {
                 let repo = try await open(spec, passphrase: passphrase)
-                let catalogs = try await BackupStore(repository: repo, stanza: configuration.stanza).catalogs()
-                rows += catalogs.map { (index, BackupListEntry($0, repository: spec.name)) }
-                entry.backups = catalogs.count
+                let summaries = try await BackupStore(repository: repo, stanza: configuration.stanza).summaries()
+                rows += summaries.map { (index, BackupListEntry($0, repository: spec.name)) }
+                entry.backups = summaries.count
             } catch {
                 firstError = firstError ?? error
                 let wrapped = TidemarkError.wrap(error, doing: "list the backups in repository '\(spec.name)'")

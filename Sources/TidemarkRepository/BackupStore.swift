@@ -23,14 +23,29 @@ public struct BackupStore: Sendable {
 
     package var store: any ObjectStore { repository.store }
 
-    /// Ids of every backup directory, complete or not.
+    /// Ids of every backup directory; `complete` when it has a catalog and no deletion marker
+    /// (a marked backup is being deleted: not listed, planned or restored).
     package func backupDirectories() async throws -> [(BackupID, complete: Bool)] {
+        try await backupDirectoryStates().map { ($0.0, $0.1 == .complete) }
+    }
+
+    package enum DirectoryState: Sendable, Equatable {
+        case complete, incomplete, beingDeleted
+    }
+
+    /// Every backup directory and its state, oldest first.
+    package func backupDirectoryStates() async throws -> [(BackupID, DirectoryState)] {
         let listing = try await store.list(prefix: RepositoryLayout.backupPrefix(stanza))
-        var out: [(BackupID, Bool)] = []
+        let marked = try await markedBackups()
+        var out: [(BackupID, DirectoryState)] = []
         for prefix in listing.prefixes {
             guard let id = BackupID(rawValue: String(prefix.dropLast().split(separator: "/").last ?? "")) else { continue }
+            if marked.contains(id) {
+                out.append((id, .beingDeleted))
+                continue
+            }
             let complete = try await store.size(RepositoryLayout.backupObject(stanza, id, "catalog")) != nil
-            out.append((id, complete))
+            out.append((id, complete ? .complete : .incomplete))
         }
         return out.sorted { $0.0 < $1.0 }
     }
@@ -49,11 +64,17 @@ public struct BackupStore: Sendable {
     }
 
     public func catalog(_ id: BackupID) async throws -> BackupCatalog {
-        let key = RepositoryLayout.backupObject(stanza, id, "catalog")
-        guard let bytes = try await store.get(key) else {
+        guard let catalog = try await catalogIfPresent(id) else {
             throw TidemarkError(.notFound, "backup '\(id)' does not exist in stanza '\(stanza)' of '\(store.location)'",
                                 hints: ["`tidemark list` shows the backups"])
         }
+        return catalog
+    }
+
+    /// The catalog of backup `id`, authenticated, or nil when it has none (yet, or any more).
+    package func catalogIfPresent(_ id: BackupID) async throws -> BackupCatalog? {
+        let key = RepositoryLayout.backupObject(stanza, id, "catalog")
+        guard let bytes = try await store.get(key) else { return nil }
         let catalog: BackupCatalog
         do {
             let plain = try EnvelopeReader.decode(bytes, key: repository.key).plaintext
@@ -83,9 +104,10 @@ public struct BackupStore: Sendable {
     }
 
     /// Removes backups that never finished (no catalog). Call only while holding the lock.
+    /// A backup being deleted is left to its deleter (expire or delete finishes it).
     package func removeIncomplete() async throws -> [BackupID] {
         var removed: [BackupID] = []
-        for (id, complete) in try await backupDirectories() where !complete {
+        for (id, state) in try await backupDirectoryStates() where state == .incomplete {
             try await store.removeAll(prefix: RepositoryLayout.backupDirectory(stanza, id))
             removed.append(id)
         }

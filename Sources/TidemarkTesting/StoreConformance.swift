@@ -24,6 +24,7 @@ public enum StoreConformance {
             Check(name: "concurrent ifAbsent writers: exactly one creates", run: concurrentCreators),
             Check(name: "declared capabilities hold", run: declaredCapabilitiesHold),
             Check(name: "removeAll removes everything below the prefix", run: { try await removeAll($0, size: largeSize) }),
+            Check(name: "deleteMany removes exactly its keys; emptied prefixes stop listing", run: deleteMany),
         ]
     }
 
@@ -271,5 +272,27 @@ public enum StoreConformance {
         try expect(listing.objects.isEmpty && listing.prefixes.isEmpty, "nothing left below gone/: \(listing)")
         try expect(try await store.get("kept/x") == [3], "other prefixes are untouched")
         await dead.abort()
+    }
+
+    public static func deleteMany(_ store: any ObjectStore) async throws {
+        let gone = (0..<40).map { "dm/s/a/k\($0)" } + ["dm/s/b/c/x", "dm/s/b/y"]
+        let kept = ["dm/s/keep/k1", "dm/s/b/kept", "dm/top", "dm/s/a0"]
+        for (i, k) in (gone + kept).enumerated() { _ = try await store.put(k, bytes: pattern(10 + i, seed: UInt64(i)), ifAbsent: true) }
+        // A missing key and a repeated one are not errors.
+        try await store.deleteMany(gone + ["dm/s/missing/z", "dm/s/a/k0"])
+        try await store.deleteMany([])
+        for k in gone { try expect(try await store.get(k) == nil, "deleteMany removed '\(k)'") }
+        for (i, k) in kept.enumerated() {
+            try expect(try await store.get(k) == pattern(10 + gone.count + i, seed: UInt64(gone.count + i)), "deleteMany left '\(k)' as it was")
+        }
+        let s = try await store.list(prefix: "dm/s/")
+        try expect(s.prefixes == ["dm/s/b/", "dm/s/keep/"] && s.objects.map(\.key) == ["dm/s/a0"],
+            "after deleteMany, dm/s/ lists no emptied prefix: \(s)")
+        let b = try await store.list(prefix: "dm/s/b/")
+        try expect(b.prefixes.isEmpty && b.objects.map(\.key) == ["dm/s/b/kept"], "after deleteMany, dm/s/b/ lists no emptied prefix: \(b)")
+        let a = try await store.list(prefix: "dm/s/a/")
+        try expect(a.prefixes.isEmpty && a.objects.isEmpty, "an emptied prefix lists nothing: \(a)")
+        _ = try await store.put("dm/s/a/again", bytes: [5], ifAbsent: true)
+        try expect(try await store.get("dm/s/a/again") == [5], "a key can be written again below an emptied prefix")
     }
 }

@@ -1,5 +1,9 @@
 import Foundation
+// A release build of a tool that uses TidemarkTesting (tidemark-bench-repo) has no Testing
+// module; the helpers that need it exist only where it does.
+#if canImport(Testing)
 import Testing
+#endif
 import TidemarkCore
 
 // Helpers the unit-test targets share (every module's tests use them).
@@ -32,6 +36,7 @@ public func segmentName(_ text: String) -> WALSegmentName {
     return name
 }
 
+#if canImport(Testing)
 /// Runs `body`, expecting a `TidemarkError` with `code`; returns it.
 public func expectError(_ code: TidemarkError.Code, _ body: () async throws -> Void,
                  sourceLocation: SourceLocation = #_sourceLocation) async -> TidemarkError? {
@@ -46,3 +51,4 @@ public func expectError(_ code: TidemarkError.Code, _ body: () async throws -> V
     }
     return nil
 }
+#endif

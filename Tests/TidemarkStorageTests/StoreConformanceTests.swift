@@ -85,6 +85,28 @@ struct FileSystemStoreTests {
         #expect(try await store.get("w/seg") == [7])
     }
 
+    @Test func deleteManyRemovesEmptiedDirectoriesButNotTheTopTwoLevelsOrBusyOnes() async throws {
+        let dir = TestTemporaryRoot.path + "/tm-dm-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let store = FileSystemStore(root: dir)
+        let keys = (0..<3000).map { "st/wal/\(String(format: "%016X", $0 / 1000))/seg\($0)" } + ["st/backup/B1/pack", "st/backup/B1/cat/x", "solo/k"]
+        for k in keys { _ = try await store.put(k, bytes: [1], ifAbsent: true) }
+        _ = try await store.put("st/wal/0000000000000002/kept", bytes: [2], ifAbsent: true)
+        // A writer's temporary file keeps its directory.
+        let busy = dir + "/st/wal/0000000000000001/.tmp.seg.1.abc"
+        #expect(FileManager.default.createFile(atPath: busy, contents: Data([1])))
+        try await store.deleteMany(keys)
+        let fm = FileManager.default
+        #expect(!fm.fileExists(atPath: dir + "/st/wal/0000000000000000"), "an emptied WAL directory goes")
+        #expect(!fm.fileExists(atPath: dir + "/st/backup/B1"), "an emptied backup directory and its emptied sub-directory go")
+        #expect(fm.fileExists(atPath: busy), "a directory holding a temporary file stays")
+        #expect(try await store.get("st/wal/0000000000000002/kept") == [2])
+        #expect(fm.fileExists(atPath: dir + "/st/wal") && fm.fileExists(atPath: dir + "/st/backup"), "the stanza's areas stay")
+        #expect(fm.fileExists(atPath: dir + "/solo") && fm.fileExists(atPath: dir), "first-level directories and the root stay")
+        #expect(try await store.list(prefix: "st/wal/").prefixes == ["st/wal/0000000000000001/", "st/wal/0000000000000002/"])
+    }
+
     @Test func aHungFileSystemCallTimesOut() async throws {
         let dir = TestTemporaryRoot.path + "/tm-hang-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
