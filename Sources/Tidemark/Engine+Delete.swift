@@ -43,7 +43,7 @@ extension Engine {
             let run = ExpireRun(name: spec.name, repository: repo, stanza: configuration.stanza,
                                 policy: configuration.retention[spec.name] ?? .default, now: nowSeconds, asOf: nil)
             let work: @Sendable (Lease?) async throws -> DeleteReport.Repository? = { lease in
-                let state = try await run.read()
+                let state = try await run.read(writingIndex: lease != nil)
                 guard state.summaries.contains(where: { $0.id == id }) else { return nil }
                 let doomed = try Self.deletable(id, cascade: cascade, state: state, run: run, repository: spec.name)
                 var entry = DeleteReport.Repository(repository: spec.name, deleted: doomed.map(\.rawValue), objectsDeleted: 0, bytesFreed: 0)

@@ -86,7 +86,7 @@ extension Engine {
         var planned: [(Int, ExpireRun, ExpireRun.State, ExpireRun.Plan)] = []
         for (index, run) in runs {
             do {
-                let state = try await run.read()
+                let state = try await run.read(writingIndex: !options.dryRun)
                 planned.append((index, run, state, try await run.plan(state)))
             } catch {
                 let e = TidemarkError.wrap(error, doing: "plan expiry in repository '\(run.name)'")

@@ -13,6 +13,7 @@ import TidemarkArchive
 import TidemarkBackup
 import TidemarkCodec
 import TidemarkStorage
+import TidemarkRetention
 
 /// One row of `tidemark list --json` (docs/list-json.md). Field names are an interface.
 public struct BackupListEntry: Codable, Sendable {
@@ -33,10 +34,12 @@ public struct BackupListEntry: Codable, Sendable {
     public var postgresVersion: Int
     public var systemIdentifier: String
     public var repository: String
+    /// Whether today's retention policy keeps it, and why (null when it could not be judged).
+    public var retention: BackupRetention? = nil
 
     package enum CodingKeys: String, CodingKey {
         case id, type, parent, label, startTime, stopTime, startLSN, stopLSN, timeline, size, storedSize, durationSeconds
-        case postgresVersion, systemIdentifier, repository
+        case postgresVersion, systemIdentifier, repository, retention
     }
 
     /// Like the synthesized one, but `parent` is written as null for a full backup (documented).
@@ -57,6 +60,7 @@ public struct BackupListEntry: Codable, Sendable {
         try c.encode(postgresVersion, forKey: .postgresVersion)
         try c.encode(systemIdentifier, forKey: .systemIdentifier)
         try c.encode(repository, forKey: .repository)
+        try c.encode(retention, forKey: .retention)
     }
 
     package init(_ c: BackupCatalog, repository: String) {
@@ -82,6 +86,12 @@ public struct BackupListEntry: Codable, Sendable {
     }
 }
 
+/// `retention` of a `list --json` row.
+public struct BackupRetention: Codable, Sendable, Equatable {
+    public var keep: Bool
+    public var reasons: [String]
+}
+
 public struct BackupList: Codable, Sendable {
     /// One configured repository, as `list` saw it.
     public struct RepositoryEntry: Codable, Sendable {
@@ -93,6 +103,10 @@ public struct BackupList: Codable, Sendable {
         public var backups: Int
         /// Why it could not be read, or null.
         public var error: String?
+        /// Per timeline, the instants recovery can reach (from the objects it holds).
+        public var restorable: [ExpireWindow]? = nil
+        /// Why the next expire would delete nothing, or null.
+        public var retentionHold: String? = nil
 
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -102,6 +116,8 @@ public struct BackupList: Codable, Sendable {
             try c.encode(required, forKey: .required)
             try c.encode(backups, forKey: .backups)
             try c.encode(error, forKey: .error)
+            try c.encode(restorable, forKey: .restorable)
+            try c.encode(retentionHold, forKey: .retentionHold)
         }
     }
 
@@ -143,7 +159,15 @@ extension Engine {
             do {
                 let repo = try await open(spec, passphrase: passphrase)
                 let summaries = try await BackupStore(repository: repo, stanza: configuration.stanza).summaries()
-                rows += summaries.map { (index, BackupListEntry($0, repository: spec.name)) }
+                let (status, _) = await retentionStatus(repo, named: spec.name, stanza: configuration.stanza)
+                let decisions = Dictionary((status?.backups ?? []).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+                rows += summaries.map {
+                    var row = BackupListEntry($0, repository: spec.name)
+                    row.retention = decisions[$0.id.rawValue].map { BackupRetention(keep: $0.keep, reasons: $0.reasons) }
+                    return (index, row)
+                }
+                entry.restorable = status?.restorable
+                entry.retentionHold = status?.hold
                 entry.backups = summaries.count
             } catch {
                 firstError = firstError ?? error

@@ -66,6 +66,9 @@ public struct InfoReport: Codable, Sendable {
         public var restorable: [RestorableWindowEntry]? = nil
         /// Why the windows could not be worked out, or null.
         public var restorableError: String? = nil
+        /// What the retention policy does to each backup (`tidemark expire` would delete those not kept).
+        public var retention: RetentionStatus? = nil
+        public var retentionError: String? = nil
     }
 
     public var repositories: [RepositorySection]
@@ -157,6 +160,7 @@ extension Engine {
                     section.restorable = []
                     section.restorableError = TidemarkError.wrap(error, doing: "work out the restorable windows of stanza '\(name)'").message
                 }
+                (section.retention, section.retentionError) = await retentionStatus(repo, named: spec.name, stanza: name)
                 stanzas.append(section)
             }
         }

@@ -15,10 +15,7 @@ extension ExpireRepositoryReport {
         hold = plan.retention.hold
         windowStart = plan.retention.windowStart.map { PostgresTimestamp(unixSeconds: $0).iso8601 }
         windowEnd = plan.retention.windowEnd.map { PostgresTimestamp(unixSeconds: $0).iso8601 }
-        backups = plan.retention.decisions.map { d in
-            ExpireBackup(id: d.id, type: facts[d.id]?.type.rawValue ?? "", endTime: facts[d.id]?.stopTime ?? "", keep: d.keep,
-                         reasons: d.reasons, storedBytes: d.storedBytes)
-        }
+        backups = plan.retention.decisions.map { ExpireBackup($0, facts: facts[$0.id]) }
         walDeleted = plan.retention.deletedWAL.map { ExpireWALRange($0, size: size) }
         walKept = plan.retention.keptWAL.map { ExpireWALRange($0, size: size) }
         resumed = state.pending.map(\.id.rawValue)

@@ -53,6 +53,15 @@ public struct ExpireBackup: Codable, Sendable, Equatable {
     public var keep: Bool
     public var reasons: [String]
     public var storedBytes: Int64
+
+    package init(_ d: RetentionDecision, facts: ExpireRun.BackupFacts?) {
+        id = d.id
+        type = facts?.type.rawValue ?? ""
+        endTime = facts?.stopTime ?? ""
+        keep = d.keep
+        reasons = d.reasons
+        storedBytes = d.storedBytes
+    }
 }
 
 /// A run of segments of one timeline, by file name.

@@ -73,11 +73,12 @@ public struct ExpireRun: Sendable {
         package var hash: String
     }
 
-    package func read() async throws -> State {
+    /// `writingIndex`: refresh the catalog index when stale (never in a dry run: it writes nothing).
+    package func read(writingIndex: Bool) async throws -> State {
         var state = State()
         state.pending = try await backups.pendingDeletions()
         let pendingIDs = Set(state.pending.map(\.id))
-        for c in try await backups.catalogs() where !pendingIDs.contains(c.id) {
+        for c in try await backups.summaries(writingIndex: writingIndex) where !pendingIDs.contains(c.id) {
             guard let stop = try? PostgresTimestamp(parsing: c.stopTime) else {
                 throw TidemarkError(.corrupt, "backup '\(c.id)' records a stop time '\(c.stopTime)' that is not a time",
                                     hints: ["expire orders backups by their end; check the catalog of '\(c.id)' (`tidemark list`)"])

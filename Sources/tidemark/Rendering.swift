@@ -7,6 +7,7 @@ import Tidemark
 import TidemarkArchive
 import TidemarkBackup
 import TidemarkCore
+import TidemarkRetention
 
 // The text forms of what the engine returns: what `list`, `info` and `rehearse` print.
 
@@ -34,6 +35,12 @@ extension InfoReport {
             }
             if let e = s.restorableError { out.append("  restorable window unknown: \(e)") }
             if s.restorable?.isEmpty == true && s.restorableError == nil { out.append("  restorable: nothing yet (no backup reaches an archived commit)") }
+            if let r = s.retention {
+                let p = r.policy
+                out.append("  retention (\(p.daily) daily, \(p.weekly) weekly, \(p.monthly) monthly, \(p.yearly) yearly, \(p.pitrDays)-day PITR window): \(r.backups.count - r.toDelete) backups kept, \(r.toDelete) deleted by the next `tidemark expire`" + (r.hold.map { "; the next expire deletes nothing: \($0)" } ?? ""))
+                for b in r.backups { out.append("    \(b.id)  \(b.keep ? "keep" : "expire"): \(b.reasons.joined(separator: "; "))") }
+            }
+            if let e = s.retentionError { out.append("  retention unknown: \(e)") }
         }
         for a in alerts {
             out.append("ALERT: repository \(a.repository) lacks \(a.file) (missed \(a.recorded): \(a.error))")
@@ -49,16 +56,25 @@ extension BackupList {
             out.append("repository \(r.name) (\(r.location)) could not be read: \(r.error ?? "")")
         }
         guard !backups.isEmpty else { return (out + ["no backups yet: run `tidemark backup`"]).joined(separator: "\n") }
-        var rows = [["id", "type", "parent", "start (UTC)", "stop (UTC)", "LSN range", "tl", "db size", "stored", "duration", "repository"]]
+        var rows = [["id", "type", "parent", "start (UTC)", "stop (UTC)", "LSN range", "tl", "db size", "stored", "duration", "repository", "retention"]]
         for b in backups {
+            let retention = b.retention.map { ($0.keep ? "keep: " : "expire: ") + $0.reasons.joined(separator: "; ") } ?? "?"
             rows.append([b.id, b.type, b.parent ?? "-", b.startTime, b.stopTime, "\(b.startLSN)-\(b.stopLSN)", String(b.timeline),
-                         formatBytes(b.size), formatBytes(b.storedSize), String(Int(b.durationSeconds.rounded())) + " s", b.repository])
+                         formatBytes(b.size), formatBytes(b.storedSize), String(Int(b.durationSeconds.rounded())) + " s", b.repository,
+                         retention])
         }
         let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
-        return (out + rows.map { row in
+        out += rows.map { row in
             row.enumerated().map { $0.element + String(repeating: " ", count: widths[$0.offset] - $0.element.count) }
                 .joined(separator: "  ").trimmingTrailingSpaces()
-        }).joined(separator: "\n")
+        }
+        for r in repositories where r.error == nil {
+            if let hold = r.retentionHold { out.append("repository \(r.name): the next expire deletes nothing: \(hold)") }
+            for w in r.restorable ?? [] {
+                out.append("repository \(r.name): restorable on timeline \(w.timeline) from \(w.from) to \(w.until ?? "the end of the archive") (backup \(w.backup))")
+            }
+        }
+        return out.joined(separator: "\n")
     }
 }
 
