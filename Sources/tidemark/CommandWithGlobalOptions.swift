@@ -20,6 +20,10 @@ extension ReindexCommand: CommandWithGlobalOptions {}
 extension BackupCommand: CommandWithGlobalOptions {}
 extension CheckCommand: CommandWithGlobalOptions {}
 extension RehearseCommand: CommandWithGlobalOptions {}
+extension ExpireCommand: CommandWithGlobalOptions {}
+extension DeleteCommand: CommandWithGlobalOptions {}
+extension PinCommand: CommandWithGlobalOptions {}
+extension UnpinCommand: CommandWithGlobalOptions {}
 
 extension LogSettings {
     /// The logging a parsed command runs with: its flags, else the environment. A command

@@ -79,8 +79,10 @@ struct ExpireTestRepository {
         return out
     }
 
-    /// Bytes of every object but the lock's lease (which a run itself writes).
-    func totalBytes() throws -> Int64 {
-        try snapshot().filter { !$0.key.contains("/lock/") }.values.reduce(0) { $0 + Int64($1.count) }
+    /// Every object but the two a run rewrites whatever it deletes: the lock's lease and the catalog index.
+    func objects() throws -> [String: Data] {
+        try snapshot().filter { !$0.key.contains("/lock/") && !$0.key.hasSuffix("/catalog.index") }
     }
+
+    func totalBytes() throws -> Int64 { try objects().values.reduce(0) { $0 + Int64($1.count) } }
 }
