@@ -91,7 +91,9 @@ struct GeneratedHistory {
 
             // Irregular spacing: several a day, about daily, or gaps of weeks.
             let roll = rng.int(0...99)
-            if roll < 25 {
+            if roll < 2 {
+                // Two backups that end in the same second: order falls back to the ID.
+            } else if roll < 25 {
                 time += rng.int64(600...(8 * Self.hour))
             } else if roll < 85 {
                 time += rng.int64((mean / 2)...(mean * 3 / 2))
@@ -104,7 +106,7 @@ struct GeneratedHistory {
 
         // WAL: contiguous per timeline from its branch point to its position, with a few gaps.
         var segments: [TimelineID: [SegmentNumber: Int64]] = [:]
-        for (timeline, history) in histories {
+        for (timeline, history) in histories.sorted(by: { $0.key < $1.key }) {
             let first = (history.path.last?.begin.rawValue ?? 0) / size
             let last = (position[timeline] ?? 0) / size
             var map: [SegmentNumber: Int64] = [:]
@@ -121,13 +123,23 @@ struct GeneratedHistory {
         }
 
         var lastCommit: [TimelineID: Int64] = [:]
-        for timeline in histories.keys where !rng.chance(0.15) {
+        for timeline in histories.keys.sorted() where !rng.chance(0.15) {
             lastCommit[timeline] = (lastTime[timeline] ?? Self.start) + rng.int64(0...(6 * Self.hour))
         }
         let newest = backups.map(\.endTime).max() ?? Self.start
         // Usually soon after the newest backup; sometimes long after (the failing-backups hold).
         let now = newest + (rng.chance(0.8) ? rng.int64(0...(36 * Self.hour)) : rng.int64(0...(60 * Self.day)))
-        input = RetentionInput(backups: backups, segments: segments, graph: TimelineGraph(histories: Array(histories.values)),
-                               segmentSize: Self.size, lastCommit: lastCommit, now: now)
+        // Now and then a timeline's history file is damaged: its WAL cannot be judged.
+        var damaged: [TimelineID: String] = [:]
+        for timeline in histories.keys.sorted() where timeline.rawValue > 1 && rng.chance(0.04) {
+            histories[timeline] = nil
+            damaged[timeline] = "unreadable"
+        }
+        // Sometimes evaluated as of an earlier instant (`expire --as-of`).
+        let first = backups.map(\.endTime).min() ?? Self.start
+        let asOf: Int64? = rng.chance(0.15) ? rng.int64(first...newest) : nil
+        input = RetentionInput(backups: backups, segments: segments,
+                               graph: TimelineGraph(histories: Array(histories.values), damaged: damaged),
+                               segmentSize: Self.size, lastCommit: lastCommit, now: now, asOf: asOf)
     }
 }

@@ -9,7 +9,43 @@ enum RetentionProperties {
     static func all(_ policy: RetentionPolicy, _ input: RetentionInput, _ plan: RetentionPlan) -> [String] {
         partition(input, plan) + hold(policy, input, plan) + pinned(input, plan) + parents(input, plan)
             + newestFulls(policy, input, plan) + consistency(input, plan) + window(policy, input, plan)
-            + tiers(policy, input, plan)
+            + tiers(policy, input, plan) + asOf(input, plan) + windowsAfter(policy, input, plan)
+    }
+
+    /// The backups an evaluation as of `input.asOf` decides about (all, without one).
+    static func inScope(_ input: RetentionInput) -> [RetentionBackup] {
+        input.backups.filter { $0.endTime <= input.asOf ?? .max }
+    }
+
+    /// Backups that end after the as-of instant are left alone.
+    static func asOf(_ input: RetentionInput, _ plan: RetentionPlan) -> [String] {
+        let kept = keptIDs(plan)
+        return input.backups.filter { $0.endTime > input.asOf ?? .max && !kept.contains($0.id) }
+            .map { "as-of: \($0.id) ends after the as-of instant, yet deleted" }
+    }
+
+    /// The restorable window each timeline the PITR window touches reports after expire still
+    /// reaches back to the window's start (or to where it reached before, if that is later).
+    /// Only timelines with a known newest commit: without one, retention keeps the WAL from the
+    /// newest backup before the window, and a timeline whose archived WAL ends before that
+    /// backup's (an abandoned branch) has nothing in the window to lose, while the older
+    /// backup that reached its last segments may go.
+    static func windowsAfter(_ policy: RetentionPolicy, _ input: RetentionInput, _ plan: RetentionPlan) -> [String] {
+        guard plan.hold == nil else {
+            return plan.windowsAfter == plan.windowsBefore ? [] : ["windows: held, yet the window after differs"]
+        }
+        guard let start = plan.windowStart else { return [] }
+        var out: [String] = []
+        for before in plan.windowsBefore {
+            guard let last = input.lastCommit[before.timeline], last >= start else { continue }
+            guard let after = plan.windowsAfter.first(where: { $0.timeline == before.timeline }) else {
+                out.append("windows: timeline \(before.timeline) had a restorable window, has none after"); continue
+            }
+            if after.from > max(start, before.from) {
+                out.append("windows: timeline \(before.timeline) restorable from \(after.from) after, needs \(max(start, before.from))")
+            }
+        }
+        return out
     }
 
     static func keptIDs(_ plan: RetentionPlan) -> Set<String> { Set(plan.decisions.filter(\.keep).map(\.id)) }
@@ -79,7 +115,7 @@ enum RetentionProperties {
     static func newestFulls(_ policy: RetentionPolicy, _ input: RetentionInput, _ plan: RetentionPlan) -> [String] {
         guard plan.hold == nil else { return [] }
         let kept = keptIDs(plan)
-        let fulls = input.backups.filter { $0.type == .full }.sorted { ($0.endTime, $0.id) < ($1.endTime, $1.id) }
+        let fulls = inScope(input).filter { $0.type == .full }.sorted { ($0.endTime, $0.id) < ($1.endTime, $1.id) }
         return fulls.suffix(max(0, policy.minFullChains)).filter { !kept.contains($0.id) }
             .map { "newest fulls: \($0.id) is among the newest \(policy.minFullChains) full backups, yet deleted" }
     }
@@ -131,7 +167,7 @@ enum RetentionProperties {
     /// Every instant of the PITR window stays reachable on every timeline it touches.
     static func window(_ policy: RetentionPolicy, _ input: RetentionInput, _ plan: RetentionPlan) -> [String] {
         guard plan.hold == nil, let newestEnd = input.backups.map(\.endTime).max() else { return [] }
-        let windowEnd = input.lastCommit.values.max() ?? newestEnd
+        let windowEnd = input.asOf ?? input.lastCommit.values.max() ?? newestEnd
         let windowStart = windowEnd - Int64(policy.pitrDays) * 86_400
         var out: [String] = []
         if plan.windowStart != windowStart || plan.windowEnd != windowEnd {
@@ -146,7 +182,7 @@ enum RetentionProperties {
                 if Set(input.segments[t]?.keys ?? [:].keys) != after[t] ?? [] { out.append("window: timeline \(t) has no history, yet lost WAL") }
                 continue
             }
-            let onPath = input.backups.filter { Self.onPath($0, path) }
+            let onPath = inScope(input).filter { Self.onPath($0, path) }
             guard let oldest = onPath.map(\.endTime).min() else { continue }
             let limit = max(windowStart, oldest)
             let newest = input.segments[t]?.keys.max()
@@ -168,7 +204,7 @@ enum RetentionProperties {
         for d in plan.decisions where d.keep {
             for r in d.reasons where prefixes.contains(where: { r.hasPrefix($0) }) { got.insert("\(d.id) \(r)") }
         }
-        let want = reference.tierKeepers(input.backups, policy: policy)
+        let want = reference.tierKeepers(inScope(input), policy: policy)
         if got == want { return [] }
         return ["tiers: only the plan has \(got.subtracting(want).sorted()); only the reference has \(want.subtracting(got).sorted())"]
     }

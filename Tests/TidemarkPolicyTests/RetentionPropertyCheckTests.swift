@@ -53,7 +53,7 @@ struct RetentionPropertyCheckTests {
     @Test func aDeletedNewestFull() {
         Self.expectCaught(RetentionProperties.newestFulls) { h, plan in
             guard plan.hold == nil, h.policy.minFullChains > 0,
-                  let newest = h.input.backups.filter({ $0.type == .full }).max(by: { $0.endTime < $1.endTime }) else { return nil }
+                  let newest = RetentionProperties.inScope(h.input).filter({ $0.type == .full }).max(by: { ($0.endTime, $0.id) < ($1.endTime, $1.id) }) else { return nil }
             return Self.delete(newest.id, in: plan)
         }
     }
@@ -114,6 +114,23 @@ struct RetentionPropertyCheckTests {
             guard plan.hold == nil, let i = plan.decisions.firstIndex(where: { $0.reasons.contains { $0.hasPrefix("monthly ") } }) else { return nil }
             var p = plan
             p.decisions[i].reasons.removeAll { $0.hasPrefix("monthly ") }
+            return p
+        }
+    }
+
+    @Test func aBackupAfterTheAsOfInstantDeleted() {
+        Self.expectCaught({ RetentionProperties.asOf($1, $2) }, minimum: 3) { h, plan in
+            guard let asOf = h.input.asOf, let b = h.input.backups.first(where: { $0.endTime > asOf }) else { return nil }
+            return Self.delete(b.id, in: plan)
+        }
+    }
+
+    @Test func aRestorableWindowThatShrankIntoThePITRWindow() {
+        Self.expectCaught(RetentionProperties.windowsAfter) { h, plan in
+            guard plan.hold == nil, let start = plan.windowStart,
+                  let i = plan.windowsAfter.firstIndex(where: { w in h.input.lastCommit[w.timeline].map { $0 >= start } ?? false }) else { return nil }
+            var p = plan
+            p.windowsAfter[i].from = max(start, plan.windowsBefore.first { $0.timeline == p.windowsAfter[i].timeline }?.from ?? start) + 1
             return p
         }
     }
