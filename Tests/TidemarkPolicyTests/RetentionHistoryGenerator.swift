@@ -70,6 +70,15 @@ struct GeneratedHistory {
                     + [TimelineSwitch(parent: parent, switchpoint: LSN(switchpoint), reason: "promoted")]
                 histories[child] = TimelineHistory(timeline: child, switches: switches)
                 position[child] = switchpoint
+                // A standby promoted during its own backup: it starts on the parent, stops on the child.
+                if parent == current, rng.chance(0.3) {
+                    let startLSN = rng.uint64(low...switchpoint)
+                    let stopLSN = switchpoint + rng.uint64(1...(2 * size))
+                    backups.append(RetentionBackup(id: "x\(String(n, radix: 36))", type: .full, parent: nil, endTime: time - 60,
+                                                   timeline: parent, stopTimeline: child, startLSN: LSN(startLSN),
+                                                   stopLSN: LSN(stopLSN), storedBytes: rng.int64(1...1_000_000)))
+                    position[child] = stopLSN + rng.uint64(0...size)
+                }
                 lastTime[child] = time
                 current = child
                 // A new primary often starts a new chain.

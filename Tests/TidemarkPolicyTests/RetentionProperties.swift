@@ -140,8 +140,13 @@ enum RetentionProperties {
         return out
     }
 
+    /// Recovery along `path` can start from `b`: it starts on the path and it stops on the path
+    /// (a backup of a standby that followed a promotion stops on the child timeline).
     static func onPath(_ b: RetentionBackup, _ path: [TimelineRange]) -> Bool {
-        path.contains { $0.timeline == b.timeline && $0.begin <= b.startLSN && ($0.end.map { b.stopLSN <= $0 } ?? true) }
+        let starts = path.firstIndex { $0.timeline == b.timeline && $0.contains(b.startLSN) }
+        let stops = path.firstIndex { $0.timeline == b.stopTimeline && $0.begin <= b.stopLSN && ($0.end.map { b.stopLSN <= $0 } ?? true) }
+        guard let starts, let stops else { return false }
+        return starts <= stops
     }
 
     /// Every kept backup keeps the WAL from its start to its stop that existed.

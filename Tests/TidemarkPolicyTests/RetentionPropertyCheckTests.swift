@@ -69,7 +69,7 @@ struct RetentionPropertyCheckTests {
             let kept = RetentionProperties.keptIDs(plan)
             for b in h.input.backups where kept.contains(b.id) {
                 let n = b.stopLSN.segment(size: h.input.segmentSize)
-                if h.input.segments[b.timeline]?[n] != nil { return Self.drop(n, of: b.timeline, in: plan, h.input) }
+                if h.input.segments[b.stopTimeline]?[n] != nil { return Self.drop(n, of: b.stopTimeline, in: plan, h.input) }
             }
             return nil
         }

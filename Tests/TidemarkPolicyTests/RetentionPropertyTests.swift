@@ -28,6 +28,16 @@ struct RetentionPropertyTests {
         #expect(branched >= Self.seeds.count / 3, "histories with several timelines: \(branched)")
     }
 
+    /// Seeds that found a backup of a standby that followed a promotion (starts on timeline 1,
+    /// stops on 2) taken for a backup of timeline 1 on the path of a later branch of timeline 1:
+    /// it became that branch's PITR anchor and the real anchor was deleted.
+    @Test(arguments: [993, 1544, 1626, 1686, 1696, 1960] as [UInt64])
+    func aBackupThatStopsOnAnotherTimelineIsNoAnchorForABranchItIsNotOn(seed: UInt64) {
+        let h = GeneratedHistory(seed: seed)
+        let problems = RetentionProperties.all(h.policy, h.input, Retention.evaluate(h.policy, h.input))
+        #expect(problems.isEmpty, "seed \(seed): \(problems.prefix(5))")
+    }
+
     /// Shuffling the backups, and rebuilding every dictionary in another insertion order, gives
     /// the same plan.
     @Test func thePlanDoesNotDependOnTheOrderCatalogsWereRead() {
