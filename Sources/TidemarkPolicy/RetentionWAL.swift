@@ -16,10 +16,17 @@ struct RetentionWAL {
 
     func path(to timeline: TimelineID) -> [TimelineRange]? { graph.history(of: timeline)?.path }
 
-    /// True when recovery along `path` passes through backup `b` (the planner's rule).
+    /// True when recovery along `path` passes through backup `b` (the planner's rule): it
+    /// starts on the path and it stops on the path. A backup of a standby that followed a
+    /// promotion during the backup starts on the parent and stops on the child: it serves the
+    /// child's paths, never a later branch of the parent (its files hold the child's changes).
     static func onPath(_ b: RetentionBackup, _ path: [TimelineRange]) -> Bool {
-        guard let r = path.first(where: { $0.timeline == b.timeline }) else { return false }
-        return b.startLSN >= r.begin && (r.end.map { b.stopLSN <= $0 } ?? true)
+        guard let starts = path.firstIndex(where: { $0.timeline == b.timeline }),
+              let stops = path.firstIndex(where: { $0.timeline == b.stopTimeline }), starts <= stops
+        else { return false }
+        let r = path[stops]
+        return b.startLSN >= path[starts].begin && (path[starts].end.map { b.startLSN <= $0 } ?? true)
+            && b.stopLSN >= r.begin && (r.end.map { b.stopLSN <= $0 } ?? true)
     }
 
     /// Keeps every archived segment on `path` that holds WAL from `from` to `to` (nil: to the
