@@ -60,7 +60,9 @@ public enum Retention {
         for b in backups { if let p = b.parent { children[p, default: []].append(b.id) } }
         for full in inScope.filter({ $0.type == .full }).suffix(max(0, policy.minFullChains)) {
             var stack = [full.id]
+            var visited: Set<String> = []
             while let id = stack.popLast() {
+                guard visited.insert(id).inserted else { continue }  // a damaged catalog may name a cycle
                 if backups.contains(where: { $0.id == id && $0.endTime <= cutoff }) { keep(id, "newest full chain") }
                 stack += children[id] ?? []
             }
@@ -99,7 +101,8 @@ public enum Retention {
         // A kept backup keeps the chain it depends on.
         for b in backups.reversed() where reasons[b.id] != nil {
             var child = b
-            while let p = child.parent, let parent = byID[p] {
+            var visited: Set<String> = [b.id]
+            while let p = child.parent, let parent = byID[p], visited.insert(parent.id).inserted {
                 keep(parent.id, "parent of \(child.id)")
                 child = parent
             }

@@ -73,4 +73,16 @@ struct RetentionExampleTests {
         #expect(plan.keptWAL.contains { $0.first == 30 && $0.last == 31 })
         #expect(!plan.keptWAL.contains { $0.first <= 40 && $0.last >= 40 && $0.last < 280 })
     }
+
+    /// A damaged catalog naming a parent cycle must not hang expire: it finishes, keeping the cycle.
+    @Test(.timeLimit(.minutes(1))) func aParentCycleEnds() {
+        var input = Self.daily(3)
+        input.backups[0] = RetentionBackup(id: "b0", type: .incremental, parent: "b2", endTime: input.backups[0].endTime,
+                                           timeline: TimelineID(1), stopTimeline: TimelineID(1), startLSN: input.backups[0].startLSN,
+                                           stopLSN: input.backups[0].stopLSN)
+        input.backups[2].type = .full
+        input.backups[2].parent = "b1"
+        let plan = Retention.evaluate(RetentionPolicy(daily: 1, weekly: 0, monthly: 0, pitrDays: 0, minFullChains: 1), input)
+        #expect(plan.decisions.filter { $0.keep }.map(\.id).sorted() == ["b0", "b1", "b2"])
+    }
 }
