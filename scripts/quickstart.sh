@@ -224,5 +224,13 @@ orders=$(tm_psql "$SOCK" "$PORT2" "select string_agg(id::text, ',' order by id) 
 [ "$orders" = "1,2,3" ] || tm_die "restored to $target: orders $orders, expected 1,2,3"
 tm_log "restored to $target: orders $orders (4 and 5 came later), as planned"
 
+# --- 8. retention --------------------------------------------------------------------------
+tm_log "tidemark expire --dry-run (the default policy: 7 daily, 4 weekly, 12 monthly, a 7-day PITR window)"
+tm_as_pg "$BIN" expire --dry-run
+tm_log "tidemark expire: both backups lie inside the PITR window, so nothing may be deleted"
+tm_as_pg "$BIN" expire --json >"$SCRATCH/expire.json"
+grep -q '"backupsDeleted" : 0' "$SCRATCH/expire.json" || { cat "$SCRATCH/expire.json" >&2; tm_die "expire deleted a backup inside the PITR window"; }
+[ "$(tm_as_pg "$BIN" list --json | grep -c '"keep" : true')" = 2 ] || tm_die "list does not show both backups as kept"
+
 ok=1
-echo "PASS: tidemark archived $(psql "select archived_count from pg_stat_archiver") WAL files (archiver failures: $failed), took a full and an incremental backup, wal-fetch returned an identical segment, restoring the full backup plus replaying the archive brought back every row, and a restore to a timestamp brought back exactly the orders placed before it ($(( $(date +%s) - started )) s)"
+echo "PASS: tidemark archived $(psql "select archived_count from pg_stat_archiver") WAL files (archiver failures: $failed), took a full and an incremental backup, wal-fetch returned an identical segment, restoring the full backup plus replaying the archive brought back every row, a restore to a timestamp brought back exactly the orders placed before it, and expire kept both backups inside the PITR window ($(( $(date +%s) - started )) s)"

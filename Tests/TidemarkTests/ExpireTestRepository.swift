@@ -19,11 +19,14 @@ struct ExpireTestRepository {
 
     var root: String { scratch.path + "/repo" }
 
-    init(environment: [String: String] = [:]) async throws {
+    /// A file-system repository (`BACKUP_DIR`), or the repositories of `configFile` (its text).
+    init(environment: [String: String] = [:], configFile: String? = nil) async throws {
         scratch = try Scratch()
-        var env = ["BACKUP_DIR": scratch.path + "/repo", "BACKUP_ENCRYPTION_KEY": "expire test passphrase"]
+        var env = ["BACKUP_ENCRYPTION_KEY": "expire test passphrase"]
+        if configFile == nil { env["BACKUP_DIR"] = scratch.path + "/repo" }
         env.merge(environment) { _, new in new }
-        configuration = try ConfigurationLoader.load(configPath: nil, stanza: nil, environment: env)
+        let path = try configFile.map { try scratch.write("tidemark.json", Array($0.utf8)) }
+        configuration = try ConfigurationLoader.load(configPath: path, stanza: nil, environment: env)
         _ = try await Engine(configuration).initialize(parameters: fastKDF)
         repository = try #require(try await Engine(configuration).openRepositories().first)
     }
