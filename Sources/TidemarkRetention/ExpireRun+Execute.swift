@@ -36,10 +36,12 @@ extension ExpireRun {
 
     /// Carries out `plan`: marks every backup it deletes (from then on they are not listed,
     /// planned or restored), removes each (data, catalog, directory, mark), then the WAL,
-    /// oldest segment first, so what is kept never has a gap.
+    /// oldest segment first, so what is kept never has a gap. Backups go newest first, so a
+    /// run killed while marking never leaves a backup listed whose parent is marked (a pin put
+    /// on it before the next run would otherwise keep a backup whose parent that run deletes).
     package func execute(_ plan: Plan, lease: Lease, command: String) async throws -> Outcome {
         var outcome = Outcome()
-        let ids = plan.retention.deletedBackups.compactMap { BackupID(rawValue: $0.id) }
+        let ids = plan.retention.deletedBackups.sorted { ($0.endTime, $0.id) > ($1.endTime, $1.id) }.compactMap { BackupID(rawValue: $0.id) }
         let started = PostgresTimestamp(unixSeconds: now).iso8601
         for id in ids {
             try lease.checkHeld()
