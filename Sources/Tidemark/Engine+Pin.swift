@@ -29,6 +29,10 @@ extension Engine {
             let store = BackupStore(repository: repo, stanza: configuration.stanza)
             let line: String? = try await stanzaLock(in: repo).withLease(command: command) { lease in
                 guard (try? await store.catalog(id)) != nil else { return nil }
+                if !remove, try await store.pendingDeletions().contains(where: { $0.id == id }) {
+                    throw TidemarkError(.invalidInput, "backup \(id) is being deleted in repository '\(spec.name)' (an interrupted expire or delete): it cannot be pinned",
+                                        hints: ["`tidemark list` shows the backups that can be pinned"])
+                }
                 try lease.checkHeld()
                 if remove {
                     guard try await store.readPin(id) != nil else { return "backup \(id) was not pinned in repository '\(spec.name)'" }

@@ -21,11 +21,13 @@ struct ExpireTestRepository {
 
     /// A file-system repository (`BACKUP_DIR`), or the repositories of `configFile` (its text).
     init(environment: [String: String] = [:], configFile: String? = nil) async throws {
-        scratch = try Scratch()
+        let scratch = try Scratch()
+        self.scratch = scratch
         var env = ["BACKUP_ENCRYPTION_KEY": "expire test passphrase"]
         if configFile == nil { env["BACKUP_DIR"] = scratch.path + "/repo" }
         env.merge(environment) { _, new in new }
-        let path = try configFile.map { try scratch.write("tidemark.json", Array($0.utf8)) }
+        var path: String?
+        if let configFile { path = try scratch.write("tidemark.json", Array(configFile.utf8)) }
         configuration = try ConfigurationLoader.load(configPath: path, stanza: nil, environment: env)
         _ = try await Engine(configuration).initialize(parameters: fastKDF)
         repository = try #require(try await Engine(configuration).openRepositories().first)
