@@ -12,6 +12,8 @@ package struct ArchivedWAL: Sendable {
     package var objects: [TimelineID: [SegmentNumber: [ObjectInfo]]] = [:]
     /// Timelines with a history file, and the file's key.
     package var historyKeys: [TimelineID: String] = [:]
+    /// Segments whose own object (not only a `.partial`, `.backup` or summary) is archived.
+    package var fullSegments: [TimelineID: Set<SegmentNumber>] = [:]
 
     package init() {}
 
@@ -22,21 +24,26 @@ package struct ArchivedWAL: Sendable {
 
     /// The full segments (not only `.partial` or `.backup` files) of `timeline`, newest first.
     package func segmentsNewestFirst(_ timeline: TimelineID, size: WALSegmentSize) -> [WALSegmentName] {
-        let numbers = (objects[timeline] ?? [:]).compactMap { (number: SegmentNumber, objects: [ObjectInfo]) -> SegmentNumber? in
-            let name = WALSegmentName(timeline: timeline, segment: number, size: size)
-            return objects.contains { $0.key.hasSuffix("/" + name.description) } ? number : nil
-        }
-        return numbers.sorted(by: >).map { WALSegmentName(timeline: timeline, segment: $0, size: size) }
+        (fullSegments[timeline] ?? []).sorted(by: >).map { WALSegmentName(timeline: timeline, segment: $0, size: size) }
     }
 
     /// Lists the stanza's WAL (one listing per WAL directory) and the reindex summaries.
-    package static func list(_ repository: Repository, stanza: String, size: WALSegmentSize) async throws -> ArchivedWAL {
+    package static func list(_ repository: Repository, stanza: String, size: WALSegmentSize, parallel: Int = 16) async throws -> ArchivedWAL {
         let store = repository.store
         var out = ArchivedWAL()
         func add(_ object: ObjectInfo, base: String) {
+            // Most objects are segments: 24 hex digits, parsed without searching the name.
+            if base.utf8.count == 24 {
+                guard case .segment(let s)? = WALFileName(base), let n = s.segmentNumber(size: size) else { return }
+                out.objects[s.timeline, default: [:]][n, default: []].append(object)
+                out.fullSegments[s.timeline, default: []].insert(n)
+                return
+            }
             var name = base
             // A second, different .partial is kept as `<segment>.partial-<sha16>`.
-            if let r = name.range(of: ".partial-") { name = String(name[..<r.lowerBound]) + ".partial" }
+            if name.utf8.count == 24 + 9 + 16, name.utf8.dropFirst(24).starts(with: ".partial-".utf8) {
+                name = String(name.prefix(24)) + ".partial"
+            }
             if name.hasSuffix(".summary") { name = String(name.dropLast(".summary".count)) }
             guard let file = WALFileName(name) else { return }
             switch file {
@@ -47,12 +54,26 @@ package struct ArchivedWAL: Sendable {
                 out.objects[s.timeline, default: [:]][n, default: []].append(object)
             }
         }
+        var prefixes: [String] = []
         for top in [RepositoryLayout.walPrefix(stanza), "\(stanza)/walindex/"] {
-            let listing = try await store.list(prefix: top)
-            for prefix in listing.prefixes {
-                for object in try await store.list(prefix: prefix).objects {
-                    add(object, base: String(object.key.split(separator: "/").last ?? ""))
+            prefixes += try await store.list(prefix: top).prefixes
+        }
+        // One listing per WAL directory, `parallel` at a time.
+        try await withThrowingTaskGroup(of: [ObjectInfo].self) { group in
+            var next = 0
+            func start() {
+                guard next < prefixes.count else { return }
+                let prefix = prefixes[next]
+                next += 1
+                group.addTask { try await store.list(prefix: prefix).objects }
+            }
+            for _ in 0..<parallel { start() }
+            while let objects = try await group.next() {
+                for object in objects {
+                    let base = object.key.lastIndex(of: "/").map { String(object.key[object.key.index(after: $0)...]) } ?? object.key
+                    add(object, base: base)
                 }
+                start()
             }
         }
         return out
