@@ -134,34 +134,16 @@ for _ in $(seq 1 "$ROUNDS"); do
     timed "$SCRATCH/dry.json" "$SCRATCH/dry.us" tm_as_pg "$BIN" expire --dry-run --json
 done
 [ "$(fingerprint)" = "$before" ] || tm_die "expire --dry-run changed the repository"
-# The plan's share of backups and WAL to delete: fields per docs/expire-json.md, read
-# defensively so a renamed field says so instead of printing a wrong fraction.
+# The plan's share of backups and WAL to delete, from the fields of docs/expire-json.md.
 fraction=$(python3 - "$SCRATCH/dry.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-def find_list(node, key):
-    if isinstance(node, dict):
-        if isinstance(node.get(key), list): return node[key]
-        for v in node.values():
-            r = find_list(v, key)
-            if r is not None: return r
-    return None
-backups = find_list(d, "backups") or []
-def deleted(b):
-    for k in ("decision", "action", "verdict"):
-        if isinstance(b.get(k), str): return b[k].lower() in ("delete", "deleted", "remove", "expire")
-    if isinstance(b.get("kept"), bool): return not b["kept"]
-    if isinstance(b.get("keep"), bool): return not b["keep"]
-    if isinstance(b.get("deleted"), bool): return b["deleted"]
-    return None
-flags = [deleted(b) for b in backups if isinstance(b, dict)]
-if not flags or None in flags:
-    print("unknown (no per-backup decision found; top-level fields: %s)" % ", ".join(sorted(d)))
-else:
-    n = sum(flags)
-    wal = find_list(d, "wal") or []
-    segs = sum(int(r.get("count", r.get("segments", 0)) or 0) for r in wal if isinstance(r, dict))
-    print("%d of %d backups (%.0f%%), %d WAL objects" % (n, len(flags), 100.0 * n / len(flags), segs))
+r = d["repositories"][0]
+n, total = r["backupsDeleted"], len(r["backups"])
+segs = sum(w["segments"] for w in r["walDeleted"])
+kept = sum(w["segments"] for w in r["walKept"])
+print("%d of %d backups (%.0f%%), %d of %d WAL segments (%.0f%%), %d objects, %.0f MiB" % (
+    n, total, 100.0 * n / max(1, total), segs, segs + kept, 100.0 * segs / max(1, segs + kept), r["objectsDeleted"], r["bytesFreed"] / 1048576))
 PY
 )
 printf '%-34s %10s %10s   deletes %s\n' "tidemark expire --dry-run" "$(bench_median_ms "$SCRATCH/dry.us")" \
