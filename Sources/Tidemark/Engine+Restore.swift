@@ -97,22 +97,6 @@ extension Engine {
         var options = options
         let baseCommand = options.restoreCommand
         while let (plan, repo) = try await sequence.next() {
-            // Register before writing: expire and delete keep this backup and its WAL from now
-            // on; one already running read the restores before this one, so it is waited for.
-            let presence: ReaderPresence?
-            do {
-                presence = try await ReaderPresence.register(
-                    store: repo.store, stanza: configuration.stanza, command: "restore", backup: plan.catalog.id,
-                    timeline: plan.plan.targetTimeline.rawValue, now: now(), seconds: ReaderPresence.recoveryHoldSeconds)
-            } catch {
-                // Read-only credentials restore too; only the protection from a concurrent expire is lost.
-                presence = nil
-                report("tidemark: NOTICE: could not record this restore in repository '\(plan.repository)' (\(TidemarkError.wrap(error, doing: "write its reader record").message)); do not run `tidemark expire` until the restored server has finished recovery")
-            }
-            if let presence, let holder = try await stanzaLock(in: repo).holder(), holder.command == "expire" || holder.command == "delete" {
-                await presence.remove()
-                throw ExpiryRunning(repository: plan.repository, holder: "\(holder.command) (pid \(holder.pid) on \(holder.host))")
-            }
             var command = baseCommand
             if let only = plan.readsOnlyFrom {
                 if let onlyFrom = options.restoreCommandOnlyFrom {
@@ -139,21 +123,48 @@ extension Engine {
             options.restoreCommand = command
             options.recoverySettings = RecoverySettings(plan: plan.plan, restoreCommand: command, action: action).lines
             options.recoveryComment = plan.summaryLine
+            // Once the targets are checked and before anything is written, the restore records
+            // itself: expire and delete keep this backup and its WAL from then on. One already
+            // running read the records before this one, so it is waited for (ExpiryRunning).
+            let presenceBox = LockedBox<ReaderPresence?>(nil)
+            let previous = options.beforeWriting
+            let lock = stanzaLock(in: repo)
+            let (store, stanza, clock) = (repo.store, configuration.stanza, now)
+            let (backup, timeline, repositoryName) = (plan.catalog.id, plan.plan.targetTimeline.rawValue, plan.repository)
+            options.beforeWriting = {
+                do {
+                    let presence = try await ReaderPresence.register(store: store, stanza: stanza, command: "restore", backup: backup,
+                                                                     timeline: timeline, now: clock(), seconds: ReaderPresence.recoveryHoldSeconds)
+                    presenceBox.mutate { $0 = presence }
+                    if let holder = try await lock.holder(), holder.command == "expire" || holder.command == "delete" {
+                        await presence.remove()
+                        presenceBox.mutate { $0 = nil }
+                        throw ExpiryRunning(repository: repositoryName, holder: "\(holder.command) (pid \(holder.pid) on \(holder.host))")
+                    }
+                } catch let e as ExpiryRunning {
+                    throw e
+                } catch {
+                    // Read-only credentials restore too; only the protection from a concurrent expire is lost.
+                    report("tidemark: NOTICE: could not record this restore in repository '\(repositoryName)' (\(TidemarkError.wrap(error, doing: "write its reader record").message)); do not run `tidemark expire` until the restored server has finished recovery")
+                }
+                try await previous?()
+            }
+            let presence = { presenceBox.value }
             do {
                 let restored = try await BackupStore(repository: repo, stanza: configuration.stanza).restore(plan.catalog, options: options)
                 // The restored server's recovery fetches WAL from here for a while yet.
-                try? await presence?.extend(now: now(), seconds: ReaderPresence.recoveryHoldSeconds)
+                try? await presence()?.extend(now: now(), seconds: ReaderPresence.recoveryHoldSeconds)
                 return (restored, plan)
             } catch let e as TidemarkError where (e.code == .corrupt || e.code == .notFound || e.code == .io)
                 && sequence.index < configuration.repositories.count {
-                await presence?.remove()
+                await presence()?.remove()
                 // The failed attempt removed what it wrote: the targets are as they were found.
                 report("tidemark: restoring from repository '\(plan.repository)' failed (\(e.message)); removed what it wrote into \(options.directory) and trying '\(configuration.repositories[sequence.index].name)'")
                 // Anything --force was to delete is gone already; nothing else may be.
                 options.force = false
                 options.confirmDeletion = nil
             } catch {
-                await presence?.remove()
+                await presence()?.remove()
                 throw error
             }
         }

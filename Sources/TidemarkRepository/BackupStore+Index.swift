@@ -29,6 +29,10 @@ public struct CatalogSummary: Codable, Sendable, Hashable {
     /// Bytes stored by this backup (its own packs and metadata), after compression.
     public var storedSize: Int64
     public var durationSeconds: Double
+    /// The catalog object's envelope salt (random per object, hex): a read compares it with the
+    /// stored catalog's header, so a catalog replaced by another backup's is noticed (and then
+    /// read, and refused) without reading every catalog.
+    public var catalogSalt: String?
 
     public init(_ c: BackupCatalog) {
         id = c.id
@@ -83,9 +87,16 @@ extension BackupStore {
                 byID.removeValue(forKey: id)
                 changed = true
             }
+            // An indexed catalog whose object is no longer the one indexed is read again.
+            for id in try await replacedCatalogs(byID) {
+                byID.removeValue(forKey: id)
+                changed = true
+            }
             let missing = listed.subtracting(byID.keys).subtracting(marked).sorted()
-            for catalog in try await catalogsIfPresent(missing) {
-                byID[catalog.id] = CatalogSummary(catalog)
+            for (catalog, salt) in try await catalogsIfPresent(missing) {
+                var summary = CatalogSummary(catalog)
+                summary.catalogSalt = salt
+                byID[catalog.id] = summary
                 changed = true
             }
             let summaries = byID.values.sorted { $0.id < $1.id }
@@ -125,15 +136,36 @@ extension BackupStore {
         _ = try? await store.put(RepositoryLayout.catalogIndex(stanza), bytes: encoded, ifAbsent: false)
     }
 
-    /// The catalogs of `ids` that have one, read up to 8 at a time, in the order of `ids`.
-    func catalogsIfPresent(_ ids: [BackupID]) async throws -> [BackupCatalog] {
-        try await withThrowingTaskGroup(of: (Int, BackupCatalog?).self) { group in
-            var found: [(Int, BackupCatalog)] = []
+    /// Ids of indexed backups whose catalog object is not the one the index was made from (its
+    /// header salt differs, or the index recorded none): one 80-byte ranged read per backup, in
+    /// batches.
+    func replacedCatalogs(_ indexed: [BackupID: CatalogSummary]) async throws -> [BackupID] {
+        let ids = indexed.keys.sorted()
+        var out: [BackupID] = []
+        for start in stride(from: 0, to: ids.count, by: 128) {
+            let batch = Array(ids[start..<min(start + 128, ids.count)])
+            let heads = try await store.get(batch.map { RepositoryLayout.backupObject(stanza, $0, "catalog") }, range: 0..<Int64(EnvelopeHeader.size))
+            for (i, id) in batch.enumerated() {
+                guard let head = heads[i], head.count == EnvelopeHeader.size, let header = try? EnvelopeHeader(parsing: head),
+                      let recorded = indexed[id]?.catalogSalt, hexString(header.salt) == recorded else {
+                    out.append(id)
+                    continue
+                }
+            }
+        }
+        return out
+    }
+
+    /// The catalogs of `ids` that have one, with their envelope salts, read up to 8 at a time,
+    /// in the order of `ids`.
+    func catalogsIfPresent(_ ids: [BackupID]) async throws -> [(BackupCatalog, String)] {
+        try await withThrowingTaskGroup(of: (Int, (BackupCatalog, String)?).self) { group in
+            var found: [(Int, (BackupCatalog, String))] = []
             var next = 0
             func add() {
                 let (i, id) = (next, ids[next])
                 next += 1
-                group.addTask { (i, try await catalogIfPresent(id)) }
+                group.addTask { (i, try await catalogAndSaltIfPresent(id)) }
             }
             while next < min(8, ids.count) { add() }
             while let (i, catalog) = try await group.next() {

@@ -73,8 +73,14 @@ public struct BackupStore: Sendable {
 
     /// The catalog of backup `id`, authenticated, or nil when it has none (yet, or any more).
     package func catalogIfPresent(_ id: BackupID) async throws -> BackupCatalog? {
+        try await catalogAndSaltIfPresent(id)?.0
+    }
+
+    /// The catalog and its object's envelope salt (hex), or nil when it has none.
+    package func catalogAndSaltIfPresent(_ id: BackupID) async throws -> (BackupCatalog, String)? {
         let key = RepositoryLayout.backupObject(stanza, id, "catalog")
         guard let bytes = try await store.get(key) else { return nil }
+        let salt = bytes.count >= EnvelopeHeader.size ? (try? EnvelopeHeader(parsing: Array(bytes[0..<EnvelopeHeader.size]))).map { hexString($0.salt) } : nil
         let catalog: BackupCatalog
         do {
             let plain = try EnvelopeReader.decode(bytes, key: repository.key).plaintext
@@ -88,7 +94,7 @@ public struct BackupStore: Sendable {
             throw TidemarkError(.corrupt, "the catalog of backup '\(id)' ('\(store.location)/\(key)') describes backup '\(catalog.id)': it was copied from another backup",
                                 hints: ["restore '\(key)' from another copy of the repository; do not use backup '\(id)' until then"])
         }
-        return catalog
+        return (catalog, salt ?? "")
     }
 
     package func readObject(_ id: BackupID, _ name: String) async throws -> [UInt8] {

@@ -70,7 +70,8 @@ struct CatalogIndexTests {
         for id in Self.ids.reversed() { catalogs.append(try await f.addBackup(id)) }
         f.calls.clear()
         let first = try await f.backups().summaries()
-        #expect(first == catalogs.reversed().map(CatalogSummary.init), "every backup, oldest first, as its catalog says")
+        #expect(first.map(\.unsalted) == catalogs.reversed().map(CatalogSummary.init), "every backup, oldest first, as its catalog says")
+        #expect(first.allSatisfy { ($0.catalogSalt?.count ?? 0) == 64 }, "each summary records its catalog object's salt (32 bytes, hex)")
         #expect(f.calls.catalogReads == 3)
         #expect(f.calls.indexWrites == 1)
         #expect(f.memory.snapshot[RepositoryLayout.catalogIndex("main")] != nil)
@@ -97,7 +98,7 @@ struct CatalogIndexTests {
         f.calls.clear()
         let withNew = try await f.backups().summaries()
         #expect(withNew.map(\.id.rawValue) == Self.ids + ["20261104-010000I"])
-        #expect(withNew.last == CatalogSummary(added))
+        #expect(withNew.last?.unsalted == CatalogSummary(added))
         #expect(f.calls.catalogReads == 2, "only the catalogs the index lacks are read (the new one, and the missing one of the unfinished one)")
         #expect(f.calls.indexWrites == 1)
 
@@ -185,5 +186,29 @@ struct CatalogIndexTests {
             return b
         }
         await _ = expectError(.corrupt) { _ = try await f.backups().summaries() }
+    }
+
+    /// The index must not hide a catalog replaced by another backup's (they authenticate under
+    /// the same key): each read compares the catalog objects' salts with the index, and reads
+    /// (and refuses) one that changed.
+    @Test func aCatalogReplacedAfterIndexingIsCaught() async throws {
+        let f = try await Fixture.make()
+        _ = try await f.addBackup(Self.ids[0])
+        _ = try await f.addBackup(Self.ids[1])
+        _ = try await f.backups().summaries()
+        let a = f.memory.snapshot["main/backup/\(Self.ids[0])/catalog"]
+        try await f.memory.delete("main/backup/\(Self.ids[1])/catalog")
+        _ = try await f.memory.put("main/backup/\(Self.ids[1])/catalog", bytes: try #require(a), ifAbsent: false)
+        let e = await expectError(.corrupt) { _ = try await f.backups().summaries() }
+        #expect(e?.message.contains("copied") == true, "\(String(describing: e))")
+    }
+}
+
+extension CatalogSummary {
+    /// The summary as its catalog alone gives it (the index adds the object's salt).
+    var unsalted: CatalogSummary {
+        var s = self
+        s.catalogSalt = nil
+        return s
     }
 }
