@@ -138,8 +138,6 @@ public enum SigV4 {
 
     /// `yyyyMMdd'T'HHmmss'Z'` for a Unix time in seconds (UTC).
     public static func amzDate(unixSeconds: Int64) -> String {
-        let c = S3Date.civil(unixSeconds: unixSeconds)
-        func two(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        return "\(c.year)\(two(c.month))\(two(c.day))T\(two(c.hour))\(two(c.minute))\(two(c.second))Z"
+        String(S3Date.iso8601(unixSeconds: unixSeconds).filter { $0 != "-" && $0 != ":" })
     }
 }
