@@ -159,7 +159,7 @@ extension Engine {
             do {
                 let repo = try await open(spec, passphrase: passphrase)
                 let summaries = try await BackupStore(repository: repo, stanza: configuration.stanza).summaries()
-                let (status, _) = await retentionStatus(repo, named: spec.name, stanza: configuration.stanza)
+                let (status, _) = await retentionStatus(repo, named: spec.name, stanza: configuration.stanza, summaries: summaries)
                 let decisions = Dictionary((status?.backups ?? []).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
                 rows += summaries.map {
                     var row = BackupListEntry($0, repository: spec.name)

@@ -26,12 +26,13 @@ public struct RetentionStatus: Codable, Sendable {
 
 extension Engine {
     /// Retention's view of `stanza` in `repository`, or nil with the reason it could not be made.
-    package func retentionStatus(_ repository: Repository, named name: String, stanza: String) async -> (RetentionStatus?, String?) {
+    package func retentionStatus(_ repository: Repository, named name: String, stanza: String,
+                                 summaries: [CatalogSummary]? = nil) async -> (RetentionStatus?, String?) {
         let policy = configuration.retention[name] ?? .default
         let run = ExpireRun(name: name, repository: repository, stanza: stanza, policy: policy,
                             now: Int64(now().timeIntervalSince1970.rounded(.down)), asOf: nil)
         do {
-            let state = try await run.read(writingIndex: false)
+            let state = try await run.read(writingIndex: false, summaries: summaries)
             let plan = Retention.evaluate(policy, run.retentionInput(state))
             let facts = Dictionary(state.summaries.map { ($0.id.rawValue, $0) }, uniquingKeysWith: { a, _ in a })
             let backups = plan.decisions.map { ExpireBackup($0, facts: facts[$0.id]) }

@@ -74,11 +74,14 @@ public struct ExpireRun: Sendable {
     }
 
     /// `writingIndex`: refresh the catalog index when stale (never in a dry run: it writes nothing).
-    package func read(writingIndex: Bool) async throws -> State {
+    /// `summaries`: the caller's own read of the catalog index (`list`), so it is not read twice.
+    package func read(writingIndex: Bool, summaries known: [CatalogSummary]? = nil) async throws -> State {
         var state = State()
         state.pending = try await backups.pendingDeletions()
         let pendingIDs = Set(state.pending.map(\.id))
-        for c in try await backups.summaries(writingIndex: writingIndex) where !pendingIDs.contains(c.id) {
+        let summaries: [CatalogSummary]
+        if let known { summaries = known } else { summaries = try await backups.summaries(writingIndex: writingIndex) }
+        for c in summaries where !pendingIDs.contains(c.id) {
             guard let stop = try? PostgresTimestamp(parsing: c.stopTime) else {
                 throw TidemarkError(.corrupt, "backup '\(c.id)' records a stop time '\(c.stopTime)' that is not a time",
                                     hints: ["expire orders backups by their end; check the catalog of '\(c.id)' (`tidemark list`)"])
