@@ -160,7 +160,10 @@ extension Engine {
             throw error
         }
         let cluster = ScratchCluster(root: root, socketDirectory: socketDirectory, binDirectory: bin, user: user, environment: environment, keep: options.keep,
-                                     port: try RehearsalSystem.freePort(), databaseUser: options.databaseUser)
+                                     port: try RehearsalSystem.freePort(), databaseUser: options.databaseUser,
+                                     removeDecryptedWAL: { data in
+                                         PrefetchSpool(path: PrefetchSpool.defaultPath(dataDirectory: data), capacity: 0).removeWhenIdle(waitingUpTo: 3)
+                                     })
         report.scratch = root
         report.port = Int(cluster.port)
         let signals = options.handleSignals ? RehearsalSignals(cluster: cluster) : nil

@@ -11,8 +11,6 @@ import Synchronization
 import TidemarkCore
 import TidemarkSystem
 import TidemarkRepository
-import TidemarkArchive
-import TidemarkBackup
 import TidemarkCodec
 import TidemarkStorage
 
@@ -30,12 +28,15 @@ package final class ScratchCluster: Sendable {
     package let keep: Bool
     package let port: UInt16
     package let databaseUser: String
+    /// Removes what decrypted WAL the cluster's recovery left (the prefetch spool), at teardown.
+    private let removeDecryptedWAL: @Sendable (_ dataDirectory: String) -> Void
     private let tornDown = Mutex(false)
 
     /// `socketDirectory`: inside `root` unless its socket path would pass the 107-byte limit
     /// of `sun_path`; then a private directory under /tmp, removed with the cluster.
     package init(root: String, socketDirectory: String, binDirectory: String, user: OSUser, environment: [String: String], keep: Bool,
-         port: UInt16, databaseUser: String) {
+         port: UInt16, databaseUser: String, removeDecryptedWAL: @escaping @Sendable (_ dataDirectory: String) -> Void) {
+        self.removeDecryptedWAL = removeDecryptedWAL
         self.root = root
         dataDirectory = root + "/data"
         self.socketDirectory = socketDirectory
@@ -97,7 +98,7 @@ package final class ScratchCluster: Sendable {
         if !socketDirectory.hasPrefix(root + "/") { try? FileManager.default.removeItem(atPath: socketDirectory) }
         // The prefetch spool holds decrypted WAL and is of no use for inspection: it goes even
         // with --keep; a prefetcher that still runs notices and ends (waited for, up to 3 s).
-        PrefetchSpool(path: PrefetchSpool.defaultPath(dataDirectory: dataDirectory), capacity: 0).removeWhenIdle(waitingUpTo: 3)
+        removeDecryptedWAL(dataDirectory)
         if !keep { try? FileManager.default.removeItem(atPath: root) }
     }
 
