@@ -57,6 +57,9 @@ if [ "$test_timeout" -le 60 ]; then
 fi
 
 tm_log "running tests (timeout ${test_timeout} s)"
+# A crash prints only the crashed thread's frames, without registers and the image list, so
+# that the frames are in the last lines of the log (which is what a CI summary shows).
+export SWIFT_BACKTRACE=${SWIFT_BACKTRACE:-enable=yes,interactive=no,color=no,threads=crashed,registers=none,images=none,limit=48,top=16}
 parallel=(--no-parallel)
 if [ "${TIDEMARK_TEST_PARALLEL:-0}" = 1 ]; then parallel=(); fi
 rc=0
