@@ -83,11 +83,20 @@ let package = Package(
                 "TidemarkPolicy", .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
+        // Verification of one repository: the ledger, object reads, catalogs, WAL continuity.
+        .target(
+            name: "TidemarkVerify",
+            dependencies: [
+                "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkRepository", "TidemarkArchive",
+                "TidemarkPolicy",
+            ],
+            swiftSettings: strict),
         .target(
             name: "Tidemark",
             dependencies: [
                 "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkS3", "PostgresReplication",
                 "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy", "TidemarkRetention",
+                "TidemarkVerify",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -102,7 +111,7 @@ let package = Package(
             name: "tidemark",
             dependencies: [
                 "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy",
-                "TidemarkRetention",
+                "TidemarkRetention", "TidemarkVerify",
                 "CTidemarkSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -163,6 +172,13 @@ let package = Package(
             dependencies: [
                 "TidemarkBackup", "TidemarkRepository", "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage",
                 "TidemarkTesting",
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkVerifyTests",
+            dependencies: [
+                "TidemarkVerify", "TidemarkRepository", "TidemarkArchive", "TidemarkCore", "TidemarkSystem", "TidemarkCodec",
+                "TidemarkStorage", "TidemarkPolicy", "TidemarkTesting",
             ],
             swiftSettings: strict),
         .testTarget(

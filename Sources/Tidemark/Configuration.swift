@@ -85,6 +85,8 @@ public struct ConfigFile: Codable, Sendable {
     public var lockLeaseSeconds: Double?
     /// What expire keeps (docs/retention.md); a repository's own `retention` overrides it.
     public var retention: RetentionSection?
+    /// Re-read and authenticate every object of a backup before it reports success (default true).
+    public var verifyAfterBackup: Bool?
 
     public struct PostgresSection: Codable, Sendable {
         public var conninfo: String?
@@ -94,7 +96,7 @@ public struct ConfigFile: Codable, Sendable {
 
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case stanza, repositories, encryptionKey, encryptionKeyFile, compression, compressionLevel, ioTimeoutSeconds, postgres,
-             archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath, lockLeaseSeconds, retention
+             archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath, lockLeaseSeconds, retention, verifyAfterBackup
     }
 
     public init() {}
@@ -122,6 +124,8 @@ public struct Configuration: Sendable {
     /// Each repository's retention policy, by name.
     public var retention: [String: RetentionPolicy] = [:]
     public var fastCheckpoint = true
+    /// `backup` verifies its own objects before it reports success (`verifyAfterBackup`).
+    public var verifyAfterBackup = true
     /// Resolved settings of each s3 repository, by repository name.
     public var s3Settings: [String: S3RepositorySettings] = [:]
     /// wal-fetch's prefetch window in segments (0: no prefetching).
@@ -288,6 +292,7 @@ public enum ConfigurationLoader {
         }
         configuration.conninfo = env["TIDEMARK_PG_CONNINFO"].flatMap { $0.isEmpty ? nil : $0 } ?? file.postgres?.conninfo ?? ""
         configuration.archiveTimeoutSeconds = file.archiveTimeoutSeconds ?? 60
+        configuration.verifyAfterBackup = file.verifyAfterBackup ?? true
         configuration.lockLeaseSeconds = try lockLease(file: file, environment: env)
         configuration.retention = try retention(file: file, repositories: repositories, environment: env)
         var prefetch = file.prefetchSegments ?? 8

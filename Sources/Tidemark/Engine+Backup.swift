@@ -11,6 +11,7 @@ import TidemarkSystem
 import TidemarkRepository
 import TidemarkArchive
 import TidemarkBackup
+import TidemarkVerify
 import Logging
 
 extension Engine {
@@ -51,7 +52,9 @@ extension Engine {
     /// `repository`), all under the same backup id. The backup is complete in a repository only
     /// once the WAL it needs is there. A required repository that fails fails the backup (and
     /// leaves nothing visible anywhere); an optional one is dropped with an alert.
-    public func backup(type: BackupType, label: String?, repository named: String? = nil,
+    /// With `verify` (and `verifyAfterBackup`, the default) every object the backup stored is
+    /// read back and authenticated before its catalog is written (`BackupVerification`).
+    public func backup(type: BackupType, label: String?, repository named: String? = nil, verify: Bool = true,
                               progress: (@Sendable (Int64, Int64?) -> Void)? = nil) async throws -> BackupResult {
         try checkOwnership(command: "backup")
         var specs = configuration.repositories
@@ -91,7 +94,7 @@ extension Engine {
         let result: Result<BackupResult, any Error>
         do {
             result = .success(try await backup(type: type, label: label, opened: opened, leases: leases,
-                                               alerts: alerts, progress: progress))
+                                               alerts: alerts, verify: verify && configuration.verifyAfterBackup, progress: progress))
         } catch {
             result = .failure(error)
         }
@@ -102,7 +105,7 @@ extension Engine {
     }
 
     private func backup(type: BackupType, label: String?, opened: [(RepositorySpec, Repository)],
-                               leases: [String: Lease], alerts: [String],
+                               leases: [String: Lease], alerts: [String], verify: Bool,
                                progress: (@Sendable (Int64, Int64?) -> Void)?) async throws -> BackupResult {
         var alerts = alerts
         let connection = try await connect()
@@ -163,8 +166,16 @@ extension Engine {
             return { (bytes: Int64) in report(bytes, box.value) }
         }
         let waitArchives = archives
-        let waitForWAL: @Sendable (BackupTarget, BackupCatalog) async throws -> Void = { target, catalog in
+        let verified = LockedBox<[String: BackupVerification.Outcome]>([:])
+        let stanza = configuration.stanza
+        let nowSeconds = Int64(now().timeIntervalSince1970.rounded(.down))
+        let beforeCommit: @Sendable (BackupTarget, BackupCatalog) async throws -> Void = { target, catalog in
             guard let archive = waitArchives[target.name] else { return }
+            if verify {
+                let outcome = try await BackupVerification.verifyStoredObjects(target.store.repository, stanza: stanza, id: catalog.id,
+                                                                              now: nowSeconds)
+                verified.mutate { $0[target.name] = outcome }
+            }
             try await archive.waitForSegments(from: catalog.startLSN, through: catalog.stopLSN,
                                               timeline: TimelineID(catalog.stopTimeline), size: walSize, timeout: timeout)
         }
@@ -175,7 +186,7 @@ extension Engine {
         do {
             results = try await run.take(type: type, label: label, server: facts, source: &source,
                                          compression: configuration.compression, compressionLevel: configuration.compressionLevel,
-                                         progress: onBytes, beforeCommit: waitForWAL)
+                                         progress: onBytes, beforeCommit: beforeCommit)
         } catch let e as ReplicationError {
             stream.cancel()
             throw TidemarkError.from(e, conninfoHint: "")
@@ -187,8 +198,14 @@ extension Engine {
         logger.info("backup done", metadata: ["backup.id": "\(first.catalog.id)", "backup.type": "\(type)",
                                               "backup.blocks.new": "\(first.newBlocks)", "backup.blocks.reused": "\(first.reusedBlocks)",
                                               "repositories": "\(results.map(\.repository).joined(separator: ","))"])
-        return BackupResult(catalog: first.catalog, notices: run.notices, newBlocks: first.newBlocks, reusedBlocks: first.reusedBlocks,
-                            repositories: results.map(\.repository), alerts: alerts + run.alerts)
+        var result = BackupResult(catalog: first.catalog, notices: run.notices, newBlocks: first.newBlocks, reusedBlocks: first.reusedBlocks,
+                                  repositories: results.map(\.repository), alerts: alerts + run.alerts)
+        let outcomes = verified.value
+        if verify {
+            result.verifySeconds = outcomes.values.map(\.seconds).max() ?? 0
+            result.verifiedObjects = outcomes.values.map(\.objects).reduce(0, +)
+        }
+        return result
     }
 }
 

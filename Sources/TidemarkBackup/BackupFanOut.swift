@@ -19,6 +19,10 @@ public struct BackupResult: Sendable {
     public var repositories: [String] = []
     /// Optional repositories that failed (the backup completed in the others).
     public var alerts: [String] = []
+    /// Seconds the backup's own verification took (the slowest repository); nil when skipped.
+    public var verifySeconds: Double?
+    /// Objects read back and authenticated, summed over the repositories.
+    public var verifiedObjects = 0
 
     package init(catalog: BackupCatalog, notices: [String], newBlocks: Int, reusedBlocks: Int, repositories: [String] = [], alerts: [String] = []) {
         self.catalog = catalog

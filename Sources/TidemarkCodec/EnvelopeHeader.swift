@@ -13,6 +13,8 @@ public enum ObjectKind: UInt8, Sendable, Codable, CaseIterable {
     case backupData = 7
     /// A WAL segment's summary kept beside the archive (`tidemark reindex`).
     case walIndex = 8
+    /// What `tidemark verify` has verified (`<stanza>/verify.ledger`).
+    case verifyLedger = 9
 }
 
 /// The fixed 80-byte envelope header. See docs/format.md for the layout.

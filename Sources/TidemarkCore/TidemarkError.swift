@@ -4,7 +4,8 @@
 public struct TidemarkError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         package enum Value: String {
-            case configuration, wrongKey, repository, conflict, io, corrupt, invalidInput, notFound, alreadyExists, unreachable, busy
+            case configuration, wrongKey, repository, conflict, io, corrupt, invalidInput, notFound, alreadyExists, unreachable, busy,
+                 verification
         }
         package let value: Value
         /// Missing or invalid configuration, no key.
@@ -29,6 +30,8 @@ public struct TidemarkError: Error, Sendable, CustomStringConvertible {
         public static let unreachable = Code(value: .unreachable)
         /// Another command holds the stanza's lock (`RepositoryLock`); retry later.
         public static let busy = Code(value: .busy)
+        /// `verify` (or a backup's own verification) found problems; the report names each.
+        public static let verification = Code(value: .verification)
         public var description: String { value.rawValue }
     }
 

@@ -105,3 +105,9 @@ extension RepositoryLayout {
     /// `backup/` and rebuilt from the catalogs when missing or stale.
     public static func catalogIndex(_ stanza: String) -> String { "\(stanza)/catalog.index" }
 }
+
+extension RepositoryLayout {
+    /// `<stanza>/verify.ledger` (envelope, kind 9): what `tidemark verify` has proven about the
+    /// stanza's objects, so a routine run reads only what is new (TidemarkVerify `VerifyLedger`).
+    public static func verifyLedger(_ stanza: String) -> String { "\(stanza)/verify.ledger" }
+}

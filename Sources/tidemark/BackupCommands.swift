@@ -155,6 +155,7 @@ struct BackupCommand: AsyncParsableCommand {
     @Option(name: .long, help: "full or incremental (stores only the blocks its parent chain lacks).") var type: String = "full"
     @Option(name: .long, help: "A label recorded in backup_label and the catalog.") var label: String?
     @Option(name: .customLong("repo"), help: "Back up into this repository only (default: every configured repository).") var repo: String?
+    @Flag(name: .long, help: "Do not read the backup's objects back before committing it (verifyAfterBackup: false in the config does the same).") var noVerify = false
 
     func validate() throws {
         guard ["full", "incremental", "incr"].contains(type) else { throw ValidationError("--type must be full or incremental") }
@@ -170,7 +171,7 @@ struct BackupCommand: AsyncParsableCommand {
             let configuration = try global.load()
             let backupType: BackupType = type == "full" ? .full : .incremental
             let result = try await Engine(configuration, logger: makeLogger()).backup(type: backupType, label: label, repository: repo,
-                                                 progress: meter.enabled ? report : nil)
+                                                 verify: !noVerify, progress: meter.enabled ? report : nil)
             meter.finish()
             for n in result.notices { writeStderr("NOTICE: \(n)\n") }
             for a in result.alerts { writeStderr("tidemark: ALERT: \(a)\n") }
@@ -178,6 +179,9 @@ struct BackupCommand: AsyncParsableCommand {
             print("backup \(c.id) (\(c.type.rawValue)\(c.parent.map { ", parent \($0)" } ?? "")) complete: \(formatBytes(c.databaseSize)) of data, \(formatBytes(c.storedSize)) stored, LSN \(c.startLSN)-\(c.stopLSN), timeline \(c.timeline), \(format2(c.durationSeconds)) s")
             if configuration.repositories.count > 1 {
                 print("stored in repositories: " + result.repositories.joined(separator: ", "))
+            }
+            if let seconds = result.verifySeconds {
+                print("verified: \(result.verifiedObjects) objects read back and authenticated in \(format2(seconds)) s")
             }
         }
     }

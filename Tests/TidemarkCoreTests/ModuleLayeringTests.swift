@@ -13,7 +13,7 @@ struct ModuleLayeringTests {
         ["TidemarkS3"],
         ["TidemarkRepository"],
         ["TidemarkArchive", "TidemarkBackup"],
-        ["TidemarkRetention"],
+        ["TidemarkRetention", "TidemarkVerify"],
         ["Tidemark"],
         ["TidemarkServer"],
         ["tidemark"],

@@ -1,0 +1,103 @@
+import TidemarkCodec
+import TidemarkCore
+import TidemarkRepository
+import TidemarkStorage
+
+/// What one stored key of a stanza is, by its name (docs/format.md, "Repository layout").
+package enum StanzaObject: Hashable, Sendable {
+    case stanzaInfo
+    case catalogIndex
+    case wal(WALFileName)
+    /// A second, different `.partial` of the same name (`<segment>.partial-<sha16>`).
+    case alternatePartial(WALSegmentName)
+    case walIndex(WALSegmentName)
+    case backup(BackupID, name: String)
+    case pin(BackupID)
+    case deletionMarker(BackupID)
+
+    /// The envelope kind an object of this name must carry.
+    package var expectedKind: ObjectKind {
+        switch self {
+        case .stanzaInfo: return .stanzaInfo
+        case .catalogIndex: return .catalog
+        case .wal(let f):
+            switch f {
+            case .segment: return .walSegment
+            case .history: return .timelineHistory
+            case .backupHistory: return .backupHistory
+            case .partial: return .partialSegment
+            }
+        case .alternatePartial: return .partialSegment
+        case .walIndex: return .walIndex
+        case .backup(_, let name): return name.hasPrefix("pack-") ? .backupData : .catalog
+        case .pin, .deletionMarker: return .generic
+        }
+    }
+
+    /// What the key names, or nil for keys that are not envelopes (the lock's leases, alert and
+    /// reader records are plain JSON), verify's own ledger, and keys Tidemark does not write.
+    package static func classify(_ key: String, stanza: String) -> StanzaObject? {
+        guard key.hasPrefix(stanza + "/") else { return nil }
+        let parts = key.dropFirst(stanza.utf8.count + 1).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        switch (parts.count, parts.first ?? "") {
+        case (1, "stanza.info"): return .stanzaInfo
+        case (1, "catalog.index"): return .catalogIndex
+        case (3, "wal") where parts[1] == "history":
+            guard let name = WALFileName(parts[2]), case .history = name else { return nil }
+            return .wal(name)
+        case (3, "wal"):
+            if let name = WALFileName(parts[2]), name.segment?.directoryName == parts[1] { return .wal(name) }
+            if let dash = parts[2].range(of: ".partial-"), let s = WALSegmentName(parts[2][..<dash.lowerBound]),
+               s.directoryName == parts[1] { return .alternatePartial(s) }
+            return nil
+        case (3, "walindex"):
+            guard parts[2].hasSuffix(".summary"), let s = WALSegmentName(parts[2].dropLast(8)) else { return nil }
+            return .walIndex(s)
+        case (3, "backup"):
+            guard let id = BackupID(rawValue: parts[1]) else { return nil }
+            return .backup(id, name: parts[2])
+        case (2, "pins"):
+            return BackupID(rawValue: parts[1]).map { .pin($0) }
+        case (2, "deleting"):
+            return BackupID(rawValue: parts[1]).map { .deletionMarker($0) }
+        default:
+            return nil
+        }
+    }
+}
+
+/// Every object below a stanza, listed level by level (sub-prefixes in parallel).
+package enum StanzaListing {
+    package static func list(_ store: any ObjectStore, stanza: String, parallel: Int = 16) async throws -> [ObjectInfo] {
+        var out: [ObjectInfo] = []
+        var pending = [stanza + "/"]
+        while !pending.isEmpty {
+            let level = pending
+            pending = []
+            let listings = try await withThrowingTaskGroup(of: ObjectListing.self) { group in
+                var next = 0
+                var got: [ObjectListing] = []
+                func add() {
+                    guard next < level.count else { return }
+                    let prefix = level[next]
+                    next += 1
+                    group.addTask { try await store.list(prefix: prefix) }
+                }
+                for _ in 0..<max(1, parallel) { add() }
+                while let listing = try await group.next() {
+                    got.append(listing)
+                    add()
+                }
+                return got
+            }
+            for listing in listings {
+                out += listing.objects
+                // Plain-JSON records and leases hold no envelope: not walked.
+                pending += listing.prefixes.filter { !Self.skipped.contains(where: $0.hasSuffix) }
+            }
+        }
+        return out.sorted { $0.key < $1.key }
+    }
+
+    static let skipped = ["/lock/", "/alerts/", "/readers/"]
+}
