@@ -45,6 +45,10 @@ public enum VerifySelection {
     public struct Choice: Hashable, Sendable {
         public var key: String
         public var reason: Reason
+        public init(key: String, reason: Reason) {
+            self.key = key
+            self.reason = reason
+        }
     }
 
     /// The number of sample buckets for `samplePercent` (0: no sampling).
