@@ -76,6 +76,29 @@ extension VerifyRun {
         }
     }
 
+    /// The WAL a backup needs to become consistent (its start to its stop segment) that is not
+    /// archived, or is damaged, on its timeline (or its stop timeline, for a backup taken
+    /// across a promotion); nil when it is all there.
+    package func missingWAL(of b: CatalogSummary, _ scan: Scan) -> String? {
+        guard let size = WALSegmentSize(rawValue: b.walSegmentSize) else { return nil }
+        let first = b.startLSN.rawValue / size.rawValue
+        let last = b.stopLSN.rawValue / size.rawValue
+        var missing: [WALSegmentName] = []
+        for n in first...max(first, last) {
+            let candidates = Set([b.timeline, b.stopTimeline]).map { WALSegmentName(timeline: TimelineID($0), segment: n, size: size) }
+            let present = candidates.contains { name in
+                let key = RepositoryLayout.wal(stanza, .segment(name))
+                guard scan.listed[key] != nil else { return false }
+                if case .bad = scan.results[key] { return false }
+                return true
+            }
+            if !present, let name = candidates.first { missing.append(name) }
+        }
+        guard let low = missing.first, let high = missing.last else { return nil }
+        return missing.count == 1 ? "the WAL segment \(low) it needs to become consistent is missing or damaged"
+            : "\(missing.count) WAL segments it needs to become consistent (\(low) … \(high)) are missing or damaged"
+    }
+
     /// `ids` and every backup they depend on.
     package static func chain(of ids: [BackupID], in backups: [CatalogSummary]) -> Set<BackupID> {
         let byID = Dictionary(backups.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -144,6 +167,7 @@ extension VerifyRun {
                     why.append("pack '\(key)' of its parent is damaged")
                 }
             }
+            if let missing = missingWAL(of: b, scan) { why.append(missing) }
             guard !why.isEmpty else { continue }
             report.problems.append(VerifyProblem(.backup, object: b.id.rawValue,
                                                  "backup \(b.id) cannot be restored: " + why.joined(separator: "; "),

@@ -71,6 +71,16 @@ extension PostgreSQLIntegration {
             let (healed, _, healedRun) = try await cluster.verify()
             #expect(healed == 0, "after the segment is back: \(healedRun)")
 
+            // 1b. The segment a backup needs to become consistent: the backup is broken.
+            let stop = segmentName(holding: f2.stopLSN)
+            let stopSegment = try SetAside(cluster.segmentPath(stop), in: scratch)
+            try FileManager.default.removeItem(atPath: stopSegment.path)
+            let (brokenCode, broken, brokenRun) = try await cluster.verify()
+            #expect(brokenCode == 12 && broken?.only?.gaps.first { $0.from == stop }?.breaks == [f2.id], "\(brokenRun.stdoutText)")
+            #expect(broken?.only?.problems.contains { $0.kind == "backup" && $0.object == f2.id && $0.message.contains("\(stop) it needs to become consistent") } == true,
+                    "\(brokenRun.stdoutText)")
+            try stopSegment.restore()
+
             // 2. A flipped byte in a backup's pack: the sample finds it (here: all of them).
             let pack = cluster.repository.directory + "/main/backup/\(f2.id)/pack-00001"
             let packCopy = try SetAside(pack, in: scratch)
