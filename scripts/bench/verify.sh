@@ -70,7 +70,7 @@ run_tool() {
             grep -q "stanza 'bench': ok" "$BR_TIMES/last.out" || { cat "$BR_TIMES/last.out" >&2; tm_die "tidemark verify did not report ok"; }
             ;;
         pgbackrest)
-            bench_br_timed "pgbackrest verify" bench_br_pg "${BR_PGBR[@]}" --log-level-console=info verify
+            bench_br_timed "pgbackrest verify" bench_br_pg "${BR_PGBR[@]}" --output=text --verbose verify
             grep -q "status: ok" "$BR_TIMES/last.out" || { cat "$BR_TIMES/last.out" >&2; tm_die "pgbackrest verify did not report status: ok"; }
             ;;
         cat)
