@@ -107,7 +107,7 @@ enum NewKey {
     /// One line from the terminal with echo off (restored afterwards), read on a pool thread.
     static func prompt(_ text: String) async throws -> [UInt8] {
         try await BlockingPool.shared.run("read the new key") {
-            writeStderr(text)
+            // Echo goes off before the prompt shows, so nothing typed after it is ever echoed.
             var saved = termios()
             let haveTerminal = tcgetattr(0, &saved) == 0
             if haveTerminal {
@@ -115,8 +115,9 @@ enum NewKey {
                 quiet.c_lflag &= ~tcflag_t(ECHO)
                 tcsetattr(0, TCSAFLUSH, &quiet)
             }
+            writeStderr(text)
             defer {
-                if haveTerminal { tcsetattr(0, TCSAFLUSH, &saved) }
+                if haveTerminal { tcsetattr(0, TCSANOW, &saved) }
                 writeStderr("\n")
             }
             return trimmedSecret(Array((Swift.readLine(strippingNewline: true) ?? "").utf8))
