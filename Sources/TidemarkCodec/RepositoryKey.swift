@@ -54,7 +54,8 @@ public struct ScryptParameters: Codable, Hashable, Sendable {
     /// For passphrases a human chose: N = 2^15 (a common interactive setting).
     public static let passphrase = ScryptParameters(logN: 15)
     /// For keys that are already 256 random bits (`head -c 32 /dev/urandom | base64`): the work
-    /// factor adds nothing against brute force, and `wal-push` runs once per segment.
+    /// factor adds nothing against brute force, and `wal-push` runs once per segment. Generated
+    /// keys were wrapped so before key slots; they are now wrapped with HKDF.
     public static let randomKey = ScryptParameters(logN: 10)
 
     /// Chooses parameters for a secret by its form (`SecretForm`): a generated key gets the

@@ -94,6 +94,10 @@ extension Repository {
                 throw TidemarkError(.invalidInput, "repository '\(store.location)' already has a key slot named '\(name)'",
                                     hints: ["choose another --name (`tidemark key list` shows the slots), or remove that slot first"])
             }
+            if config.keySlots.count >= RepositoryConfig.maximumSlots {
+                throw TidemarkError(.invalidInput, "repository '\(store.location)' has \(RepositoryConfig.maximumSlots) key slots, the most it may hold",
+                                    hints: ["remove one first (`tidemark key list` shows them)"])
+            }
             let wrapped = try await BlockingPool.shared.run("wrap the repository key") { try WrappedKey.wrap(repo.key, secret: new.bytes) }
             let slots = config.keySlots + [KeySlot(name: name, created: now.formatted(.iso8601), wrappedKey: wrapped)]
             try await publish(try config.replacingSlots(slots, key: repo.key), store: store, lease: lease, opensWith: new)

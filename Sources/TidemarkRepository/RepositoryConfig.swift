@@ -29,6 +29,9 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
     public static let currentVersion = 2
     /// The name a version-1 config's one wrapping goes by.
     public static let defaultSlotName = "default"
+    /// Opening may try every slot before the MAC can be checked: a tampered config must not
+    /// make it run scrypt without end.
+    public static let maximumSlots = 16
 
     /// A version-2 config holding `slots`, its MAC computed under `key`.
     package init(created: String, slots: [KeySlot], key: RepositoryKey) throws {
@@ -83,6 +86,7 @@ public struct RepositoryConfig: Codable, Sendable, Equatable {
             if wrappedKey == nil || slots != nil { return "a version-1 config holds exactly one wrappedKey" }
         default:
             guard wrappedKey == nil, let slots, !slots.isEmpty else { return "a version-2 config holds a non-empty list of slots" }
+            if slots.count > Self.maximumSlots { return "it holds more than \(Self.maximumSlots) key slots" }
             if Set(slots.map(\.name)).count != slots.count { return "two key slots have the same name" }
             if Set(slots.map(\.wrappedKey.keyID)).count != 1 { return "its key slots wrap different keys" }
         }

@@ -187,6 +187,12 @@ struct KeySlotTests {
             let error = await expectError(from == "\"version\" : 2" ? .repository : .corrupt) { _ = try await Repository.open(store: store, passphrase: main) }
             #expect(error != nil, "\(from) → \(to)")
         }
+        // Seventeen slots: refused before any key is tried.
+        var many = try Repository.decodeConfig(good, store: store)
+        many.slots = (0..<17).map { KeySlot(name: "s\($0)", created: "x", wrappedKey: many.keySlots[0].wrappedKey) }
+        store.tamper(RepositoryLayout.configKey) { _ in (try? many.encoded()) ?? [] }
+        let tooMany = await expectError(.corrupt) { _ = try await Repository.open(store: store, passphrase: main) }
+        #expect(tooMany?.message.contains("more than 16 key slots") == true)
         // A slot of a different data key spliced in.
         var config = try Repository.decodeConfig(good, store: store)
         config.slots?[1].wrappedKey = try WrappedKey.wrap(RepositoryKey.generate(), secret: generatedKey(17).bytes)
