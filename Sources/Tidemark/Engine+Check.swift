@@ -66,6 +66,10 @@ extension Engine {
             results.append(.fail("key", "repository", e.message, fix: e.hints.first ?? "see docs/configuration.md", code: e.code))
             return results
         }
+        if let weakness = PassphraseRule.weakness(of: passphrase.bytes) {
+            results.append(.warn("key", "encryption key", "the configured key (\(configuration.keySource)) \(weakness)",
+                                 fix: "\(KeyPolicy.generateHint), then: tidemark key change --new-key-file /etc/tidemark/key (docs/keys.md)"))
+        }
         let several = configuration.repositories.count > 1
         for spec in configuration.repositories {
             let what = several ? "repository '\(spec.name)'" : "repository"

@@ -46,6 +46,7 @@ public struct Engine: Sendable {
     public func initialize(only: String? = nil,
                                   parameters: ScryptParameters? = nil) async throws -> [String] {
         let passphrase = try configuration.requireKey()
+        try KeyPolicy.requireStrong(passphrase, what: "the encryption key (\(configuration.keySource))")
         var lines: [String] = []
         try checkOwnership(command: "init")
         let specs = try only.map { [try configuration.repository(named: $0)] } ?? configuration.repositories
@@ -59,8 +60,7 @@ public struct Engine: Sendable {
                 e.hints.append("to initialize only a repository added to the configuration later: tidemark init --repo NAME")
                 throw e
             }
-            let p = repo.config.wrappedKey.scrypt
-            lines.append("initialized repository '\(spec.name)' at \(spec.location) (key \(repo.key.idHex), scrypt N=2^\(p.logN) r=\(p.r) p=\(p.p))")
+            lines.append("initialized repository '\(spec.name)' at \(spec.location) (key \(repo.key.idHex), \(repo.config.keySlots.first?.wrappedKey.kdfDescription ?? ""))")
             if spec.type == .posix && geteuid() == 0 {
                 lines.append("WARNING: the repository is owned by root; archive_command runs as the PostgreSQL server user: chown -R postgres: '\(spec.path)'")
             }

@@ -145,7 +145,7 @@ extension Engine {
         for (spec, repo) in opened {
             let c = repo.config
             repos.append(.init(name: spec.name, path: spec.location, type: spec.type.rawValue, required: spec.required, formatVersion: c.version, created: c.created, cipher: c.cipher,
-                               keyID: repo.key.idHex, kdf: "scrypt N=2^\(c.wrappedKey.scrypt.logN) r=\(c.wrappedKey.scrypt.r) p=\(c.wrappedKey.scrypt.p)"))
+                               keyID: repo.key.idHex, kdf: c.keySlots.first { $0.name == repo.slot }?.wrappedKey.kdfDescription ?? ""))
             let top: ObjectListing
             do { top = try await repo.store.list(prefix: "") } catch { throw TidemarkError.wrap(error, doing: "list '\(spec.location)'") }
             for prefix in top.prefixes {

@@ -54,18 +54,15 @@ public struct ScryptParameters: Codable, Hashable, Sendable {
     /// For passphrases a human chose: N = 2^15 (a common interactive setting).
     public static let passphrase = ScryptParameters(logN: 15)
     /// For keys that are already 256 random bits (`head -c 32 /dev/urandom | base64`): the work
-    /// factor adds nothing against brute force, and `wal-push` runs once per segment.
+    /// factor adds nothing against brute force, and `wal-push` runs once per segment. Generated
+    /// keys were wrapped so before key slots; they are now wrapped with HKDF.
     public static let randomKey = ScryptParameters(logN: 10)
 
-    /// Chooses parameters for a secret by its form: 32+ random-looking bytes in hex or base64
-    /// count as a generated key; everything else is treated as a passphrase.
+    /// Chooses parameters for a secret by its form (`SecretForm`): a generated key gets the
+    /// cheap setting, a passphrase the expensive one. (New wrappings of generated keys use
+    /// HKDF instead, `WrappedKey.wrap(_:secret:)`; this remains for scrypt wrappings.)
     public static func recommended(for secret: [UInt8]) -> ScryptParameters {
-        let text = String(decoding: trimmedSecret(secret), as: UTF8.self)
-        let isHex = text.count >= 64 && Set(text.utf8).count >= 10
-            && text.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }
-        let decoded = Data(base64Encoded: text)
-        let isBase64 = (decoded?.count ?? 0) >= 32 && Set(decoded ?? Data()).count >= 16
-        return (isHex || isBase64) ? .randomKey : .passphrase
+        SecretForm(of: secret) == .generated ? .randomKey : .passphrase
     }
 
     func validate() throws(KeyError) {
@@ -78,58 +75,6 @@ public struct ScryptParameters: Codable, Hashable, Sendable {
               128 * r << logN <= 256 << 20 else {
             throw .invalidParameters("scrypt logN=\(logN) r=\(r) p=\(p)")
         }
-    }
-}
-
-/// The data key sealed under a key derived from the operator's passphrase with scrypt.
-public struct WrappedKey: Codable, Hashable, Sendable {
-    public var keyID: String
-    public var kdf: String
-    public var scrypt: ScryptParameters
-    /// base64 of the scrypt salt.
-    public var salt: String
-    /// base64 of nonce ‖ ciphertext ‖ tag (AES-256-GCM) of the 32-byte data key.
-    public var sealedKey: String
-
-    static let aadPrefix = Array("tidemark/wrapped-key/v1/".utf8)
-
-    /// Wraps `key` under `passphrase`.
-    public static func wrap(_ key: RepositoryKey, passphrase: [UInt8], parameters: ScryptParameters) throws -> WrappedKey {
-        try parameters.validate()
-        let salt = randomBytes(32)
-        let kek = try deriveKEK(passphrase: passphrase, salt: salt, parameters: parameters)
-        let box = try key.key.withUnsafeBytes { raw in
-            try AES.GCM.seal(Array(raw), using: kek, authenticating: aadPrefix + key.id)
-        }
-        guard let combined = box.combined else { throw KeyError.malformed("sealed box") }
-        return WrappedKey(keyID: key.idHex, kdf: "scrypt", scrypt: parameters,
-                          salt: Data(salt).base64EncodedString(), sealedKey: combined.base64EncodedString())
-    }
-
-    /// Unwraps the data key; a `KeyError` with code `.wrongPassphrase` when the passphrase does not open it.
-    public func unwrap(passphrase: [UInt8]) throws -> RepositoryKey {
-        guard kdf == "scrypt" else { throw KeyError.malformed("unknown key-derivation function \(kdf)") }
-        try scrypt.validate()
-        guard let salt = Data(base64Encoded: salt), salt.count >= 16,
-              let sealed = Data(base64Encoded: sealedKey),
-              let id = hexBytes(keyID), id.count == 16
-        else { throw KeyError.malformed("wrapped key fields") }
-        let kek = try Self.deriveKEK(passphrase: passphrase, salt: Array(salt), parameters: scrypt)
-        let keyBytes: Data
-        do {
-            keyBytes = try AES.GCM.open(AES.GCM.SealedBox(combined: sealed), using: kek, authenticating: Self.aadPrefix + id)
-        } catch {
-            throw KeyError.wrongPassphrase(cause: error)
-        }
-        guard keyBytes.count == 32 else { throw KeyError.malformed("data key length") }
-        return RepositoryKey(id: id, keyBytes: Array(keyBytes))
-    }
-
-    static func deriveKEK(passphrase: [UInt8], salt: [UInt8], parameters: ScryptParameters) throws -> SymmetricKey {
-        guard !passphrase.isEmpty else { throw KeyError.malformed("empty passphrase") }
-        return try KDF.Scrypt.deriveKey(from: passphrase, salt: salt, outputByteCount: 32,
-                                        rounds: 1 << parameters.logN, blockSize: parameters.r,
-                                        parallelism: parameters.p)
     }
 }
 

@@ -8,34 +8,13 @@ import TidemarkStorage
 import TidemarkCore
 import TidemarkSystem
 
-/// The repository configuration object (`tidemark.repo`): plain JSON so that `info` can say
-/// what a repository is before any key is given, authenticated by a MAC under the data key.
-public struct RepositoryConfig: Codable, Sendable, Equatable {
-    public var format: String
-    public var version: Int
-    public var created: String
-    public var cipher: String
-    public var wrappedKey: WrappedKey
-    /// HMAC-SHA256 (hex) over the canonical JSON of every other field.
-    public var mac: String
-
-    public static let formatName = "tidemark-repository"
-    public static let currentVersion = 1
-
-    package func canonicalBytes() throws -> [UInt8] {
-        var copy = self
-        copy.mac = ""
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return Array(try encoder.encode(copy))
-    }
-}
-
 /// An opened repository: its store, its data key, and what it was created with.
 public struct Repository: Sendable {
     public let store: any ObjectStore
     public let key: RepositoryKey
     public let config: RepositoryConfig
+    /// The name of the key slot the key opened.
+    public var slot: String = RepositoryConfig.defaultSlotName
 
     /// Creates a repository in an empty (or missing) location.
     public static func initialize(store: any ObjectStore, passphrase: Secret, parameters: ScryptParameters? = nil,
@@ -57,16 +36,13 @@ public struct Repository: Sendable {
         let key = RepositoryKey.generate()
         // scrypt takes a noticeable time by design: never on a cooperative thread.
         let wrapped = try await BlockingPool.shared.run("wrap the repository key") {
-            try WrappedKey.wrap(key, passphrase: passphrase.bytes,
-                                parameters: parameters ?? ScryptParameters.recommended(for: passphrase.bytes))
+            try parameters.map { try WrappedKey.wrap(key, passphrase: passphrase.bytes, parameters: $0) }
+                ?? WrappedKey.wrap(key, secret: passphrase.bytes)
         }
-        var config = RepositoryConfig(format: RepositoryConfig.formatName, version: RepositoryConfig.currentVersion,
-                                      created: now.formatted(.iso8601), cipher: "aes-256-gcm",
-                                      wrappedKey: wrapped, mac: "")
-        config.mac = hexString(key.mac(try config.canonicalBytes(), purpose: "repository-config"))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        let bytes = Array(try encoder.encode(config)) + [10]
+        let created = now.formatted(.iso8601)
+        let config = try RepositoryConfig(created: created, slots: [KeySlot(name: RepositoryConfig.defaultSlotName, created: created, wrappedKey: wrapped)],
+                                          key: key)
+        let bytes = try config.encoded()
         do {
             guard try await store.put(RepositoryLayout.configKey, bytes: bytes, ifAbsent: true) == .created else {
                 throw TidemarkError(.alreadyExists, "repository '\(store.location)' was initialized by someone else just now")
@@ -103,6 +79,10 @@ public struct Repository: Sendable {
             throw TidemarkError(.repository, "repository '\(store.location)' has format version \(config.version); this Tidemark reads up to \(RepositoryConfig.currentVersion)",
                                 hints: ["upgrade tidemark: a newer Tidemark created or converted this repository; nothing is damaged"])
         }
+        if let problem = config.malformation {
+            throw TidemarkError(.corrupt, "repository config '\(store.location)/\(RepositoryLayout.configKey)' is damaged: \(problem)",
+                                hints: ["restore it from a copy of the repository; do not edit it by hand"])
+        }
         return config
     }
 
@@ -135,8 +115,8 @@ public struct Repository: Sendable {
             guard let head = try? await store.get(key, range: 0..<Int64(EnvelopeHeader.size)),
                   let header = try? EnvelopeHeader(parsing: head) else { continue }
             let found = hexString(header.keyID)
-            if found != config.wrappedKey.keyID {
-                return TidemarkError(.corrupt, "repository config '\(store.location)/\(RepositoryLayout.configKey)' belongs to a different repository: it holds key \(config.wrappedKey.keyID), but the objects in '\(store.location)' (e.g. '\(key)') are encrypted with key \(found)",
+            if found != config.keyID {
+                return TidemarkError(.corrupt, "repository config '\(store.location)/\(RepositoryLayout.configKey)' belongs to a different repository: it holds key \(config.keyID), but the objects in '\(store.location)' (e.g. '\(key)') are encrypted with key \(found)",
                                      hints: ["restore \(RepositoryLayout.configKey) from a copy of this repository (or from the backup of its storage); the configured encryption key was not judged"])
             }
             return nil
@@ -175,24 +155,40 @@ public struct Repository: Sendable {
     }
 
     package static func open(store: any ObjectStore, passphrase: Secret, config: RepositoryConfig) async throws -> Repository {
-        let key: RepositoryKey
+        let opened: (key: RepositoryKey, slot: String)
         do {
-            let wrappedKey = config.wrappedKey
             // scrypt takes a noticeable time by design: never on a cooperative thread.
-            key = try await BlockingPool.shared.run("unwrap the repository key") { try wrappedKey.unwrap(passphrase: passphrase.bytes) }
+            opened = try await BlockingPool.shared.run("unwrap the repository key") { try unlock(config, secret: passphrase) }
         } catch let e as KeyError where e.code == .wrongPassphrase {
             throw TidemarkError(.wrongKey, "the encryption key does not open repository '\(store.location)' (wrong key)",
-                                hints: ["BACKUP_ENCRYPTION_KEY / BACKUP_ENCRYPTION_KEY_FILE must hold the key the repository was initialized with"],
+                                hints: ["BACKUP_ENCRYPTION_KEY / BACKUP_ENCRYPTION_KEY_FILE must hold the key the repository was initialized with, or the key of one of its slots (`tidemark key list`)"],
                                 cause: e)
         } catch {
             throw TidemarkError.wrap(error, doing: "unwrap the key of repository '\(store.location)'")
         }
-        let expected = hexString(key.mac(try config.canonicalBytes(), purpose: "repository-config"))
+        let expected = hexString(opened.key.mac(try config.canonicalBytes(), purpose: "repository-config"))
         guard constantTimeEqual(Array(expected.utf8), Array(config.mac.utf8)) else {
             throw TidemarkError(.corrupt, "repository config '\(store.location)/\(RepositoryLayout.configKey)' failed authentication: it was modified or damaged",
                                 hints: ["restore it from a copy of the repository; do not edit it by hand"])
         }
-        return Repository(store: store, key: key, config: config)
+        return Repository(store: store, key: opened.key, config: config, slot: opened.slot)
+    }
+
+    /// The data key and the name of the first slot `secret` opens, cheapest KDF first. Throws
+    /// `KeyError.wrongPassphrase` when none does, or the first other `KeyError` (a slot this
+    /// Tidemark cannot use) when no slot opens. Blocking (scrypt): not on a cooperative thread.
+    package static func unlock(_ config: RepositoryConfig, secret: Secret) throws -> (key: RepositoryKey, slot: String) {
+        var other: (any Error)?
+        for slot in config.keySlots.sorted(by: { $0.wrappedKey.cost < $1.wrappedKey.cost }) {
+            do {
+                return (try slot.wrappedKey.unwrap(passphrase: secret.bytes), slot.name)
+            } catch let e as KeyError where e.code == .wrongPassphrase {
+                continue
+            } catch {
+                other = other ?? error
+            }
+        }
+        throw other ?? KeyError.wrongPassphrase()
     }
 
     package static func missingRepositoryError(_ store: any ObjectStore) async throws -> TidemarkError {

@@ -11,8 +11,8 @@ import TidemarkStorage
 import TidemarkCore
 import TidemarkSystem
 
-/// A stanza's lock: at most one command that writes the stanza (backup; later expire, delete,
-/// key changes, `verify --repair`, `init --repo`) runs at a time, in one repository, across
+/// A stanza's lock: at most one command that writes the stanza (backup, expire, delete, pin,
+/// the key commands; later `verify --repair`, `init --repo`) runs at a time, in one repository, across
 /// hosts. Readers (restore, plan, list, info, wal-fetch) do not take it; wal-push does not
 /// either (its writes are create-if-absent and never conflict with a backup).
 ///

@@ -24,6 +24,10 @@ extension ExpireCommand: CommandWithGlobalOptions {}
 extension DeleteCommand: CommandWithGlobalOptions {}
 extension PinCommand: CommandWithGlobalOptions {}
 extension UnpinCommand: CommandWithGlobalOptions {}
+extension KeyChangeCommand: CommandWithGlobalOptions {}
+extension KeyAddCommand: CommandWithGlobalOptions {}
+extension KeyListCommand: CommandWithGlobalOptions {}
+extension KeyRemoveCommand: CommandWithGlobalOptions {}
 
 extension LogSettings {
     /// The logging a parsed command runs with: its flags, else the environment. A command

@@ -20,8 +20,8 @@ struct TidemarkCommand: AsyncParsableCommand {
             + "Every command takes --config, --stanza, --log-level (trace, debug, info, notice, warning, error, critical; "
             + "else TIDEMARK_LOG_LEVEL, else warning) and --log-format (text or json; else TIDEMARK_LOG_FORMAT, else text), "
             + "before or after the command name. Exit codes: docs/exit-codes.md.",
-        version: "tidemark 0.1.0 (repository format 1)",
-        subcommands: [InitCommand.self, InfoCommand.self, WALPushCommand.self, WALFetchCommand.self, WALPrefetchCommand.self, ListCommand.self, PlanCommand.self, RestoreCommand.self, ReindexCommand.self, BackupCommand.self, CheckCommand.self, RehearseCommand.self, ExpireCommand.self, DeleteCommand.self, PinCommand.self, UnpinCommand.self, VerifyCommand.self]
+        version: "tidemark 0.1.0 (repository format 2)",
+        subcommands: [InitCommand.self, InfoCommand.self, WALPushCommand.self, WALFetchCommand.self, WALPrefetchCommand.self, ListCommand.self, PlanCommand.self, RestoreCommand.self, ReindexCommand.self, BackupCommand.self, CheckCommand.self, RehearseCommand.self, ExpireCommand.self, DeleteCommand.self, PinCommand.self, UnpinCommand.self, VerifyCommand.self, KeyCommand.self]
     )
 }
 
@@ -204,6 +204,8 @@ enum Entry {
 /// ArgumentParser wants them after it. Moving them keeps both spellings working.
 enum GlobalOptionPlacement {
     static let globals: Set<String> = ["--config", "--stanza", "--log-level", "--log-format"]
+    /// Commands whose subcommand is the second word (`tidemark key change`).
+    static let groups: Set<String> = ["key"]
 
     static func normalize(_ args: [String]) -> [String] {
         var leading: [String] = []
@@ -220,7 +222,8 @@ enum GlobalOptionPlacement {
             i += 1
         }
         guard !leading.isEmpty, i < args.count else { return args }
-        // args[i] is the subcommand: put the globals right after it.
-        return [args[i]] + leading + Array(args[(i + 1)...])
+        // args[i] is the subcommand (with a group, args[i + 1] too): put the globals right after it.
+        let words = groups.contains(args[i]) && i + 1 < args.count ? 2 : 1
+        return Array(args[i..<(i + words)]) + leading + Array(args[(i + words)...])
     }
 }

@@ -135,8 +135,12 @@ struct CatalogIndexTests {
         for id in Self.ids { try await f.addBackup(id) }
         let truth = try await f.backups().summaries()
         let key = RepositoryLayout.catalogIndex("main")
-        let original = try #require(f.memory.snapshot[key])
-        for offset in [EnvelopeHeader.size + 3, original.count / 2, original.count - 1] {
+        // In the header's tail, the middle and the last byte of the index as it is now: a
+        // rebuilt index may differ in size by a few bytes (JSONEncoder's key order varies, and
+        // zstd with it).
+        for place in ["header", "middle", "last"] {
+            let current = try #require(f.memory.snapshot[key])
+            let offset = place == "header" ? EnvelopeHeader.size + 3 : place == "middle" ? current.count / 2 : current.count - 1
             f.memory.tamper(key) { bytes in
                 var b = bytes
                 b[offset] ^= 0x01
