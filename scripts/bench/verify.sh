@@ -23,7 +23,7 @@
 #
 # Environment: SCALE (default 50), ROUNDS (default 3), SEGMENTS (default 10000), TIDEMARK_BIN,
 # TIDEMARK_BENCH_REPO_BIN, TIDEMARK_SCRATCH_PATH (default .build-release), KEEP=1,
-# COLD=0 (skip the dropped-cache runs).
+# COLD=0 (skip the dropped-cache runs), PARTS (default "1 2"; "2" runs only the second part).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -37,6 +37,7 @@ SCALE=${SCALE:-50}
 ROUNDS=${ROUNDS:-3}
 SEGMENTS=${SEGMENTS:-10000}
 COLD=${COLD:-1}
+PARTS=${PARTS:-1 2}
 [ "$(id -u)" -eq 0 ] || COLD=0
 
 generator() {
@@ -49,7 +50,10 @@ generator() {
 }
 GEN_SRC=$(generator)
 
+part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+if ! part 1; then SCALE=1; fi   # part 2 needs only the scratch directory, the binary and a key
 bench_br_setup "$SCALE"
+if part 1; then
 tm_log "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 bench_br_backup tidemark
 tm_log "tidemark backup $BR_BACKUP: $(bench_br_mb "$BR_STORED") MB stored"
@@ -82,7 +86,7 @@ run_tool() {
 modes=(warm)
 [ "$COLD" = 1 ] && modes+=(cold)
 for mode in "${modes[@]}"; do
-    for tool in tidemark pgbackrest cat; do : >"$BR_TIMES/$mode.$tool"; done
+    for tool in tidemark pgbackrest cat; do : >"$BR_TIMES/$mode.$tool"; : >"$BR_TIMES/$mode.$tool.cpu"; done
     for round in $(seq 1 "$ROUNDS"); do
         order=(tidemark pgbackrest cat)
         shift_by=$(( (round - 1) % 3 ))
@@ -92,12 +96,13 @@ for mode in "${modes[@]}"; do
             if [ "$mode" = cold ]; then drop_caches; elif [ "$round" = 1 ]; then run_tool "$tool"; fi
             run_tool "$tool"
             echo "$BR_WALL_US" >>"$BR_TIMES/$mode.$tool"
+            echo "$BR_CPU_US" >>"$BR_TIMES/$mode.$tool.cpu"
         done
     done
 done
 
 printf '\n%s; pgbench scale %s; one full backup each, the WAL of the load; %s rounds\n' "$BR_BIN_DESC" "$SCALE" "$ROUNDS"
-printf '%-26s %-5s %10s %10s\n' "" cache median_ms MB/s
+printf '%-26s %-5s %10s %10s %12s\n' "" cache median_ms MB/s cpu_ms
 for mode in "${modes[@]}"; do
     for tool in tidemark pgbackrest cat; do
         bytes=$TM_BYTES
@@ -107,14 +112,18 @@ for mode in "${modes[@]}"; do
         [ "$tool" = pgbackrest ] && label="pgbackrest verify"
         [ "$tool" = cat ] && label="cat (tidemark's files)"
         awk -v l="$label" -v m="$mode" -v t="$(bench_median "$BR_TIMES/$mode.$tool")" -v b="$bytes" \
-            'BEGIN { printf "%-26s %-5s %10.1f %10.1f\n", l, m, t / 1000, b / (t / 1e6) / 1e6 }'
+            -v c="$(bench_median "$BR_TIMES/$mode.$tool.cpu")" \
+            'BEGIN { printf "%-26s %-5s %10.1f %10.1f %12.1f\n", l, m, t / 1000, b / (t / 1e6) / 1e6, c / 1000 }'
     done
     awk -v v="$(bench_median "$BR_TIMES/$mode.tidemark")" -v c="$(bench_median "$BR_TIMES/$mode.cat")" \
         -v p="$(bench_median "$BR_TIMES/$mode.pgbackrest")" -v m="$mode" \
         'BEGIN { printf "%s: verify --full speed / cat speed %.0f %%  (target >= 80 %%: %s); tidemark / pgbackrest time %.2f\n", m, 100 * c / v, (c / v >= 0.8 ? "met" : "NOT met"), v / p }'
 done
 
+fi
+
 # Part 2: nothing new on SEGMENTS segments.
+part 2 || exit 0
 tm_log "part 2: $SEGMENTS synthetic segments"
 REPO2=$BR_SCRATCH/wal-repo
 install -m 0755 "$GEN_SRC" "$BR_SCRATCH/bin/tidemark-bench-repo"
