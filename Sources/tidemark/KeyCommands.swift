@@ -63,8 +63,10 @@ struct KeyListCommand: AsyncParsableCommand {
             }
             for listing in listings {
                 print("repository '\(listing.repository)' at \(listing.location):")
+                let width = listing.slots.map(\.name.count).max() ?? 0
                 for slot in listing.slots {
-                    print("  \(slot.name)  \(slot.kdf)  created \(slot.created)\(slot.configuredKey ? "  (the configured key opens it)" : "")")
+                    let name = slot.name + String(repeating: " ", count: width - slot.name.count)
+                    print("  \(name)  \(slot.kdf)  created \(slot.created)\(slot.configuredKey ? "  (the configured key opens it)" : "")")
                 }
                 if !listing.slots.contains(where: \.configuredKey) { print("  the configured key opens none of these slots") }
             }
