@@ -26,6 +26,12 @@ public struct EnvelopeDecoder {
     private var length: UInt64 = 0
     private var hasher = SHA256()
     public private(set) var trailer: EnvelopeTrailer?
+    /// Authenticate only: every frame's GCM tag, the chunk count and the plaintext length (from
+    /// each chunk's raw length) are checked, but chunks are not decompressed and the content's
+    /// SHA-256 is not recomputed; `.chunk` events carry no bytes. For re-reading an object
+    /// whose decoded content was proven before: while its authenticated bytes are unchanged,
+    /// what they decode to cannot change (verify's rotating sample).
+    public var authenticateOnly = false
 
     public init(key: RepositoryKey) { repositoryKey = key }
 
@@ -89,12 +95,25 @@ public struct EnvelopeDecoder {
             guard declaredCount == counter, declaredLength == length else {
                 throw .corrupt("trailer declares \(declaredLength) bytes in \(declaredCount) chunks, read \(length) in \(counter)")
             }
-            let digest = header.hasDigest ? Array(hasher.finalize()) : [UInt8](repeating: 0, count: 32)
-            guard digest == Array(plain[16..<48]) else { throw .corrupt("SHA-256 of the content does not match the trailer") }
+            let declaredDigest = Array(plain[16..<48])
+            let digest = authenticateOnly ? declaredDigest : header.hasDigest ? Array(hasher.finalize()) : [UInt8](repeating: 0, count: 32)
+            guard digest == declaredDigest else { throw .corrupt("SHA-256 of the content does not match the trailer") }
             let done = EnvelopeTrailer(length: length, chunkCount: counter, sha256: digest)
             trailer = done
             guard available == 0 else { throw .corrupt("bytes after the trailer") }
             return .finished(done)
+        }
+        if authenticateOnly {
+            let raw: Int
+            switch plain.first {
+            case 0: raw = plain.count - 1
+            case 1 where plain.count > 5: raw = Int(loadLE(plain, 1, UInt32.self))
+            default: throw .corrupt("chunk \(counter) has unknown mode or is too short")
+            }
+            guard raw > 0, raw <= header.chunkSize else { throw .corrupt("chunk \(counter) size") }
+            counter += 1
+            length += UInt64(raw)
+            return .chunk([])
         }
         let data: [UInt8]
         switch plain.first {

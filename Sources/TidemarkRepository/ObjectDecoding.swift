@@ -7,10 +7,13 @@ import TidemarkSystem
 /// chunks in order; returns the verified trailer. `inspect` sees the decoder after every step
 /// (to check the header or summary as soon as they are read). Closes the reader in every case.
 /// Memory: one read (4 MiB) plus one chunk.
-package func decodeObject(_ reader: any ObjectReader, key: RepositoryKey,
+/// With `authenticateOnly`, chunks are authenticated but not decompressed (`sink` gets empty
+/// chunks; see `EnvelopeDecoder.authenticateOnly`).
+package func decodeObject(_ reader: any ObjectReader, key: RepositoryKey, authenticateOnly: Bool = false,
                   inspect: (EnvelopeDecoder) throws -> Void = { _ in },
                   _ sink: ([UInt8]) throws -> Void) async throws -> EnvelopeTrailer {
     var decoder = EnvelopeDecoder(key: key)
+    decoder.authenticateOnly = authenticateOnly
     do {
         while true {
             let event = try decoder.next()

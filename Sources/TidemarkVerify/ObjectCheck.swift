@@ -35,7 +35,11 @@ package struct ObjectCheck: Sendable {
         case bad(VerifyProblem)
     }
 
-    package func check(_ key: String, as object: StanzaObject) async -> Result {
+    /// Reads `key` in full. With `authenticateOnly` (an object the ledger proved, re-read by the
+    /// sample) every frame is authenticated but not decoded: bit rot anywhere in it fails a GCM
+    /// tag, and while its authenticated bytes are unchanged what they decode to — proven when
+    /// it was first read — cannot change.
+    package func check(_ key: String, as object: StanzaObject, authenticateOnly: Bool = false) async -> Result {
         let location = repository.store.location
         let reader: (any ObjectReader)?
         do {
@@ -53,21 +57,21 @@ package struct ObjectCheck: Sendable {
         let keepsPlaintext: Bool
         let wantsPageHeader: Bool
         switch object {
-        case .wal(.history), .backup(_, name: "catalog"): keepsPlaintext = true
+        case .wal(.history), .backup(_, name: "catalog"): keepsPlaintext = !authenticateOnly
         default: keepsPlaintext = false
         }
-        if case .wal(.segment) = object { wantsPageHeader = true } else { wantsPageHeader = false }
+        if case .wal(.segment) = object, !authenticateOnly { wantsPageHeader = true } else { wantsPageHeader = false }
         do {
-            _ = try await decodeObject(reader, key: repository.key, inspect: { decoder in
+            let trailer = try await decodeObject(reader, key: repository.key, authenticateOnly: authenticateOnly, inspect: { decoder in
                 if header == nil, let h = decoder.header { header = h }
                 if summary == nil, let s = decoder.summary { summary = s }
             }) { chunk in
-                bytesRead += Int64(chunk.count)
                 if keepsPlaintext { kept += chunk }
                 if wantsPageHeader && firstBytes.count < WALLongPageHeader.size {
                     firstBytes += chunk.prefix(WALLongPageHeader.size - firstBytes.count)
                 }
             }
+            bytesRead = Int64(trailer.length)
         } catch {
             return .bad(VerifyProblem(.damaged, object: key, "'\(location)/\(key)' is damaged: \(error)",
                                       hint: Self.damageHint(object)))
@@ -81,6 +85,7 @@ package struct ObjectCheck: Sendable {
                                       hint: Self.damageHint(object)))
         }
         var outcome = Outcome(salt: hexString(header.salt), bytesRead: bytesRead)
+        if authenticateOnly { return .good(outcome) }
         switch object {
         case .wal(.segment(let name)):
             if let problem = checkSegment(name, key: key, summary: summary, firstBytes: firstBytes, length: bytesRead, outcome: &outcome) {

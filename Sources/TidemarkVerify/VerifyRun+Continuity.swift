@@ -36,7 +36,9 @@ extension VerifyRun {
             case .wal(.history(let timeline)):
                 if case .good(let outcome) = scan.results[key], let h = outcome.history {
                     histories.append(h)
-                } else if scan.results[key] == nil, let h = await readHistory(key, timeline: timeline) {
+                } else if case .bad = scan.results[key] {
+                    continue
+                } else if let h = await readHistory(key, timeline: timeline) {
                     histories.append(h)
                 }
             default:

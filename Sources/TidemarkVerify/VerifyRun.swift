@@ -142,7 +142,8 @@ public struct VerifyRun: Sendable {
         }
         report.knownObjects = inScope.count - chosen.count
         let check = ObjectCheck(repository: repository, stanza: stanza, identity: identity)
-        let results = await readAll(chosen.map(\.key), objects: scan.listed.mapValues(\.object), check: check)
+        let sampled = Set(chosen.filter { $0.reason == .sample }.map(\.key))
+        let results = await readAll(chosen.map(\.key), sampled: sampled, objects: scan.listed.mapValues(\.object), check: check)
         for (key, result) in results {
             scan.results[key] = result
             switch result {
@@ -150,6 +151,12 @@ public struct VerifyRun: Sendable {
                 report.objectsRead += 1
                 report.bytesRead += outcome.bytesRead
                 let size = scan.listed[key]?.info.size ?? 0
+                if sampled.contains(key), var entry = scan.ledger.entries[key] {
+                    // Authenticated again, not decoded: what was learnt from its content stands.
+                    entry.verifiedAt = now
+                    scan.ledger.entries[key] = entry
+                    continue
+                }
                 let refs = outcome.catalog.map { Self.refs(of: $0, stanza: stanza) } ?? []
                 scan.ledger.entries[key] = VerifyLedger.Entry(size: size, salt: outcome.salt, verifiedAt: now,
                                                               lastCompletion: outcome.lastCompletion, refs: refs)
@@ -198,8 +205,10 @@ public struct VerifyRun: Sendable {
         return out
     }
 
-    /// Reads `keys` in full, `options.parallel` at a time.
-    private func readAll(_ keys: [String], objects: [String: StanzaObject], check: ObjectCheck) async -> [(String, ObjectCheck.Result)] {
+    /// Reads `keys` in full, `options.parallel` at a time; those in `sampled` are only
+    /// authenticated (`ObjectCheck.check(_:as:authenticateOnly:)`).
+    private func readAll(_ keys: [String], sampled: Set<String>, objects: [String: StanzaObject],
+                         check: ObjectCheck) async -> [(String, ObjectCheck.Result)] {
         await withTaskGroup(of: (String, ObjectCheck.Result).self) { group in
             var next = 0
             var out: [(String, ObjectCheck.Result)] = []
@@ -208,7 +217,8 @@ public struct VerifyRun: Sendable {
                 let key = keys[next]
                 next += 1
                 guard let object = objects[key] else { return add() }
-                group.addTask { (key, await check.check(key, as: object)) }
+                let onlyAuthenticate = sampled.contains(key)
+                group.addTask { (key, await check.check(key, as: object, authenticateOnly: onlyAuthenticate)) }
             }
             for _ in 0..<max(1, options.parallel) { add() }
             while let r = await group.next() {
