@@ -22,12 +22,15 @@ extension Engine {
     /// own; a repository that cannot be opened is reported as unreadable and the others still
     /// run. With `repair`, each repository with problems takes its stanza lock, gets copies
     /// from the others, and is verified again.
-    public func verify(_ options: VerifyCommandOptions) async throws -> VerifyReport {
+    /// `failures`: the errors of repositories that could not be verified at all (their own
+    /// codes: 4 wrong key, 5 missing, 7 I/O), required ones first.
+    public func verify(_ options: VerifyCommandOptions) async throws -> (VerifyReport, failures: [TidemarkError]) {
         let passphrase = try configuration.requireKey()
         let specs = try options.repository.map { [try configuration.repository(named: $0)] } ?? configuration.repositories
         let now = Int64(now().timeIntervalSince1970.rounded(.down))
         var opened: [(spec: RepositorySpec, repository: Repository)] = []
         var reports: [VerifyRepositoryReport] = []
+        var failures: [TidemarkError] = []
         for spec in specs {
             var report = VerifyRepositoryReport(name: spec.name, location: spec.location, stanza: configuration.stanza,
                                                 required: spec.required, scope: options.run.scope.name)
@@ -37,12 +40,13 @@ extension Engine {
                 opened.append((spec, repository))
             } catch {
                 let e = TidemarkError.wrap(error, doing: "verify repository '\(spec.name)'")
+                if spec.required { failures.insert(e.inRequiredRepository(spec.name), at: 0) } else { failures.append(e) }
                 report.status = "unreadable"
                 report.problems.append(VerifyProblem(.unreadable, object: spec.location, e.message, hint: e.hints.first ?? "fix the repository, then run verify again"))
             }
             reports.append(report)
         }
-        guard options.repair else { return VerifyReport(repositories: reports) }
+        guard options.repair else { return (VerifyReport(repositories: reports), failures) }
         // Sources may be any configured repository, also one outside `--repo`.
         for spec in configuration.repositories where !opened.contains(where: { $0.spec.name == spec.name }) {
             if let repository = try? await open(spec, passphrase: passphrase) { opened.append((spec, repository)) }
@@ -75,6 +79,6 @@ extension Engine {
             }
             reports[i] = again
         }
-        return VerifyReport(repositories: reports)
+        return (VerifyReport(repositories: reports), failures)
     }
 }

@@ -38,8 +38,10 @@ struct VerifyCommand: AsyncParsableCommand {
             if let since { scope = .since(try PostgresTimestamp(parsing: since)) }
             let options = VerifyCommandOptions(run: VerifyOptions(scope: scope, full: full, samplePercent: samplePercent),
                                                repository: repo, repair: repair)
-            let report = try await Engine(global.load(), logger: makeLogger()).verify(options)
+            let (report, failures) = try await Engine(global.load(), logger: makeLogger()).verify(options)
             print(json ? try jsonText(report) : report.rendered())
+            // A repository that could not be read at all exits with its own code (4, 5, 7, …).
+            if let failure = failures.first { throw failure }
             if report.status != "ok" {
                 let names = report.repositories.filter { $0.status != "ok" }.map(\.name).joined(separator: ", ")
                 throw TidemarkError(.verification, "\(report.problems) problem(s) found in repository \(names)",

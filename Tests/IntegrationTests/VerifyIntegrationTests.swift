@@ -138,6 +138,12 @@ extension PostgreSQLIntegration {
             #expect(text.exitCode == 12 && text.stdoutText.contains("PROBLEM (gap)") && text.stdoutText.contains("HINT:")
                     && text.stderrText.contains("tidemark verify: ERROR:"), "\(text)")
             try segment.restore()
+
+            // A repository verify cannot open exits with that error's own code (4: wrong key),
+            // after the report that says it is unreadable.
+            let wrongKey = cluster.tidemark.with(environment: ["BACKUP_ENCRYPTION_KEY": "a-different-and-long-enough-passphrase"])
+            let (wrongCode, wrong, wrongRun) = try await cluster.verify(runner: wrongKey)
+            #expect(wrongCode == 4 && wrong?.only?.status == "unreadable", "verify with the wrong key: \(wrongRun)")
         }
     }
 }
