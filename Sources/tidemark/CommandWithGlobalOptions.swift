@@ -24,6 +24,7 @@ extension ExpireCommand: CommandWithGlobalOptions {}
 extension DeleteCommand: CommandWithGlobalOptions {}
 extension PinCommand: CommandWithGlobalOptions {}
 extension UnpinCommand: CommandWithGlobalOptions {}
+extension VerifyCommand: CommandWithGlobalOptions {}
 extension KeyChangeCommand: CommandWithGlobalOptions {}
 extension KeyAddCommand: CommandWithGlobalOptions {}
 extension KeyListCommand: CommandWithGlobalOptions {}
