@@ -26,24 +26,9 @@ public enum BackupVerification {
             throw TidemarkError.wrap(error, doing: "list backup \(id) in '\(store.location)' to verify it")
         }
         let check = ObjectCheck(repository: repository, stanza: stanza, identity: nil)
-        let objects = listing.objects
-        let results = await withTaskGroup(of: (ObjectInfo, ObjectCheck.Result).self) { group in
-            var next = 0
-            var out: [(ObjectInfo, ObjectCheck.Result)] = []
-            func add() {
-                guard next < objects.count else { return }
-                let info = objects[next]
-                next += 1
-                guard let object = StanzaObject.classify(info.key, stanza: stanza) else { return add() }
-                group.addTask { (info, await check.check(info.key, as: object)) }
-            }
-            for _ in 0..<max(1, parallel) { add() }
-            while let r = await group.next() {
-                out.append(r)
-                add()
-            }
-            return out
-        }
+        let work = listing.objects.compactMap { info in StanzaObject.classify(info.key, stanza: stanza).map { (info, $0) } }
+        // `check` reports every failure as a result; it never throws.
+        let results = (try? await boundedMap(work, width: parallel) { info, object in (info, await check.check(info.key, as: object)) }) ?? []
         var outcome = Outcome(objects: 0, bytes: 0, seconds: 0)
         var entries: [String: VerifyLedger.Entry] = [:]
         for (info, result) in results {

@@ -2,6 +2,7 @@ import TidemarkCodec
 import TidemarkCore
 import TidemarkRepository
 import TidemarkStorage
+import TidemarkSystem
 
 /// What one stored key of a stanza is, by its name (docs/format.md, "Repository layout").
 package enum StanzaObject: Hashable, Sendable {
@@ -74,22 +75,7 @@ package enum StanzaListing {
         while !pending.isEmpty {
             let level = pending
             pending = []
-            let listings = try await withThrowingTaskGroup(of: ObjectListing.self) { group in
-                var next = 0
-                var got: [ObjectListing] = []
-                func add() {
-                    guard next < level.count else { return }
-                    let prefix = level[next]
-                    next += 1
-                    group.addTask { try await store.list(prefix: prefix) }
-                }
-                for _ in 0..<max(1, parallel) { add() }
-                while let listing = try await group.next() {
-                    got.append(listing)
-                    add()
-                }
-                return got
-            }
+            let listings = try await boundedMap(level, width: parallel) { try await store.list(prefix: $0) }
             for listing in listings {
                 out += listing.objects
                 // Plain-JSON records and leases hold no envelope: not walked.

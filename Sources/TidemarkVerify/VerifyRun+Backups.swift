@@ -2,6 +2,16 @@ import TidemarkCore
 import TidemarkRepository
 import TidemarkStorage
 
+extension VerifyRun.Scan {
+    /// Backups with a deletion marker: being deleted, not verified.
+    package var markedBackups: Set<BackupID> {
+        Set(listed.values.compactMap { entry -> BackupID? in
+            if case .deletionMarker(let id) = entry.object { return id }
+            return nil
+        })
+    }
+}
+
 extension VerifyRun {
     /// Every complete backup (catalog present, no deletion marker): from the catalog index
     /// when it reads, else from each catalog that authenticates (the others are reported by
@@ -10,14 +20,10 @@ extension VerifyRun {
         let store = BackupStore(repository: repository, stanza: stanza)
         if let summaries = try? await store.summaries(writingIndex: false) { return summaries }
         var out: [CatalogSummary] = []
-        let marked = Set(scan.listed.values.compactMap { entry -> BackupID? in
-            if case .deletionMarker(let id) = entry.object { return id }
-            return nil
-        })
         let ids = Set(scan.listed.values.compactMap { entry -> BackupID? in
             if case .backup(let id, name: "catalog") = entry.object { return id }
             return nil
-        }).subtracting(marked)
+        }).subtracting(scan.markedBackups)
         for id in ids.sorted() {
             if let (catalog, _) = try? await store.catalogAndSaltIfPresent(id) { out.append(CatalogSummary(catalog)) }
         }
@@ -26,10 +32,7 @@ extension VerifyRun {
 
     /// The keys this run's scope covers.
     package func scopeKeys(_ scan: Scan, backups: [CatalogSummary]) -> [String] {
-        let marked = Set(scan.listed.values.compactMap { entry -> BackupID? in
-            if case .deletionMarker(let id) = entry.object { return id }
-            return nil
-        })
+        let marked = scan.markedBackups
         func isWAL(_ o: StanzaObject) -> Bool {
             switch o {
             case .wal, .alternatePartial, .walIndex, .stanzaInfo: return true
@@ -135,8 +138,7 @@ extension VerifyRun {
         case .all: inScope = backups
         case .backup(let id): inScope = backups.filter { Self.chain(of: [id], in: backups).contains($0.id) }
         case .since:
-            let keys = Set(scopeKeys(scan, backups: backups))
-            inScope = backups.filter { keys.contains(RepositoryLayout.backupObject(stanza, $0.id, "catalog")) }
+            inScope = backups.filter { scan.inScope.contains(RepositoryLayout.backupObject(stanza, $0.id, "catalog")) }
         }
         for b in inScope {
             report.backupsChecked += 1

@@ -71,6 +71,8 @@ public struct VerifyRun: Sendable {
         package var ledger: VerifyLedger
         package var identity: StanzaInfo?
         package var backups: [CatalogSummary] = []
+        /// The keys the run's scope covers.
+        package var inScope: Set<String> = []
     }
 
     public func run(into report: inout VerifyRepositoryReport) async throws {
@@ -129,6 +131,7 @@ public struct VerifyRun: Sendable {
 
         scan.backups = await completeBackups(scan)
         let inScope = scopeKeys(scan, backups: scan.backups)
+        scan.inScope = Set(inScope)
         let salts = try await readSalts(inScope)
         let candidates = inScope.map { VerifySelection.Candidate(key: $0, size: scan.listed[$0]?.info.size ?? 0, salt: salts[$0] ?? nil) }
         let chosen = VerifySelection.choose(candidates, known: scan.ledger.known, samplePercent: options.samplePercent,
@@ -182,26 +185,14 @@ public struct VerifyRun: Sendable {
     private func readSalts(_ keys: [String]) async throws -> [String: String?] {
         let store = repository.store
         let batches = stride(from: 0, to: keys.count, by: 256).map { Array(keys[$0..<min($0 + 256, keys.count)]) }
-        var out: [String: String?] = [:]
-        try await withThrowingTaskGroup(of: [(String, String?)].self) { group in
-            var next = 0
-            func add() {
-                guard next < batches.count else { return }
-                let batch = batches[next]
-                next += 1
-                group.addTask {
-                    let heads = try await store.get(batch, range: 0..<Int64(EnvelopeHeader.size))
-                    return zip(batch, heads).map { key, head in
-                        (key, head.flatMap { try? EnvelopeHeader(parsing: $0) }.map { hexString($0.salt) })
-                    }
-                }
-            }
-            for _ in 0..<4 { add() }
-            while let got = try await group.next() {
-                for (k, s) in got { out[k] = s }
-                add()
+        let rounds = try await boundedMap(batches, width: 4) { batch in
+            let heads = try await store.get(batch, range: 0..<Int64(EnvelopeHeader.size))
+            return zip(batch, heads).map { key, head in
+                (key, head.flatMap { try? EnvelopeHeader(parsing: $0) }.map { hexString($0.salt) })
             }
         }
+        var out: [String: String?] = [:]
+        for (k, salt) in rounds.joined() { out[k] = salt }
         return out
     }
 
@@ -209,23 +200,10 @@ public struct VerifyRun: Sendable {
     /// authenticated (`ObjectCheck.check(_:as:authenticateOnly:)`).
     private func readAll(_ keys: [String], sampled: Set<String>, objects: [String: StanzaObject],
                          check: ObjectCheck) async -> [(String, ObjectCheck.Result)] {
-        await withTaskGroup(of: (String, ObjectCheck.Result).self) { group in
-            var next = 0
-            var out: [(String, ObjectCheck.Result)] = []
-            func add() {
-                guard next < keys.count else { return }
-                let key = keys[next]
-                next += 1
-                guard let object = objects[key] else { return add() }
-                let onlyAuthenticate = sampled.contains(key)
-                group.addTask { (key, await check.check(key, as: object, authenticateOnly: onlyAuthenticate)) }
-            }
-            for _ in 0..<max(1, options.parallel) { add() }
-            while let r = await group.next() {
-                out.append(r)
-                add()
-            }
-            return out
-        }
+        let work = keys.compactMap { key in objects[key].map { (key, $0, sampled.contains(key)) } }
+        // `check` reports every failure as a result; it never throws.
+        return (try? await boundedMap(work, width: options.parallel) { key, object, onlyAuthenticate in
+            (key, await check.check(key, as: object, authenticateOnly: onlyAuthenticate))
+        }) ?? []
     }
 }
