@@ -39,23 +39,8 @@ export BACKUP_RETENTION_WEEKLY=${BACKUP_RETENTION_WEEKLY:-26}
 export BACKUP_RETENTION_MONTHLY=${BACKUP_RETENTION_MONTHLY:-12}
 export BACKUP_RETENTION_PITR_DAYS=${BACKUP_RETENTION_PITR_DAYS:-180}
 
-# The generator, built like the release tidemark (same scratch path and flags, so the build is
-# shared); incremental, so a no-op when nothing changed.
-bench_repo_generator() {
-    local scratch=${TIDEMARK_SCRATCH_PATH:-.build-release}
-    tm_ensure_swift
-    tm_log "building tidemark-bench-repo (release) in $scratch"
-    swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product tidemark-bench-repo >&2 \
-        || tm_die "swift build of tidemark-bench-repo failed"
-    realpath -e "$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/tidemark-bench-repo"
-}
-
 BIN_SRC=$(bench_tidemark_binary)
-if [ -n "${TIDEMARK_BENCH_REPO_BIN:-}" ]; then
-    GEN_SRC=$(realpath -e "$TIDEMARK_BENCH_REPO_BIN") || tm_die "TIDEMARK_BENCH_REPO_BIN=$TIDEMARK_BENCH_REPO_BIN not found"
-else
-    GEN_SRC=$(bench_repo_generator)
-fi
+GEN_SRC=$(bench_repo_generator)
 
 SCRATCH=$(tm_scratch_dir tidemark-bench-expire)
 cd "$SCRATCH"

@@ -326,3 +326,19 @@ bench_br_verify_start() {
 
 # Deletes DIR (a restore target or output), outside any timing, and flushes what is dirty.
 bench_br_remove() { rm -rf "$1"; sync; }
+
+# tidemark-bench-repo (the synthetic repository generator of expire.sh and verify.sh):
+# TIDEMARK_BENCH_REPO_BIN when set, else built like the release tidemark (same scratch path
+# and flags, so the build is shared; incremental, a no-op when nothing changed).
+bench_repo_generator() {
+    if [ -n "${TIDEMARK_BENCH_REPO_BIN:-}" ]; then
+        realpath -e "$TIDEMARK_BENCH_REPO_BIN" || tm_die "TIDEMARK_BENCH_REPO_BIN=$TIDEMARK_BENCH_REPO_BIN not found"
+        return
+    fi
+    local scratch=${TIDEMARK_SCRATCH_PATH:-.build-release}
+    tm_ensure_swift
+    tm_log "building tidemark-bench-repo (release) in $scratch"
+    swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product tidemark-bench-repo >&2 \
+        || tm_die "swift build of tidemark-bench-repo failed"
+    realpath -e "$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/tidemark-bench-repo"
+}

@@ -40,15 +40,7 @@ COLD=${COLD:-1}
 PARTS=${PARTS:-1 2}
 [ "$(id -u)" -eq 0 ] || COLD=0
 
-generator() {
-    if [ -n "${TIDEMARK_BENCH_REPO_BIN:-}" ]; then realpath -e "$TIDEMARK_BENCH_REPO_BIN"; return; fi
-    local scratch=${TIDEMARK_SCRATCH_PATH:-.build-release}
-    tm_log "building tidemark-bench-repo (release) in $scratch"
-    swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product tidemark-bench-repo >&2 \
-        || tm_die "swift build of tidemark-bench-repo failed"
-    realpath -e "$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/tidemark-bench-repo"
-}
-GEN_SRC=$(generator)
+GEN_SRC=$(bench_repo_generator)
 
 part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 if ! part 1; then SCALE=1; fi   # part 2 needs only the scratch directory, the binary and a key
