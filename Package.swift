@@ -18,6 +18,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     ],
     targets: [
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -60,6 +64,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Notifications: SMTP (hand-written, STARTTLS), Slack, a JSON webhook, a heartbeat URL.
+        .target(
+            name: "TidemarkNotify",
+            dependencies: [
+                "TidemarkCore", "TidemarkSystem",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "TidemarkRepository",
             dependencies: ["TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage"],
@@ -73,6 +89,14 @@ let package = Package(
             dependencies: [
                 "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "PostgresReplication",
                 "TidemarkRepository",
+            ],
+            swiftSettings: strict),
+        // The audit log: hash-chained entries, encrypted in the repository, mirrored locally.
+        .target(
+            name: "TidemarkAudit",
+            dependencies: [
+                "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkRepository",
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
         // Expiry in one repository: what retention weighs, the plan, its execution.
@@ -96,13 +120,24 @@ let package = Package(
             dependencies: [
                 "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkS3", "PostgresReplication",
                 "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy", "TidemarkRetention",
-                "TidemarkVerify",
+                "TidemarkVerify", "TidemarkAudit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
-        // The service's module (scheduler, admin API): empty until the service lands.
-        .target(name: "TidemarkServer", dependencies: ["Tidemark"], swiftSettings: strict),
+        // The service: jobs, the scheduler and watchdog loops, notifications, metrics, HTTP.
+        .target(
+            name: "TidemarkServer",
+            dependencies: [
+                "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkPolicy", "TidemarkNotify", "TidemarkAudit",
+                "TidemarkRepository", "TidemarkArchive",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "TidemarkTesting",
             dependencies: ["TidemarkCore", "TidemarkSystem", "TidemarkStorage", "TidemarkS3"],
@@ -111,7 +146,7 @@ let package = Package(
             name: "tidemark",
             dependencies: [
                 "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy",
-                "TidemarkRetention", "TidemarkVerify",
+                "TidemarkRetention", "TidemarkVerify", "TidemarkServer", "TidemarkNotify", "TidemarkAudit",
                 "CTidemarkSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -179,6 +214,25 @@ let package = Package(
             dependencies: [
                 "TidemarkVerify", "TidemarkRepository", "TidemarkArchive", "TidemarkCore", "TidemarkSystem", "TidemarkCodec",
                 "TidemarkStorage", "TidemarkPolicy", "TidemarkTesting",
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkNotifyTests",
+            dependencies: ["TidemarkNotify", "TidemarkCore", "TidemarkSystem", "TidemarkTesting"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkAuditTests",
+            dependencies: [
+                "TidemarkAudit", "TidemarkRepository", "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage",
+                "TidemarkTesting",
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkServerTests",
+            dependencies: [
+                "TidemarkServer", "Tidemark", "TidemarkPolicy", "TidemarkNotify", "TidemarkAudit", "TidemarkCore",
+                "TidemarkSystem", "TidemarkTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict),
         .testTarget(

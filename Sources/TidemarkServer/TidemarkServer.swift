@@ -1,5 +1,7 @@
 import Tidemark
+import Hummingbird
+import ServiceLifecycle
+import Prometheus
 
-/// The long-running service's module (scheduler, notifications, admin API) builds here; the
-/// service issue fills it. It sits above `Tidemark` and below the `tidemark` executable.
+/// The long-running service: jobs, the scheduler and watchdog loops, notifications, metrics, HTTP.
 public enum TidemarkServer {}

@@ -1,0 +1,2 @@
+/// Notifications: channels (SMTP, Slack, webhook, heartbeat), delivery with retry.
+public enum TidemarkNotify {}

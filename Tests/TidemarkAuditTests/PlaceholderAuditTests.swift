@@ -1,0 +1,6 @@
+import Testing
+@testable import TidemarkAudit
+
+@Suite struct PlaceholderAuditTests {
+    @Test func moduleLinks() { _ = TidemarkAudit.self }
+}

@@ -1,0 +1,6 @@
+import Testing
+@testable import TidemarkServer
+
+@Suite struct PlaceholderServerTests {
+    @Test func moduleLinks() { _ = TidemarkServer.self }
+}
