@@ -115,9 +115,18 @@ let package = Package(
                 "TidemarkPolicy",
             ],
             swiftSettings: strict),
+        // The configuration: the file's shape and sections, the environment, the resolved `Configuration`.
+        .target(
+            name: "TidemarkConfiguration",
+            dependencies: [
+                "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkS3", "TidemarkRepository",
+                "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy", "TidemarkNotify",
+            ],
+            swiftSettings: strict),
         .target(
             name: "Tidemark",
             dependencies: [
+                "TidemarkConfiguration",
                 "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkS3", "PostgresReplication",
                 "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy", "TidemarkRetention",
                 "TidemarkVerify", "TidemarkAudit",

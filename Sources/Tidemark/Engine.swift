@@ -7,6 +7,7 @@ import Foundation
 import Glibc
 #endif
 import TidemarkCodec
+@_exported import TidemarkConfiguration
 import TidemarkCore
 import TidemarkStorage
 import TidemarkSystem

@@ -13,7 +13,7 @@ struct ModuleLayeringTests {
         ["TidemarkS3", "TidemarkNotify"],
         ["TidemarkRepository"],
         ["TidemarkArchive", "TidemarkBackup", "TidemarkAudit"],
-        ["TidemarkRetention", "TidemarkVerify"],
+        ["TidemarkRetention", "TidemarkVerify", "TidemarkConfiguration"],
         ["Tidemark"],
         ["TidemarkServer"],
         ["tidemark"],

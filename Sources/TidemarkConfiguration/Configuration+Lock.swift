@@ -1,10 +1,4 @@
 import TidemarkCore
-import TidemarkRepository
-import TidemarkSystem
-import TidemarkArchive
-import TidemarkBackup
-import TidemarkCodec
-import TidemarkStorage
 
 extension ConfigurationLoader {
     /// `lockLeaseSeconds` from the file, overridden by TIDEMARK_LOCK_LEASE_SECONDS.
@@ -20,14 +14,5 @@ extension ConfigurationLoader {
             throw TidemarkError(.configuration, "lock lease of \(seconds) s is out of range", hints: ["use 1 to 86400 seconds (lockLeaseSeconds / TIDEMARK_LOCK_LEASE_SECONDS)"])
         }
         return seconds
-    }
-}
-
-extension Engine {
-    /// The lock of the configured stanza in `repository`, with the configured lease and the
-    /// engine's clock: `try await engine.stanzaLock(in: repository).withLease(command: "expire") { lease in ... }`.
-    package func stanzaLock(in repository: Repository) -> RepositoryLock {
-        RepositoryLock(store: repository.store, stanza: configuration.stanza, duration: configuration.lockLeaseSeconds,
-                       clock: now, identity: .current())
     }
 }

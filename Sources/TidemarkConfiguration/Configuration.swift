@@ -31,8 +31,22 @@ public struct RepositorySpec: Codable, Sendable, Hashable {
     public var s3: S3Section? = nil
     /// This repository's own retention (over the file's top-level one): docs/retention.md.
     public var retention: RetentionSection? = nil
+    /// The space this repository may use, for the storage alert and metrics where the store
+    /// cannot say (S3); a file-system repository is measured with statvfs.
+    public var quotaBytes: Int64? = nil
 
-    package enum CodingKeys: String, CodingKey, CaseIterable { case name, type, path, required, s3, retention }
+    package enum CodingKeys: String, CodingKey, CaseIterable { case name, type, path, required, s3, retention, quotaBytes }
+
+    package init(name: String, type: Kind, path: String, required: Bool = true, s3: S3Section? = nil,
+                 retention: RetentionSection? = nil, quotaBytes: Int64? = nil) {
+        self.name = name
+        self.type = type
+        self.path = path
+        self.required = required
+        self.s3 = s3
+        self.retention = retention
+        self.quotaBytes = quotaBytes
+    }
 
     /// Where the repository is, for messages: the directory, or `s3://bucket/prefix`.
     public var location: String {
@@ -56,6 +70,7 @@ extension RepositorySpec {
         required = try c.decodeIfPresent(Bool.self, forKey: .required) ?? true
         s3 = try c.decodeIfPresent(S3Section.self, forKey: .s3)
         retention = try c.decodeIfPresent(RetentionSection.self, forKey: .retention)
+        quotaBytes = try c.decodeIfPresent(Int64.self, forKey: .quotaBytes)
     }
 }
 
