@@ -296,6 +296,12 @@ extension ConfigFile {
         top[CodingKeys.retention.stringValue] = .object(scalars(RetentionSection.CodingKeys.self))
         top[CodingKeys.repositories.stringValue] = .array(.object(repository))
         top[CodingKeys.postgres.stringValue] = .object(scalars(PostgresSection.CodingKeys.self))
+        var schedule = scalars(ScheduleSection.CodingKeys.self)
+        schedule[ScheduleSection.CodingKeys.jobs.stringValue] = .array(.object(scalars(JobSection.CodingKeys.self)))
+        top[CodingKeys.schedule.stringValue] = .object(schedule)
+        top[CodingKeys.alerts.stringValue] = .object(scalars(AlertsSection.CodingKeys.self))
+        top[CodingKeys.serve.stringValue] = .object(scalars(ServeSection.CodingKeys.self))
+        top[CodingKeys.audit.stringValue] = .object(scalars(AuditSection.CodingKeys.self))
         return .object(top)
     }
 }

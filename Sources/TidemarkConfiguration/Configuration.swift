@@ -102,6 +102,14 @@ public struct ConfigFile: Codable, Sendable {
     public var retention: RetentionSection?
     /// Re-read and authenticate every object of a backup before it reports success (default true).
     public var verifyAfterBackup: Bool?
+    /// The service's jobs (docs/service.md).
+    public var schedule: ScheduleSection?
+    /// The watchdog's thresholds (docs/service.md).
+    public var alerts: AlertsSection?
+    /// `tidemark serve`: listen address, metrics token, state directory.
+    public var serve: ServeSection?
+    /// The audit log's local mirror (docs/audit.md).
+    public var audit: AuditSection?
 
     public struct PostgresSection: Codable, Sendable {
         public var conninfo: String?
@@ -111,7 +119,8 @@ public struct ConfigFile: Codable, Sendable {
 
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case stanza, repositories, encryptionKey, encryptionKeyFile, compression, compressionLevel, ioTimeoutSeconds, postgres,
-             archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath, lockLeaseSeconds, retention, verifyAfterBackup
+             archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath, lockLeaseSeconds, retention, verifyAfterBackup,
+             schedule, alerts, serve, audit
     }
 
     public init() {}
@@ -149,6 +158,8 @@ public struct Configuration: Sendable {
     public var spoolPath: String?
     /// The system temp directory (TMPDIR, else /tmp), for the default spool path.
     public var tempDirectory = "/tmp"
+    /// The sections only the service reads, as written (TidemarkServer resolves them).
+    public var service = ServiceSections()
 
     /// The repository named `name`, or a configuration error listing the names.
     public func repository(named name: String) throws -> RepositorySpec {
@@ -310,6 +321,7 @@ public enum ConfigurationLoader {
         configuration.verifyAfterBackup = file.verifyAfterBackup ?? true
         configuration.lockLeaseSeconds = try lockLease(file: file, environment: env)
         configuration.retention = try retention(file: file, repositories: repositories, environment: env)
+        configuration.service = ServiceSections(schedule: file.schedule, alerts: file.alerts, serve: file.serve, audit: file.audit)
         var prefetch = file.prefetchSegments ?? 8
         if let t = env["TIDEMARK_PREFETCH"], !t.isEmpty {
             guard let v = Int(t) else {

@@ -48,7 +48,7 @@ public final class PostgresFixture: Sendable {
     public let environment: [String: String]
     public let options: Options
     private let scratch: ScratchDirectory
-    private let running: Mutex<Bool>
+    let running: Mutex<Bool>
 
     /// `<data>/pg_wal`.
     public var walDirectory: String { dataDirectory + "/pg_wal" }

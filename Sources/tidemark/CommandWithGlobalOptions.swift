@@ -29,6 +29,10 @@ extension KeyChangeCommand: CommandWithGlobalOptions {}
 extension KeyAddCommand: CommandWithGlobalOptions {}
 extension KeyListCommand: CommandWithGlobalOptions {}
 extension KeyRemoveCommand: CommandWithGlobalOptions {}
+extension ServeCommand: CommandWithGlobalOptions {}
+extension ScheduleCommand: CommandWithGlobalOptions {}
+extension RunJobCommand: CommandWithGlobalOptions {}
+extension NotifyTestCommand: CommandWithGlobalOptions {}
 
 extension LogSettings {
     /// The logging a parsed command runs with: its flags, else the environment. A command

@@ -1,0 +1,83 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Logging
+import ServiceLifecycle
+import Tidemark
+import TidemarkCore
+import TidemarkNotify
+import TidemarkSystem
+
+/// `tidemark serve`: the scheduler loop, the watchdog loop and the HTTP server in one service
+/// group. SIGTERM or SIGINT shuts the group down gracefully: the scheduler asks its running job
+/// to stop and records its end, the watchdog finishes its check, the notifier delivers what is
+/// queued (bounded), the HTTP server stops listening.
+public struct TidemarkService: Sendable {
+    public var context: ServiceContext
+
+    public init(context: ServiceContext) { self.context = context }
+
+    public func run() async throws {
+        let c = context
+        let s = c.settings
+        let token = try MetricsToken.load(path: s.metricsTokenFile, logger: c.logger)
+        let listen = HTTPListenConfiguration(host: s.listenHost, port: s.listenPort, token: token)
+        let metrics = ServiceMetrics(stanza: c.engine.configuration.stanza)
+        let latest = LockedBox<StatusSnapshot?>(nil)
+        let quotas = Dictionary(c.engine.configuration.repositories.compactMap { r in r.quotaBytes.map { (r.name, $0) } }) { a, _ in a }
+        let probe = StatusProbe(engine: c.engine, quotaBytes: quotas, dataDirectory: s.dataDirectory,
+                                server: { try await ServerWALState.query(c.engine) })
+        await c.notifier.onChannelFailure { channel in metrics.recordNotificationFailure(channel: channel) }
+        let watchdog = WatchdogLoop(context: c, probe: probe, metrics: metrics, heartbeat: s.notifications.heartbeat, latest: latest)
+        let http = MetricsHTTPServer(configuration: listen, metrics: metrics, health: {
+            MetricsHTTPServer.healthReason(latest.value, now: c.now().timeIntervalSince1970,
+                                           maxAge: max(300, 3 * s.checkInterval.seconds))
+        }, logger: c.logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: SchedulerLoop(context: c)),
+                .init(service: watchdog),
+                .init(service: http),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: c.logger))
+        c.logger.notice("service started", metadata: [
+            "stanza": "\(c.engine.configuration.stanza)", "listen": "\(s.listenHost):\(s.listenPort)",
+            "jobs": "\(s.schedule.jobs.filter(\.enabled).count)", "channels": "\(s.notifications.channelNames.joined(separator: ","))",
+        ])
+        try await group.run()
+        await c.notifier.drain(timeout: .seconds(20))
+        c.logger.notice("service stopped")
+    }
+}
+
+/// The bearer token /metrics requires: the configured file, or — at the default path — one the
+/// service creates on first start (32 random bytes, hex, 0600) and names in its log.
+enum MetricsToken {
+    static func load(path: String, logger: Logger) throws -> Secret {
+        if (try? FileIO.size(path)) ?? nil == nil {
+            var bytes = [UInt8](repeating: 0, count: 32)
+            for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
+            let text = bytes.map { String(format: "%02x", $0) }.joined()
+            do {
+                try FileIO.createDirectoryPath(FileIO.parent(path))
+                let file = try FileIO.TempFile.create(finalPath: path, root: FileIO.parent(path))
+                try file.write(Array((text + "\n").utf8))
+                _ = try file.commit(ifAbsent: true)
+            } catch {
+                throw TidemarkError(.configuration, "unable to create the metrics token file '\(path)': \(error)",
+                                    hints: ["create it yourself (mode 0600) or set serve.metricsTokenFile"])
+            }
+            logger.notice("created a bearer token for /metrics", metadata: ["file": "\(path)"])
+        }
+        do {
+            return try KeyFile.read(path, source: "serve.metricsTokenFile")
+        } catch let e as TidemarkError {
+            throw e
+        } catch {
+            throw TidemarkError(.configuration, "unable to read the metrics token file '\(path)': \(error)")
+        }
+    }
+}
