@@ -70,7 +70,8 @@ struct CronOracleTests {
         }
         let report = "\(label): \(failures.count) of \(oracle.cases.count + oracle.errors.count) cases differ:\n"
             + failures.prefix(25).joined(separator: "\n")
-        #expect(failures.isEmpty, Comment(rawValue: report))
+        let allMatch = failures.isEmpty
+        #expect(allMatch, Comment(rawValue: report))
     }
 
     static func local(_ t: Int64, _ zone: TimeZone) -> String {
