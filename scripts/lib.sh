@@ -7,6 +7,7 @@
 #   tm_ensure_swift               put /opt/swift/usr/bin on PATH when `swift` is not found
 #   tm_ensure_packages PKG...     apt-get install what is missing (root, or sudo when available)
 #   tm_ensure_moto                pip install 'moto[server]' unless moto_server is importable (S3 tests)
+#   tm_ensure_croniter            pip install croniter (pinned) unless installed (cron oracle tests)
 #   tm_pg_bin                     echo the PostgreSQL 15 bin directory
 #   tm_as_pg CMD...               run CMD as the `postgres` OS user when root, else as yourself
 #   tm_pg_owner                   echo the OS user that owns scratch clusters
@@ -67,6 +68,20 @@ tm_ensure_moto() {
         || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'moto[server]' >/dev/null \
         || tm_die "unable to install moto[server] with pip (the S3 tests need it)"
     python3 -c 'import moto.server' >/dev/null 2>&1 || tm_die "moto installed but 'import moto.server' fails"
+}
+
+# The cron oracle (CronOracleTests) compares CronSchedule with croniter, pinned to the version
+# the committed fixture scripts/cron-oracle/cron-oracle.json was generated with.
+TM_CRONITER_VERSION=7.0.0
+tm_ensure_croniter() {
+    command -v python3 >/dev/null 2>&1 || tm_ensure_packages python3 python3-pip
+    if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("croniter"))' 2>/dev/null)" = "$TM_CRONITER_VERSION" ]; then return 0; fi
+    tm_log "installing croniter==$TM_CRONITER_VERSION (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check "croniter==$TM_CRONITER_VERSION" >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --user "croniter==$TM_CRONITER_VERSION" >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "croniter==$TM_CRONITER_VERSION" >/dev/null \
+        || tm_die "unable to install croniter==$TM_CRONITER_VERSION with pip (the cron oracle tests need it)"
+    python3 -c 'import croniter' >/dev/null 2>&1 || tm_die "croniter installed but 'import croniter' fails"
 }
 
 tm_pg_bin() {

@@ -39,6 +39,7 @@ tm_ensure_packages "${TM_PACKAGES_BASE[@]}"
 tm_pg_bin >/dev/null
 # The S3 tests start moto (and cross-check signatures with botocore, which moto brings).
 tm_ensure_moto
+tm_ensure_croniter   # CronOracleTests runs scripts/cron-oracle/generate_cron_oracle.py
 
 tm_log "swift $(swift --version 2>/dev/null | head -n 1)"
 tm_log "building (debug, with tests) in $scratch"
