@@ -39,6 +39,8 @@ tm_ensure_packages "${TM_PACKAGES_BASE[@]}"
 tm_pg_bin >/dev/null
 # The S3 tests start moto (and cross-check signatures with botocore, which moto brings).
 tm_ensure_moto
+# The notification tests start aiosmtpd (SMTP) and a python http.server receiver.
+tm_ensure_aiosmtpd
 
 tm_log "swift $(swift --version 2>/dev/null | head -n 1)"
 tm_log "building (debug, with tests) in $scratch"
