@@ -53,7 +53,9 @@ public actor Notifier {
                 channel: channel, logger: logger, sleep: sleep, backoff: backoff, maxAttempts: max(1, maxAttempts),
                 onChannelFailure: onChannelFailure, ledger: ledger)
             return Task {
-                for await n in stream { await worker.deliver(n) }
+                for await n in stream {
+                    if Task.isCancelled { await worker.giveUp(n, attempts: 0, error: CancellationError()) } else { await worker.deliver(n) }
+                }
             }
         }
     }
@@ -84,13 +86,14 @@ public actor Notifier {
                 return false
             }
             let first = await group.next() ?? false
+            // Awaiting a task's value does not pass cancellation on: cancel the workers
+            // themselves, or the group would wait for them.
+            if !first { for worker in workers { worker.cancel() } }
             group.cancelAll()
             return first
         }
         if !finished {
             logger.warning("notifications still undelivered at shutdown", metadata: ["notify.timeout": "\(timeout)"])
-            for worker in workers { worker.cancel() }
-            for worker in workers { await worker.value }
         }
     }
 
@@ -129,6 +132,7 @@ public actor Notifier {
 
     /// An error in one line (with its HINTs).
     static func reason(_ error: any Error) -> String {
+        if error is CancellationError { return "cancelled: the service is shutting down" }
         let text = (error as? TidemarkError)?.description ?? String(describing: error)
         return text.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
@@ -180,7 +184,7 @@ extension Notifier {
             }
         }
 
-        private func giveUp(_ n: Notification, attempts: Int, error: any Error) async {
+        func giveUp(_ n: Notification, attempts: Int, error: any Error) async {
             await ledger.record(channel.name, delivered: false)
             logger.error("notification not delivered", metadata: [
                 "notify.channel": "\(channel.name)", "notify.attempts": "\(attempts)", "notify.kind": "\(n.kind.rawValue)",
