@@ -21,6 +21,8 @@ public final class SMTPServerFixture: @unchecked Sendable {
         public var login: (user: String, password: String)?
         /// Offer AUTH before TLS too (aiosmtpd hides it by default).
         public var authWithoutTLS = false
+        /// Offer AUTH LOGIN only (no PLAIN).
+        public var loginMechanismOnly = false
         /// Recipients answered `550 5.1.1`.
         public var refusedRecipients: [String] = []
         public init() {}
@@ -73,6 +75,7 @@ public final class SMTPServerFixture: @unchecked Sendable {
             if options.requireStartTLS { args.append("--require-starttls") }
             if let login = options.login { args += ["--login", "\(login.user):\(login.password)"] }
             if options.authWithoutTLS { args.append("--auth-without-tls") }
+            if options.loginMechanismOnly { args.append("--login-only") }
             for r in options.refusedRecipients { args += ["--refuse", r] }
             let process = try PythonServer.launch(args, name: "aiosmtpd")
             if await PythonServer.waitUntilListening(port: port, process: process, timeout: timeout) {
@@ -138,6 +141,7 @@ p.add_argument("--implicit-tls", action="store_true")
 p.add_argument("--require-starttls", action="store_true")
 p.add_argument("--login")
 p.add_argument("--auth-without-tls", action="store_true")
+p.add_argument("--login-only", action="store_true")
 p.add_argument("--refuse", action="append", default=[])
 a = p.parse_args()
 lock = threading.Lock()
@@ -192,6 +196,8 @@ def factory():
         kw["authenticator"] = authenticator
         # aiosmtpd does not see implicit TLS as TLS: it would hide AUTH.
         kw["auth_require_tls"] = not (a.auth_without_tls or a.implicit_tls)
+        if a.login_only:
+            kw["auth_exclude_mechanism"] = ["PLAIN"]
     return SMTP(Handler(), **kw)
 
 async def main():

@@ -48,6 +48,10 @@ struct SMTPClientTests {
         let received = try server.received()
         try #require(received.count == 1)
         #expect(received[0].raw == m.rendered())  // dot-stuffing undone exactly
+        // What went over the wire is 7-bit: the subject as encoded-words, the body quoted-printable.
+        #expect(received[0].raw.allSatisfy { $0 < 128 })
+        #expect(received[0].rawText.contains("\r\nSubject: =?utf-8?B?"))
+        #expect(received[0].rawText.hasSuffix("\r\n\r\n.hidden line\r\n.\r\n..two dots\r\nend =3D =C3=A9\r\n"))
         #expect(received[0].subject == subject)   // Python's email package decodes our encoded-words
         #expect(received[0].body.replacingOccurrences(of: "\r\n", with: "\n") == body)
     }
@@ -134,6 +138,21 @@ struct SMTPClientTests {
         #expect(error?.message.contains("535") == true)
         #expect(error?.description.contains(wrong) == false)
         #expect(error?.description.contains(Data(("\0tidemark\0" + wrong).utf8).base64EncodedString()) == false)
+        #expect(try server.received().count == 1)
+    }
+
+    @Test func authLoginWhenPlainIsNotOffered() async throws {
+        let scratch = try ScratchDirectory(prefix: "smtp-certs", mode: 0o700)
+        let certs = try SMTPServerFixture.makeCertificates(in: scratch.path)
+        var options = SMTPServerFixture.Options()
+        options.certificate = (certs.cert, certs.key)
+        options.login = ("tidemark", Self.password)
+        options.loginMechanismOnly = true
+        let server = try await SMTPServerFixture.start(options)
+        let m = message()
+        _ = try await SMTPClient(configuration: config(server, .startTLS, caFile: certs.ca, username: "tidemark", password: Self.password))
+            .send(m.rendered(), from: m.from, to: m.to)
+        #expect(server.authAttempts() == ["LOGIN tidemark ok"])
         #expect(try server.received().count == 1)
     }
 
