@@ -8,6 +8,7 @@
 #   tm_ensure_packages PKG...     apt-get install what is missing (root, or sudo when available)
 #   tm_ensure_moto                pip install 'moto[server]' unless moto_server is importable (S3 tests)
 #   tm_ensure_croniter            pip install croniter (pinned) unless installed (cron oracle tests)
+#   tm_ensure_aiosmtpd            pip install aiosmtpd (pinned) unless importable (notification tests)
 #   tm_pg_bin                     echo the PostgreSQL 15 bin directory
 #   tm_as_pg CMD...               run CMD as the `postgres` OS user when root, else as yourself
 #   tm_pg_owner                   echo the OS user that owns scratch clusters
@@ -82,6 +83,22 @@ tm_ensure_croniter() {
         || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "croniter==$TM_CRONITER_VERSION" >/dev/null \
         || tm_die "unable to install croniter==$TM_CRONITER_VERSION with pip (the cron oracle tests need it)"
     python3 -c 'import croniter' >/dev/null 2>&1 || tm_die "croniter installed but 'import croniter' fails"
+}
+
+# The SMTP tests (TidemarkNotifyTests) start a real aiosmtpd; its STARTTLS test makes a
+# certificate with python's `cryptography` (aiosmtpd does not bring it; the openssl CLI is the
+# fallback the fixture uses).
+TM_AIOSMTPD_VERSION=1.4.6
+tm_ensure_aiosmtpd() {
+    command -v python3 >/dev/null 2>&1 || tm_ensure_packages python3 python3-pip
+    if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then return 0; fi
+    tm_log "installing aiosmtpd==$TM_AIOSMTPD_VERSION (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check "aiosmtpd==$TM_AIOSMTPD_VERSION" >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --user "aiosmtpd==$TM_AIOSMTPD_VERSION" >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "aiosmtpd==$TM_AIOSMTPD_VERSION" >/dev/null \
+        || tm_die "unable to install aiosmtpd with pip (the notification tests need it)"
+    python3 -c 'import aiosmtpd' >/dev/null 2>&1 || tm_die "aiosmtpd installed but 'import aiosmtpd' fails"
+    command -v openssl >/dev/null 2>&1 || tm_ensure_packages openssl
 }
 
 tm_pg_bin() {

@@ -40,6 +40,8 @@ tm_pg_bin >/dev/null
 # The S3 tests start moto (and cross-check signatures with botocore, which moto brings).
 tm_ensure_moto
 tm_ensure_croniter   # CronOracleTests runs scripts/cron-oracle/generate_cron_oracle.py
+# The notification tests start aiosmtpd (SMTP) and a python http.server receiver.
+tm_ensure_aiosmtpd
 
 tm_log "swift $(swift --version 2>/dev/null | head -n 1)"
 tm_log "building (debug, with tests) in $scratch"

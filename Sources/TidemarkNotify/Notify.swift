@@ -1,2 +1,0 @@
-/// Notifications: channels (SMTP, Slack, webhook, heartbeat), delivery with retry.
-public enum TidemarkNotify {}

@@ -1,6 +1,0 @@
-import Testing
-@testable import TidemarkNotify
-
-@Suite struct PlaceholderNotifyTests {
-    @Test func moduleLinks() { _ = TidemarkNotify.self }
-}
