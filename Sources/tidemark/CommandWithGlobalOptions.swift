@@ -29,6 +29,8 @@ extension KeyChangeCommand: CommandWithGlobalOptions {}
 extension KeyAddCommand: CommandWithGlobalOptions {}
 extension KeyListCommand: CommandWithGlobalOptions {}
 extension KeyRemoveCommand: CommandWithGlobalOptions {}
+extension AuditListCommand: CommandWithGlobalOptions {}
+extension AuditVerifyCommand: CommandWithGlobalOptions {}
 
 extension LogSettings {
     /// The logging a parsed command runs with: its flags, else the environment. A command
