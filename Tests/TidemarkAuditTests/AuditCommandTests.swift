@@ -101,4 +101,29 @@ struct AuditCommandTests {
         #expect(problems.contains { $0.seq == newestSeq && $0.kind == .removed }, "\(problems)")
         #expect(report.status == "broken")
     }
+
+    /// wal-fetch is recorded once per recovery session, by the prefetcher it starts, never per
+    /// segment; wal-push not at all.
+    @Test func aWALFetchSessionIsRecordedOnceAndFetchesAreNot() async throws {
+        let scratch = try ScratchDirectory(prefix: "tm-audit-fetch", owner: user)
+        let repo = try RepositoryFixture.create(in: scratch, owner: user)
+        let state = scratch.child("state")
+        try FileManager.default.makeDirectory(state, mode: 0o700, owner: user)
+        let tidemark = TidemarkRunner(binary: try TidemarkBinary.install(),
+                                      environment: repo.environment.merging(["XDG_STATE_HOME": state]) { $1 },
+                                      user: user, timeout: .seconds(60))
+        try #require(try await tidemark.run("init").exitCode == 0)
+        for _ in 0..<3 {
+            let fetched = try await tidemark.run("wal-fetch", "000000010000000000000001", scratch.child("out"))
+            #expect(fetched.exitCode != 0, "nothing to fetch: \(fetched)")
+        }
+        // The prefetcher as wal-fetch starts it (it exits after 10 s without a request).
+        let spool = scratch.child("spool")
+        let prefetch = try await tidemark.run("wal-prefetch", "--spool", spool)
+        #expect(prefetch.exitCode == 0 && !prefetch.stderrText.contains("audit log not written"), "\(prefetch)")
+        let listed = try await tidemark.run("audit", "--json")
+        let entries = try listed.stdoutText.split(separator: "\n").map { try JSONDecoder().decode(AuditEntry.self, from: Data($0.utf8)) }
+        #expect(entries.map(\.action) == ["wal-fetch-session"], "\(listed)")
+        #expect(entries.first?.detail["spool"] == spool && entries.first?.outcome == "success")
+    }
 }
