@@ -15,6 +15,8 @@ public enum ObjectKind: UInt8, Sendable, Codable, CaseIterable {
     case walIndex = 8
     /// What `tidemark verify` has verified (`<stanza>/verify.ledger`).
     case verifyLedger = 9
+    /// One entry of the audit log (`<stanza>/audit/<seq>`, TidemarkAudit).
+    case auditEntry = 10
 }
 
 /// The fixed 80-byte envelope header. See docs/format.md for the layout.

@@ -163,6 +163,8 @@ package struct ObjectCheck: Sendable {
             return "run `tidemark pin \(id)` again to replace it"
         case .deletionMarker:
             return "run `tidemark expire` to finish the deletion it marks"
+        case .auditEntry(let seq):
+            return "the audit log's entry \(seq) was altered or damaged: keep it for investigation; `tidemark audit verify` checks the whole chain"
         }
     }
 }

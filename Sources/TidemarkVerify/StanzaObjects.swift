@@ -15,6 +15,8 @@ package enum StanzaObject: Hashable, Sendable {
     case backup(BackupID, name: String)
     case pin(BackupID)
     case deletionMarker(BackupID)
+    /// One entry of the audit log (`<stanza>/audit/<seq>`; `tidemark audit verify` checks the chain).
+    case auditEntry(UInt64)
 
     /// The envelope kind an object of this name must carry.
     package var expectedKind: ObjectKind {
@@ -32,6 +34,7 @@ package enum StanzaObject: Hashable, Sendable {
         case .walIndex: return .walIndex
         case .backup(_, let name): return name.hasPrefix("pack-") ? .backupData : .catalog
         case .pin, .deletionMarker: return .generic
+        case .auditEntry: return .auditEntry
         }
     }
 
@@ -61,6 +64,9 @@ package enum StanzaObject: Hashable, Sendable {
             return BackupID(rawValue: parts[1]).map { .pin($0) }
         case (2, "deleting"):
             return BackupID(rawValue: parts[1]).map { .deletionMarker($0) }
+        case (2, "audit"):
+            guard parts[1].utf8.count == 16, parts[1].utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let seq = UInt64(parts[1]) else { return nil }
+            return .auditEntry(seq)
         default:
             return nil
         }

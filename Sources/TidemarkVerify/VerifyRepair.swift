@@ -56,6 +56,8 @@ package struct VerifyRepair: Sendable {
         var seen = Set<String>()
         for key in keys where seen.insert(key).inserted {
             guard let object = StanzaObject.classify(key, stanza: stanza) else { continue }
+            // Each repository's audit log is its own chain: another's entry is no copy of it.
+            if case .auditEntry = object { continue }
             var reasons: [String] = []
             var done = false
             for source in sources {

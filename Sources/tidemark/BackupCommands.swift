@@ -90,7 +90,7 @@ struct RestoreCommand: AsyncParsableCommand {
                 options.tablespaceMap[parts[0]] = parts[1]
             }
             if dryRun {
-                let report = try await Engine(configuration, logger: makeLogger()).plan(request: request, report: { writeStderr($0 + "\n") })
+                let report = try await Engine(configuration, logger: makeLogger()).audited().plan(request: request, report: { writeStderr($0 + "\n") })
                 let settings = RecoverySettings(plan: report.plan, restoreCommand: report.readsOnlyFrom.map(onlyFrom) ?? command,
                                                 action: targetAction)
                 print(report.rendered(settings: settings))
@@ -103,7 +103,7 @@ struct RestoreCommand: AsyncParsableCommand {
             if geteuid() == 0 {
                 writeStderr("NOTICE: restoring as root: the files will belong to root, and PostgreSQL refuses to start on them; run the restore as the server user (runuser -u postgres -- tidemark restore ...) or chown -R postgres: the directory before starting\n")
             }
-            let (report, plan) = try await Engine(configuration, logger: makeLogger()).restore(request: request, action: targetAction, options: options,
+            let (report, plan) = try await Engine(configuration, logger: makeLogger()).audited().restore(request: request, action: targetAction, options: options,
                                                             report: { writeStderr($0 + "\n") })
             meter.finish()
             print("restored backup \(report.backup) (\(plan.catalog.type.rawValue), \(report.files) files, \(formatBytes(report.bytes))) into \(options.directory) in \(String(format2(report.seconds))) s")
@@ -170,12 +170,13 @@ struct BackupCommand: AsyncParsableCommand {
             let report: @Sendable (Int64, Int64?) -> Void = { bytes, total in meter.update(bytes, total: total) }
             let configuration = try global.load()
             let backupType: BackupType = type == "full" ? .full : .incremental
-            let result = try await Engine(configuration, logger: makeLogger()).backup(type: backupType, label: label, repository: repo,
+            let result = try await Engine(configuration, logger: makeLogger()).audited().backup(type: backupType, label: label, repository: repo,
                                                  verify: !noVerify, progress: meter.enabled ? report : nil)
             meter.finish()
             for n in result.notices { writeStderr("NOTICE: \(n)\n") }
             for a in result.alerts { writeStderr("tidemark: ALERT: \(a)\n") }
             let c = result.catalog
+            AuditTrail.note("backup", c.id.rawValue)
             print("backup \(c.id) (\(c.type.rawValue)\(c.parent.map { ", parent \($0)" } ?? "")) complete: \(formatBytes(c.databaseSize)) of data, \(formatBytes(c.storedSize)) stored, LSN \(c.startLSN)-\(c.stopLSN), timeline \(c.timeline), \(format2(c.durationSeconds)) s")
             if configuration.repositories.count > 1 {
                 print("stored in repositories: " + result.repositories.joined(separator: ", "))

@@ -33,6 +33,8 @@ extension ServeCommand: CommandWithGlobalOptions {}
 extension ScheduleCommand: CommandWithGlobalOptions {}
 extension RunJobCommand: CommandWithGlobalOptions {}
 extension NotifyTestCommand: CommandWithGlobalOptions {}
+extension AuditListCommand: CommandWithGlobalOptions {}
+extension AuditVerifyCommand: CommandWithGlobalOptions {}
 
 extension LogSettings {
     /// The logging a parsed command runs with: its flags, else the environment. A command

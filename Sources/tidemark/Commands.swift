@@ -152,7 +152,11 @@ struct WALPrefetchCommand: AsyncParsableCommand {
         }
         let spool = PrefetchSpool(path: spool, capacity: segments)
         guard (try? spool.prepare()) != nil else { return }
-        await Engine(configuration, logger: makeLogger()).walPrefetch(spool: spool, lockFD: lockFd, dataDirectory: dataDirectory)
+        let engine = Engine(configuration, logger: makeLogger())
+        // One record per recovery session (this process), beside the prefetching, not before it.
+        async let recorded: Void = WALFetchSessionAudit.record(engine, spool: spool.path, dataDirectory: dataDirectory, repo: repo)
+        await engine.walPrefetch(spool: spool, lockFD: lockFd, dataDirectory: dataDirectory)
+        await recorded
     }
 }
 

@@ -34,7 +34,7 @@ struct ExpireCommand: AsyncParsableCommand {
         try await Tidemark_run("expire") {
             let at = try asOf.map { Date(timeIntervalSince1970: try PostgresTimestamp(parsing: $0).unixSeconds) }
             let options = ExpireOptions(dryRun: dryRun, repository: repo, asOf: at, apply: apply)
-            let (report, failures) = try await Engine(global.load(), logger: makeLogger()).expire(options)
+            let (report, failures) = try await Engine(global.load(), logger: makeLogger()).audited().expire(options)
             if json {
                 print(try renderJSON(report))
             } else {
@@ -59,7 +59,7 @@ struct DeleteCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("delete") {
-            let report = try await Engine(global.load(), logger: makeLogger()).delete(backup: backup, dryRun: dryRun, cascade: cascade, repository: repo)
+            let report = try await Engine(global.load(), logger: makeLogger()).audited().delete(backup: backup, dryRun: dryRun, cascade: cascade, repository: repo)
             if json {
                 print(try renderJSON(report))
             } else {
@@ -83,7 +83,7 @@ struct PinCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("pin") {
-            for line in try await Engine(global.load(), logger: makeLogger()).pin(id, reason: reason, repository: repo) { print(line) }
+            for line in try await Engine(global.load(), logger: makeLogger()).audited().pin(id, reason: reason, repository: repo) { print(line) }
         }
     }
 }
@@ -97,7 +97,7 @@ struct UnpinCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("unpin") {
-            for line in try await Engine(global.load(), logger: makeLogger()).pin(id, reason: nil, remove: true, repository: repo) { print(line) }
+            for line in try await Engine(global.load(), logger: makeLogger()).audited().pin(id, reason: nil, remove: true, repository: repo) { print(line) }
         }
     }
 }

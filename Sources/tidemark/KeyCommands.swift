@@ -25,7 +25,7 @@ struct KeyChangeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("key change") {
-            let engine = Engine(try global.load(), logger: makeLogger())
+            let engine = await Engine(try global.load(), logger: makeLogger()).auditedOpening()
             let (key, source) = try await NewKey.read(file: newKeyFile, flag: "--new-key-file")
             try await engine.key(.change(new: key, source: source)) { print($0) }
         }
@@ -41,7 +41,7 @@ struct KeyAddCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("key add") {
-            let engine = Engine(try global.load(), logger: makeLogger())
+            let engine = await Engine(try global.load(), logger: makeLogger()).auditedOpening()
             let (key, source) = try await NewKey.read(file: keyFile, flag: "--key-file")
             try await engine.key(.add(name: name, new: key, source: source)) { print($0) }
         }
@@ -83,7 +83,7 @@ struct KeyRemoveCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("key remove") {
-            try await Engine(global.load(), logger: makeLogger()).key(.remove(name: name)) { print($0) }
+            try await Engine(global.load(), logger: makeLogger()).auditedOpening().key(.remove(name: name)) { print($0) }
         }
     }
 }

@@ -98,7 +98,7 @@ struct PlanCommand: AsyncParsableCommand {
             let request = try target.request(backup: backup)
             let report: PlanReport
             do {
-                report = try await Engine(configuration, logger: makeLogger()).plan(request: request, report: { writeStderr($0 + "\n") })
+                report = try await Engine(configuration, logger: makeLogger()).audited().plan(request: request, report: { writeStderr($0 + "\n") })
             } catch let error as TidemarkError {
                 if json, let u = error.unreachable { print(try jsonText(PlanJSON.unreachable(u))) }
                 throw error

@@ -79,7 +79,7 @@ struct RehearseCommand: AsyncParsableCommand {
             options.amcheckLimit = amcheckLimit
             options.parallel = parallel
             options.handleSignals = true
-            let report = try await Engine(configuration, logger: makeLogger()).rehearse(options: options) { writeStderr("tidemark rehearse: \($0)\n") }
+            let report = try await Engine(configuration, logger: makeLogger()).audited().rehearse(options: options) { writeStderr("tidemark rehearse: \($0)\n") }
             print(json ? try jsonText(report) : report.rendered())
             if !report.passed { throw ExitCode(ExitStatus.rehearsalFailed) }
         }

@@ -21,7 +21,7 @@ struct TidemarkCommand: AsyncParsableCommand {
             + "else TIDEMARK_LOG_LEVEL, else warning) and --log-format (text or json; else TIDEMARK_LOG_FORMAT, else text), "
             + "before or after the command name. Exit codes: docs/exit-codes.md.",
         version: "tidemark 0.1.0 (repository format 2)",
-        subcommands: [InitCommand.self, InfoCommand.self, WALPushCommand.self, WALFetchCommand.self, WALPrefetchCommand.self, ListCommand.self, PlanCommand.self, RestoreCommand.self, ReindexCommand.self, BackupCommand.self, CheckCommand.self, RehearseCommand.self, ExpireCommand.self, DeleteCommand.self, PinCommand.self, UnpinCommand.self, VerifyCommand.self, KeyCommand.self, ServeCommand.self, ScheduleCommand.self, RunJobCommand.self, NotifyCommand.self]
+        subcommands: [InitCommand.self, InfoCommand.self, WALPushCommand.self, WALFetchCommand.self, WALPrefetchCommand.self, ListCommand.self, PlanCommand.self, RestoreCommand.self, ReindexCommand.self, BackupCommand.self, CheckCommand.self, RehearseCommand.self, ExpireCommand.self, DeleteCommand.self, PinCommand.self, UnpinCommand.self, VerifyCommand.self, KeyCommand.self, ServeCommand.self, ScheduleCommand.self, RunJobCommand.self, NotifyCommand.self, AuditCommand.self]
     )
 }
 
@@ -96,6 +96,7 @@ func run(_ command: String, fetch: Bool = false, _ body: () async throws -> Void
         try await body()
     } catch let error as TidemarkError {
         if fetch && error.code == .notFound { throw ExitCode(1) }
+        AuditTrail.noteError(error.message)
         var error = error
         if command == "wal-push" {
             // Only archive_command's caller retries by itself; other commands must not say so.
@@ -106,6 +107,7 @@ func run(_ command: String, fetch: Bool = false, _ body: () async throws -> Void
     } catch let error as ExitCode {
         throw error
     } catch {
+        AuditTrail.noteError("\(error)")
         printError(command, TidemarkError(.io, "\(error)"))
         throw ExitCode(fetch ? ExitStatus.walFetchFailure : 7)
     }
@@ -153,8 +155,10 @@ enum Entry {
                 } else {
                     try command.run()
                 }
+                await AuditTrail.finished(command, status: 0)
                 timing.finished(0)
             } catch {
+                await AuditTrail.finished(command, status: status(for: error, arguments: arguments))
                 fail(error, arguments: arguments, timing: timing)
             }
         }
@@ -205,7 +209,7 @@ enum Entry {
 enum GlobalOptionPlacement {
     static let globals: Set<String> = ["--config", "--stanza", "--log-level", "--log-format"]
     /// Commands whose subcommand is the second word (`tidemark key change`).
-    static let groups: Set<String> = ["key"]
+    static let groups: Set<String> = ["key", "audit"]
 
     static func normalize(_ args: [String]) -> [String] {
         var leading: [String] = []
@@ -223,7 +227,7 @@ enum GlobalOptionPlacement {
         }
         guard !leading.isEmpty, i < args.count else { return args }
         // args[i] is the subcommand (with a group, args[i + 1] too): put the globals right after it.
-        let words = groups.contains(args[i]) && i + 1 < args.count ? 2 : 1
+        let words = groups.contains(args[i]) && i + 1 < args.count && !args[i + 1].hasPrefix("-") ? 2 : 1
         return Array(args[i..<(i + words)]) + leading + Array(args[(i + words)...])
     }
 }

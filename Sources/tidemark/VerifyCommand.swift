@@ -38,7 +38,7 @@ struct VerifyCommand: AsyncParsableCommand {
             if let since { scope = .since(try PostgresTimestamp(parsing: since)) }
             let options = VerifyCommandOptions(run: VerifyOptions(scope: scope, full: full, samplePercent: samplePercent),
                                                repository: repo, repair: repair)
-            let (report, failures) = try await Engine(global.load(), logger: makeLogger()).verify(options)
+            let (report, failures) = try await Engine(global.load(), logger: makeLogger()).audited().verify(options)
             print(json ? try jsonText(report) : report.rendered())
             // A repository that could not be read at all exits with its own code (4, 5, 7, …).
             if let failure = failures.first { throw failure }

@@ -1,2 +1,0 @@
-/// The audit log: hash-chained entries, encrypted in the repository, mirrored locally.
-public enum TidemarkAudit {}
