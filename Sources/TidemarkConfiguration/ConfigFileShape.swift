@@ -6,6 +6,7 @@ import TidemarkCore
 import TidemarkS3
 import TidemarkCodec
 import TidemarkStorage
+import TidemarkNotify
 /// The shape of the config file, checked before `JSONDecoder` sees it: JSON syntax (a
 /// problem is named by line and column), every key known at its level (an unknown one is named,
 /// with the closest known key), and objects and arrays only where the file takes them.
@@ -302,6 +303,16 @@ extension ConfigFile {
         top[CodingKeys.alerts.stringValue] = .object(scalars(AlertsSection.CodingKeys.self))
         top[CodingKeys.serve.stringValue] = .object(scalars(ServeSection.CodingKeys.self))
         top[CodingKeys.audit.stringValue] = .object(scalars(AuditSection.CodingKeys.self))
+        var smtp = scalars(SMTPSection.CodingKeys.self)
+        top[CodingKeys.smtp.stringValue] = .object(smtp)
+        var email = scalars(NotificationsSection.EmailSection.CodingKeys.self)
+        email[NotificationsSection.EmailSection.CodingKeys.recipients.stringValue] = .array(.scalar)
+        top[CodingKeys.notifications.stringValue] = .object([
+            NotificationsSection.CodingKeys.slack.stringValue: .object(scalars(NotificationsSection.SlackSection.CodingKeys.self)),
+            NotificationsSection.CodingKeys.email.stringValue: .object(email),
+            NotificationsSection.CodingKeys.webhook.stringValue: .object(scalars(NotificationsSection.WebhookSection.CodingKeys.self)),
+            NotificationsSection.CodingKeys.heartbeat.stringValue: .object(scalars(NotificationsSection.HeartbeatSection.CodingKeys.self)),
+        ])
         return .object(top)
     }
 }

@@ -1,3 +1,5 @@
+import TidemarkNotify
+
 /// The sections of the config file that only `tidemark serve`, `schedule`, `run-job` and
 /// `notify` read, as written (every field optional; docs/service.md). TidemarkServer resolves
 /// them: cron expressions, the default jobs, thresholds, channels.
@@ -99,12 +101,16 @@ public struct ServiceSections: Sendable {
     public var alerts: AlertsSection?
     public var serve: ServeSection?
     public var audit: AuditSection?
+    public var notifications: NotificationsSection?
+    public var smtp: SMTPSection?
 
     public init(schedule: ScheduleSection? = nil, alerts: AlertsSection? = nil, serve: ServeSection? = nil,
-                audit: AuditSection? = nil) {
+                audit: AuditSection? = nil, notifications: NotificationsSection? = nil, smtp: SMTPSection? = nil) {
         self.schedule = schedule
         self.alerts = alerts
         self.serve = serve
         self.audit = audit
+        self.notifications = notifications
+        self.smtp = smtp
     }
 }

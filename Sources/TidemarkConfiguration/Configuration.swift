@@ -15,6 +15,7 @@ import TidemarkBackup
 import TidemarkCore
 import TidemarkS3
 import TidemarkPolicy
+import TidemarkNotify
 
 /// One place archives and backups are written to (an entry of `repositories`).
 ///
@@ -110,6 +111,10 @@ public struct ConfigFile: Codable, Sendable {
     public var serve: ServeSection?
     /// The audit log's local mirror (docs/audit.md).
     public var audit: AuditSection?
+    /// Slack, email, webhook and heartbeat channels (docs/service.md).
+    public var notifications: NotificationsSection?
+    /// The mail server the email channel sends through.
+    public var smtp: SMTPSection?
 
     public struct PostgresSection: Codable, Sendable {
         public var conninfo: String?
@@ -120,7 +125,7 @@ public struct ConfigFile: Codable, Sendable {
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case stanza, repositories, encryptionKey, encryptionKeyFile, compression, compressionLevel, ioTimeoutSeconds, postgres,
              archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath, lockLeaseSeconds, retention, verifyAfterBackup,
-             schedule, alerts, serve, audit
+             schedule, alerts, serve, audit, notifications, smtp
     }
 
     public init() {}
@@ -321,7 +326,8 @@ public enum ConfigurationLoader {
         configuration.verifyAfterBackup = file.verifyAfterBackup ?? true
         configuration.lockLeaseSeconds = try lockLease(file: file, environment: env)
         configuration.retention = try retention(file: file, repositories: repositories, environment: env)
-        configuration.service = ServiceSections(schedule: file.schedule, alerts: file.alerts, serve: file.serve, audit: file.audit)
+        configuration.service = ServiceSections(schedule: file.schedule, alerts: file.alerts, serve: file.serve, audit: file.audit,
+                                                notifications: file.notifications, smtp: file.smtp)
         var prefetch = file.prefetchSegments ?? 8
         if let t = env["TIDEMARK_PREFETCH"], !t.isEmpty {
             guard let v = Int(t) else {

@@ -34,9 +34,9 @@ public struct NotifyTest: Sendable {
                                       [("sent by", "tidemark notify test")], key: nil, at: c.now())
         var lines: [Line] = []
         for r in await c.notifier.sendNow(message, only: channel) {
-            let ms = String(format: "%.0f ms", r.milliseconds)
-            lines.append(Line(channel: r.channel, delivered: r.delivered,
-                              line: r.delivered ? "\(r.channel): delivered in \(ms)" : "\(r.channel): FAILED after \(ms): \(r.error ?? "unknown error")"))
+            let ms = "\(r.milliseconds) ms"
+            lines.append(Line(channel: r.channel, delivered: r.succeeded,
+                              line: r.succeeded ? "\(r.channel): delivered in \(ms)" : "\(r.channel): FAILED after \(ms): \(r.error ?? "unknown error")"))
         }
         return lines
     }

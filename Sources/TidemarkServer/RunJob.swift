@@ -15,7 +15,7 @@ public struct RunJob: Sendable {
 
     public init(context: ServiceContext) { self.context = context }
 
-    public func run(_ name: String, report: @Sendable (String) -> Void) async throws -> JobResult {
+    public func run(_ name: String, report: @escaping @Sendable (String) -> Void) async throws -> JobResult {
         let c = context
         let job = try c.settings.schedule.job(named: name)
         let stop = StopFlag()

@@ -11,6 +11,7 @@ import TidemarkCore
 import TidemarkNotify
 import TidemarkPolicy
 import TidemarkRepository
+import TidemarkSystem
 
 /// Builds the service's context from the configuration, the way `serve`, `run-job` and
 /// `notify test` all start.
@@ -32,7 +33,11 @@ public enum ServiceAssembly {
         let engine = Engine(configuration, logger: logger)
         let host = HostIdentity.current().host
         let channels = settings.notifications.makeChannels(httpClient: HTTPClient.shared)
-        let notifier = Notifier(channels: channels, logger: logger)
+        let failures = ChannelFailureSink()
+        let backoff = DeliveryBackoff.standard
+        let notifier = Notifier(channels: channels, logger: logger, backoff: { attempt in
+            .seconds(backoff.delay(afterFailedAttempts: attempt, jitter: Double.random(in: 0..<1)) ?? backoff.delays.last ?? 60)
+        }, maxAttempts: backoff.maxAttempts, onChannelFailure: { failures.report($0) })
         let cache = SnapshotCache()
         let outlook: @Sendable () async -> RecoveryOutlook = {
             if let o = cache.box.value { return o }
@@ -43,6 +48,7 @@ public enum ServiceAssembly {
         return ServiceContext(engine: engine, settings: settings, runner: runner,
                               stateStore: ServiceStateStore(directory: settings.stateDirectory, stanza: configuration.stanza),
                               notifier: notifier, messages: ServiceMessages(stanza: configuration.stanza, host: host),
-                              logger: logger, now: { Date() }, outlook: outlook)
+                              logger: logger, now: { Date() }, outlook: outlook, channelFailures: failures,
+                              heartbeat: settings.notifications.heartbeat(httpClient: HTTPClient.shared))
     }
 }

@@ -60,14 +60,14 @@ public struct ServiceMessages: Sendable {
     }
 
     func make(_ kind: Notification.Kind, _ severity: Notification.Severity, _ title: String, _ body: String,
-              _ fields: [(String, String)], key: String?, at now: Date) -> Notification {
+              _ fields: [(String, String)], key: String?, at now: Date) -> TidemarkNotify.Notification {
         Notification(kind: kind, severity: severity, title: "tidemark \(stanza)@\(host): " + title, body: body,
-                     fields: fields.map { Notification.Field(name: $0.0, value: $0.1) }, stanza: stanza, host: host,
+                     fields: fields.map { Notification.Field($0.0, $0.1) }, stanza: stanza, host: host,
                      time: now, incidentKey: key)
     }
 
     /// A job that failed (sent at once, once per incident).
-    public func jobFailed(_ r: JobResult, type: String, outlook: RecoveryOutlook, now: Date) -> Notification {
+    public func jobFailed(_ r: JobResult, type: String, outlook: RecoveryOutlook, now: Date) -> TidemarkNotify.Notification {
         var body = "\(r.error ?? "the job failed")\n"
         for h in r.hints { body += "HINT: \(h)\n" }
         body += "\nWhat it means for recovery: \(outlook.sentence)\n"
@@ -80,7 +80,7 @@ public struct ServiceMessages: Sendable {
     }
 
     /// The job works again after an incident.
-    public func jobRecovered(_ r: JobResult, failingSince: Date, now: Date) -> Notification {
+    public func jobRecovered(_ r: JobResult, failingSince: Date, now: Date) -> TidemarkNotify.Notification {
         let body = "The job '\(r.job)' succeeded at \(Self.time(r.finished)) after failing since \(Self.time(failingSince)).\n"
             + (r.late ? "This run was late: it was due at \(Self.time(r.scheduledFor)).\n" : "")
         return make(.resolved, .info, "job '\(r.job)' works again", body,
@@ -89,7 +89,7 @@ public struct ServiceMessages: Sendable {
     }
 
     /// A watchdog condition that just appeared.
-    public func alertOpened(_ c: Condition, outlook: RecoveryOutlook, now: Date) -> Notification {
+    public func alertOpened(_ c: Condition, outlook: RecoveryOutlook, now: Date) -> TidemarkNotify.Notification {
         var body = c.summary + "\n"
         if !c.detail.isEmpty { body += c.detail + "\n" }
         body += "HINT: \(c.hint)\n\nWhat it means for recovery: \(outlook.sentence)\n"
@@ -97,14 +97,14 @@ public struct ServiceMessages: Sendable {
     }
 
     /// A watchdog condition that cleared.
-    public func alertResolved(_ c: Condition, since: Date, now: Date) -> Notification {
+    public func alertResolved(_ c: Condition, since: Date, now: Date) -> TidemarkNotify.Notification {
         make(.resolved, .info, "resolved: \(c.summary)",
              "Resolved at \(Self.time(now)), open since \(Self.time(since)): \(c.summary)\n", [("check", c.key)], key: c.key, at: now)
     }
 
     /// One message with the day's successes.
     public func dailySummary(_ successes: [ServiceState.Success], openIncidents: [String], outlook: RecoveryOutlook,
-                             now: Date) -> Notification {
+                             now: Date) -> TidemarkNotify.Notification {
         var body = successes.isEmpty ? "No job succeeded since the last summary.\n" : "Succeeded since the last summary:\n"
         for s in successes {
             body += "- \(s.job) at \(Self.time(s.finished)) in \(Self.duration(s.durationSeconds))" + (s.detail.map { ": \($0)" } ?? "") + "\n"
@@ -115,3 +115,6 @@ public struct ServiceMessages: Sendable {
                     body, [("succeeded", "\(successes.count)"), ("open problems", "\(openIncidents.count)")], key: nil, at: now)
     }
 }
+
+/// Foundation has a `Notification` too; in this module the name is the notifier's.
+typealias Notification = TidemarkNotify.Notification

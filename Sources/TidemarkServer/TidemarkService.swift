@@ -29,8 +29,8 @@ public struct TidemarkService: Sendable {
         let quotas = Dictionary(c.engine.configuration.repositories.compactMap { r in r.quotaBytes.map { (r.name, $0) } }) { a, _ in a }
         let probe = StatusProbe(engine: c.engine, quotaBytes: quotas, dataDirectory: s.dataDirectory,
                                 server: { try await ServerWALState.query(c.engine) })
-        await c.notifier.onChannelFailure { channel in metrics.recordNotificationFailure(channel: channel) }
-        let watchdog = WatchdogLoop(context: c, probe: probe, metrics: metrics, heartbeat: s.notifications.heartbeat, latest: latest)
+        c.channelFailures.bind { channel in metrics.recordNotificationFailure(channel: channel) }
+        let watchdog = WatchdogLoop(context: c, probe: probe, metrics: metrics, heartbeat: c.heartbeat, latest: latest)
         let http = MetricsHTTPServer(configuration: listen, metrics: metrics, health: {
             MetricsHTTPServer.healthReason(latest.value, now: c.now().timeIntervalSince1970,
                                            maxAge: max(300, 3 * s.checkInterval.seconds))

@@ -83,7 +83,12 @@ public struct WatchdogLoop: Service {
                 }
             }
             if let heartbeat, conditions.isEmpty {
-                await context.notifier.ping(heartbeat)
+                do {
+                    try await heartbeat.ping(healthy: true)
+                } catch {
+                    context.logger.warning("heartbeat ping failed", metadata: ["error": "\((error as? TidemarkError)?.message ?? "\(error)")"])
+                    metrics.recordNotificationFailure(channel: "heartbeat")
+                }
             }
             await sendReports(state: state, outlook: outlook, now: now)
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: context.settings.checkInterval) }
@@ -92,7 +97,7 @@ public struct WatchdogLoop: Service {
 
     /// The daily summary and the weekly report, when their time has come since the last one.
     func sendReports(state: ServiceState, outlook: RecoveryOutlook, now: Date) async {
-        let open = state.incidents.open.map(\.condition.summary)
+        let open = state.incidents.openIncidents.map(\.condition.summary)
         if let daily = context.settings.schedule.dailySummary,
            let due = daily.next(after: state.lastSummary ?? started), due <= now {
             let successes = state.successesSinceSummary

@@ -28,7 +28,7 @@ public struct WeeklyReport: Sendable {
     }
 
     /// The report as a notification, for the seven days ending at `now`.
-    public func notification(_ messages: ServiceMessages, now: Date) -> Notification {
+    public func notification(_ messages: ServiceMessages, now: Date) -> TidemarkNotify.Notification {
         let since = now.addingTimeInterval(-7 * 86400)
         let recent = backups.filter { entry in
             guard let t = try? PostgresTimestamp(parsing: entry.stopTime) else { return false }

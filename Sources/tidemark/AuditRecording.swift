@@ -48,9 +48,10 @@ enum AuditTrail {
         }
     }
 
-    /// The local mirror of `configuration`'s stanza. The lead wires `audit.mirrorPath` here.
+    /// The local mirror of `configuration`'s stanza: `audit.mirrorPath`, else the default path.
     static func mirror(_ configuration: Configuration, environment: [String: String]) -> AuditMirror {
-        AuditMirror(path: AuditMirror.defaultPath(stanza: configuration.stanza, environment: environment, home: OSUser.current.home))
+        if let path = configuration.service.audit?.mirrorPath, path.hasPrefix("/") { return AuditMirror(path: path) }
+        return AuditMirror(path: AuditMirror.defaultPath(stanza: configuration.stanza, environment: environment, home: OSUser.current.home))
     }
 }
 
