@@ -29,13 +29,15 @@ enum AuditTrail {
     /// Something learnt while running (the id of the backup taken).
     static func note(_ key: String, _ value: String) { state.withLock { $0.target[key] = value } }
 
-    /// Records the command that ended with `status`, if it is an audited one and got as far
-    /// as making its engine (a command refused before that, e.g. by its configuration, is not
-    /// recorded: there is no repository to record it in).
+    /// Records the command that ended with `status`, if it is an audited one whose
+    /// configuration loads (one refused by its configuration is not recorded: there is no
+    /// repository to record it in).
     static func finished(_ command: any ParsableCommand, status: Int32) async {
         guard let audited = command as? any AuditedCommand else { return }
-        let (engine, error, learnt) = state.withLock { ($0.engine, $0.error, $0.target) }
-        guard let engine else { return }
+        let (registered, error, learnt) = state.withLock { ($0.engine, $0.error, $0.target) }
+        // A command that failed before making its engine (a restore target refused, say) is
+        // recorded through one made here, when its configuration loads.
+        guard let engine = registered ?? (try? audited.global.load()).map({ Engine($0, logger: makeLogger()) }) else { return }
         let environment = ProcessEnvironment.current()
         var target = audited.auditTarget.merging(learnt) { $1 }
         target["stanza"] = engine.configuration.stanza
@@ -62,6 +64,7 @@ extension Engine {
 
 /// A command recorded in the audit log: what it is called there and what it acted on.
 protocol AuditedCommand {
+    var global: GlobalOptions { get }
     var auditAction: String { get }
     var auditTarget: [String: String] { get }
     var auditDetail: [String: String] { get }

@@ -31,6 +31,8 @@ struct AuditCommandTests {
             ("expire", ["expire", "--dry-run"]),
             ("key-add", ["key", "add", "--name", "recovery", "--key-file", scratch.child("recovery.key")]),
             ("verify", ["verify"]),
+            // Refused before it makes its engine (the target is not absolute): still recorded.
+            ("restore", ["restore", "--to", "relative/dir"]),
         ]
         try RepositoryFixture.writeKey(to: scratch.child("recovery.key"), owner: user)
         var statuses: [Int32] = []
@@ -125,5 +127,37 @@ struct AuditCommandTests {
         let entries = try listed.stdoutText.split(separator: "\n").map { try JSONDecoder().decode(AuditEntry.self, from: Data($0.utf8)) }
         #expect(entries.map(\.action) == ["wal-fetch-session"], "\(listed)")
         #expect(entries.first?.detail["spool"] == spool && entries.first?.outcome == "success")
+    }
+
+    /// Processes appending at once (four `plan`s at a time, the mirror shared): one chain,
+    /// every command in it once.
+    @Test func concurrentProcessesMakeOneChain() async throws {
+        let scratch = try ScratchDirectory(prefix: "tm-audit-procs", owner: user)
+        let repo = try RepositoryFixture.create(in: scratch, owner: user)
+        let state = scratch.child("state")
+        try FileManager.default.makeDirectory(state, mode: 0o700, owner: user)
+        let tidemark = TidemarkRunner(binary: try TidemarkBinary.install(),
+                                      environment: repo.environment.merging(["XDG_STATE_HOME": state]) { $1 },
+                                      user: user, timeout: .seconds(60))
+        try #require(try await tidemark.run("init").exitCode == 0)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    for i in 0..<5 {
+                        let r = try await ChildProcess.run(tidemark.command(["plan", "--backup", "20260101-00000\(worker)F", "--target-name", "w\(worker)-\(i)"]))
+                        #expect(!r.stderrText.contains("audit log not written"), "\(r)")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let listed = try await tidemark.run("audit", "--json")
+        let entries = try listed.stdoutText.split(separator: "\n").map { try JSONDecoder().decode(AuditEntry.self, from: Data($0.utf8)) }
+        #expect(entries.map(\.seq) == Array(1...20))
+        #expect(Set(entries.compactMap { $0.target["targetName"] }).count == 20)
+        let verified = try await tidemark.run("audit", "verify", "--json")
+        #expect(verified.exitCode == 0, "\(verified)")
+        let report = try JSONDecoder().decode(AuditVerifyReport.self, from: verified.stdout)
+        #expect(report.repositories.first?.mirrored == 20)
     }
 }
