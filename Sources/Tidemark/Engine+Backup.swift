@@ -75,6 +75,8 @@ extension Engine {
                 alerts.append("optional repository '\(spec.name)' is left out of this backup: \(e.message)")
             }
         }
+        // A stanza that exists nowhere is a typo until proven otherwise: refused before the lock writes anything.
+        try await requireStanza(command: "backup", mayStartFirst: true)
         // The stanza lock first: a refused backup (exit 13) costs the server nothing, not even a checkpoint.
         var leases: [String: Lease] = [:]
         var locked: [(RepositorySpec, Repository)] = []

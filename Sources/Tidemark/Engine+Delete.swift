@@ -38,6 +38,7 @@ extension Engine {
         let specs = try only.map { [try configuration.repository(named: $0)] } ?? configuration.repositories
         let nowSeconds = Int64(now().timeIntervalSince1970.rounded(.down))
         var report = DeleteReport(backup: id.rawValue, dryRun: dryRun, repositories: [])
+        try await requireStanza(command: "delete", mayStartFirst: false)
         for spec in specs {
             let repo = try await open(spec, passphrase: passphrase)
             let run = ExpireRun(name: spec.name, repository: repo, stanza: configuration.stanza,

@@ -57,6 +57,7 @@ extension Engine {
             }
             reports.append(report)
         }
+        try await requireStanza(command: "expire", mayStartFirst: false)
         var leases: [Lease] = []
         if !options.dryRun {
             do {

@@ -14,6 +14,7 @@ extension Engine {
         } else if case .add(_, let new, let source) = operation {
             try KeyPolicy.checkNewKey(new, source: source, current: current, currentSource: configuration.keySource)
         }
+        try await requireStanza(command: "the key command", mayStartFirst: true)
         var failure: (any Error)?
         var removed = false
         for spec in configuration.repositories {

@@ -23,6 +23,7 @@ extension Engine {
         let command = remove ? "unpin" : "pin"
         let by = "\(OSUser.current.name)@\(HostIdentity.current().host)"
         let at = PostgresTimestamp(unixSeconds: Int64(now().timeIntervalSince1970.rounded(.down))).iso8601
+        try await requireStanza(command: command, mayStartFirst: false)
         var lines: [String] = []
         for spec in specs {
             let repo = try await open(spec, passphrase: passphrase)

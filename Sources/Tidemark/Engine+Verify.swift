@@ -27,6 +27,9 @@ extension Engine {
     public func verify(_ options: VerifyCommandOptions) async throws -> (VerifyReport, failures: [TidemarkError]) {
         let passphrase = try configuration.requireKey()
         let specs = try options.repository.map { [try configuration.repository(named: $0)] } ?? configuration.repositories
+        // verify writes its ledger into the stanza, --repair its lock: neither for a stanza that exists nowhere.
+        try await requireStanza(command: options.repair ? "verify --repair" : "verify",
+                                mayStartFirst: false)
         let now = Int64(now().timeIntervalSince1970.rounded(.down))
         var opened: [(spec: RepositorySpec, repository: Repository)] = []
         var reports: [VerifyRepositoryReport] = []

@@ -44,8 +44,9 @@ public struct BackupStore: Sendable {
                 out.append((id, .beingDeleted))
                 continue
             }
-            let complete = try await store.size(RepositoryLayout.backupObject(stanza, id, "catalog")) != nil
-            out.append((id, complete ? .complete : .incomplete))
+            // An empty catalog is a clean-up's claim (removeIncomplete), never a catalog.
+            let size = try await store.size(RepositoryLayout.backupObject(stanza, id, "catalog"))
+            out.append((id, (size ?? 0) > 0 ? .complete : .incomplete))
         }
         return out.sorted { $0.0 < $1.0 }
     }
@@ -79,7 +80,7 @@ public struct BackupStore: Sendable {
     /// The catalog and its object's envelope salt (hex), or nil when it has none.
     package func catalogAndSaltIfPresent(_ id: BackupID) async throws -> (BackupCatalog, String)? {
         let key = RepositoryLayout.backupObject(stanza, id, "catalog")
-        guard let bytes = try await store.get(key) else { return nil }
+        guard let bytes = try await store.get(key), !bytes.isEmpty else { return nil }  // empty: removeIncomplete's claim
         let salt = bytes.count >= EnvelopeHeader.size ? (try? EnvelopeHeader(parsing: Array(bytes[0..<EnvelopeHeader.size]))).map { hexString($0.salt) } : nil
         let catalog: BackupCatalog
         do {
@@ -111,9 +112,33 @@ public struct BackupStore: Sendable {
 
     /// Removes backups that never finished (no catalog). Call only while holding the lock.
     /// A backup being deleted is left to its deleter (expire or delete finishes it).
+    ///
+    /// The race this guards against: "holding the lock" is a lease, and a writer whose lease
+    /// lapsed (a suspended process, a stalled repository) may still be between its last lease
+    /// check (`Lease.confirm`) and its catalog write while the next holder cleans up. Listing
+    /// the directory as incomplete and then deleting its prefix would then delete a backup
+    /// committed in between (its writer reports success for a backup that is gone), or leave
+    /// its catalog without its packs. So the clean-up first *claims the commit point*: it
+    /// creates an empty object under the catalog's key, create-if-absent (S3: `If-None-Match:
+    /// *`), exactly as the writer commits. Whoever creates it first wins: a writer that comes
+    /// later fails its commit (the key exists) and reports the failure; a catalog that came
+    /// first is read back (stores that only check, then write) and its backup kept whole.
+    /// Only then are the data objects deleted, the claim last. An empty catalog is never a
+    /// catalog (`backupDirectoryStates`, `catalogIfPresent`), so a clean-up killed half-way is
+    /// finished by the next one. What remains is a writer stalled past its lease margin, the
+    /// next holder's takeover and this whole clean-up, that then commits: a catalog without
+    /// packs, which `verify` reports; no store offers a write conditional on another object.
     package func removeIncomplete() async throws -> [BackupID] {
         var removed: [BackupID] = []
         for (id, state) in try await backupDirectoryStates() where state == .incomplete {
+            let catalog = RepositoryLayout.backupObject(stanza, id, "catalog")
+            _ = try await store.put(catalog, bytes: [], ifAbsent: true)
+            // Created now, or left by an interrupted clean-up: empty. Anything else is a catalog
+            // its writer committed after the listing: that backup is complete.
+            guard try await store.size(catalog) == 0 else { continue }
+            let data = try await objects(of: id).filter { $0.key != catalog }
+            try await store.deleteMany(data.map(\.key))
+            try await store.delete(catalog)
             try await store.removeAll(prefix: RepositoryLayout.backupDirectory(stanza, id))
             removed.append(id)
         }

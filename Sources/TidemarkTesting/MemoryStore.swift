@@ -36,6 +36,12 @@ public final class MemoryStore: ObjectStore {
         }
     }
 
+    /// Stores an object behind the API, at once (a concurrent writer landing between two of
+    /// the caller's requests, from a store observer).
+    public func place(_ key: String, _ bytes: [UInt8]) {
+        state.withLock { $0.objects[key] = bytes }
+    }
+
     public func get(_ key: String) async throws -> [UInt8]? {
         try ObjectKey.validate(key)
         return state.withLock { $0.objects[key] }

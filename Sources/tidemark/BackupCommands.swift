@@ -90,7 +90,10 @@ struct RestoreCommand: AsyncParsableCommand {
                 options.tablespaceMap[parts[0]] = parts[1]
             }
             if dryRun {
-                let report = try await Engine(configuration, logger: makeLogger()).audited().plan(request: request, report: { writeStderr($0 + "\n") })
+                let engine = Engine(configuration, logger: makeLogger()).audited()
+                let report = try await engine.plan(request: request, report: { writeStderr($0 + "\n") })
+                // The target checks of a real restore: what it would refuse, this refuses with the same code.
+                let doomed = try engine.checkRestoreTargets(report, options: options)
                 let settings = RecoverySettings(plan: report.plan, restoreCommand: report.readsOnlyFrom.map(onlyFrom) ?? command,
                                                 action: targetAction)
                 print(report.rendered(settings: settings))
@@ -98,6 +101,10 @@ struct RestoreCommand: AsyncParsableCommand {
                 print("dry run: would restore backup \(report.plan.backup.id) into \(options.directory) and write the settings above "
                       + "(with recovery.signal) into postgresql.auto.conf and the restored server's configuration into "
                       + "\(server.path); nothing was written")
+                if !doomed.isEmpty {
+                    print("--force would first delete \(doomed.count) entr\(doomed.count == 1 ? "y" : "ies"): "
+                          + doomed.prefix(10).joined(separator: ", ") + (doomed.count > 10 ? ", …" : ""))
+                }
                 return
             }
             if geteuid() == 0 {

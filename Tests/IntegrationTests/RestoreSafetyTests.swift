@@ -110,6 +110,43 @@ extension PostgreSQLIntegration {
             #expect(!preservedConf.contains("archive_mode"), "\(preservedConf)")
         }
 
+        @Test("restore --dry-run refuses every target restore refuses, with the same exit code, and writes nothing",
+              .timeLimit(.minutes(10)))
+        func dryRunChecksTheTargets() async throws {
+            let (cluster, live, oid, backup) = try await Self.cluster()
+            defer { cluster.stop() }
+            let repository = cluster.repository.directory
+            let objectsBefore = try FileManager.default.subpathsOfDirectory(atPath: repository).count
+            let parent = try directory(cluster, "parent")
+            let target = try directory(cluster, "target", files: ["precious.txt": "keep me"])
+            let unrelated = try directory(cluster, "unrelated", files: ["invoice.pdf": "not a tablespace"])
+            let mapped = cluster.scratch.child("ts-mapped")
+            let cases: [(to: String, extra: [String], says: String)] = [
+                (cluster.scratch.path, ["--force", "--tablespace-map", "\(live)=\(mapped)"], "repository 'local'"),
+                (cluster.repository.keyFile, ["--force", "--tablespace-map", "\(live)=\(mapped)"], "the key file"),
+                (parent + "/data", ["--force", "--tablespace-map", "\(live)=\(parent)"], "--tablespace-map"),
+                (target, ["--force"], "original location"),
+                (target, ["--force", "--tablespace-map", "\(oid)=\(unrelated)"], "invoice.pdf"),
+                (target, ["--tablespace-map", "\(live)=\(mapped)"], "is not empty"),
+            ]
+            for c in cases {
+                let dry = try await restore(cluster, backup, to: c.to, c.extra + ["--dry-run"])
+                let real = try await restore(cluster, backup, to: c.to, c.extra)
+                #expect(real.exitCode == 9 && real.stderrText.contains(c.says), "restore \(c): \(real)")
+                #expect(dry.exitCode == real.exitCode && dry.stderrText.contains(c.says) && dry.stderrText.contains("HINT:"),
+                        "restore --dry-run \(c) must refuse as restore does: \(dry)")
+                #expect(!dry.stdoutText.contains("nothing was written"), "a refused dry run does not print the plan as if it would work: \(dry.stdoutText)")
+            }
+            #expect(try FileManager.default.subpathsOfDirectory(atPath: repository).count == objectsBefore)
+            #expect(entries(target) == ["precious.txt"] && entries(unrelated) == ["invoice.pdf"] && entries(parent).isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: mapped))
+
+            // A restore that would work: the dry run says what --force would delete and deletes nothing.
+            let ok = try await restore(cluster, backup, to: target, ["--force", "--tablespace-map", "\(live)=\(mapped)", "--dry-run"])
+            #expect(ok.exitCode == 0 && ok.stdoutText.contains("--force would first delete 1 entry: ") && ok.stdoutText.contains("precious.txt"), "\(ok)")
+            #expect(entries(target) == ["precious.txt"] && !FileManager.default.fileExists(atPath: mapped))
+        }
+
         @Test("a failed restore leaves its targets as it found them; a restore_command that cannot work fails the restore first",
               .timeLimit(.minutes(10)))
         func failuresLeaveNothingBehind() async throws {
