@@ -24,12 +24,14 @@ public struct CronParseError: Error, Sendable, CustomStringConvertible {
 /// A five-field cron expression (minute hour day-of-month month day-of-week), parsed.
 ///
 /// Accepts `*`, `a`, `a-b`, `*/n`, `a-b/n`, `a/n` (from a to the field's end), lists of these,
-/// JAN–DEC and SUN–SAT (any case), 0 and 7 for Sunday, and @yearly @annually @monthly @weekly
-/// @daily @midnight @hourly. When both day fields are restricted, a day matching either one
+/// JAN–DEC and SUN–SAT (any case), 0 and 7 for Sunday, `d#n` in the day of week (the n-th
+/// weekday d of the month, e.g. `1#1` the first Monday, `1#1,3#3`), and @yearly @annually
+/// @monthly @weekly @daily @midnight @hourly. When both day fields are restricted, a day matching either one
 /// matches (Vixie cron and croniter); a field that covers every value counts as unrestricted
 /// when it is written `*` or when the other day field's text contains a `*` (croniter's rule).
-/// Refuses seconds and year fields, @reboot, L/W/#/H/?, steps of 0 or wider than the field,
-/// ranges written backwards or from a value to itself.
+/// Refuses seconds and year fields, @reboot, L/W/H/?, steps of 0 or wider than the field,
+/// ranges written backwards or from a value to itself, `d#n` with a range, a step, plain days
+/// or a restricted day of month (croniter then ignores the day of month, or never fires).
 public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
     /// The text as given, trimmed.
     public var description: String
@@ -79,13 +81,19 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         for (kind, raw) in zip(CronField.Kind.allCases, parts) {
             fields.append(try CronField.parse(raw, kind: kind) { message, hint in fail(kind.name, message, hint) })
         }
+        if fields[4].hasNth && !fields[2].isFull {
+            throw fail(CronField.Kind.dayOfWeek.name,
+                       "'\(parts[4])' picks days by their place in the month, which cannot be combined with the day of month '\(parts[2])'",
+                       "with d#n write * in the day of month, e.g. '0 6 * * 1#1' for 06:00 on the first Monday")
+        }
         return CronExpression(description: trimmed, minutes: fields[0], hours: fields[1],
                               daysOfMonth: fields[2], months: fields[3], daysOfWeek: fields[4])
     }
 
     /// The day of month takes part in matching (croniter: its expansion is not `*`).
+    /// With `d#n` the day of month covers every day (parse checks it) and takes no part.
     var restrictsDayOfMonth: Bool {
-        !(daysOfMonth.text == "*" || daysOfMonth.isFull && daysOfWeek.text.contains("*"))
+        !(daysOfWeek.hasNth || daysOfMonth.text == "*" || daysOfMonth.isFull && daysOfWeek.text.contains("*"))
     }
 
     /// The day of week takes part in matching.

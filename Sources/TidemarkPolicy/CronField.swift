@@ -62,6 +62,9 @@ struct CronField: Sendable, Hashable {
     let bits: UInt64
     /// The field as written (lowercased), which decides croniter's day-matching rule.
     let text: String
+    /// Day of week written with `d#n` (CronField+NthWeekday): bit 8d+n set, the n-th weekday d
+    /// of the month is allowed. 0 otherwise.
+    var nth: UInt64 = 0
 
     var isFull: Bool { bits == Self.mask(kind.values) }
 
@@ -87,6 +90,7 @@ struct CronField: Sendable, Hashable {
         if text == "?" {
             throw fail("'?' is not supported", "write * for any \(kind.name)")
         }
+        if kind == .dayOfWeek && text.contains("#") { return try parseNth(text, raw: raw, fail: fail) }
         var bits: UInt64 = 0
         let items = text.split(separator: ",", omittingEmptySubsequences: false)
         for item in items {

@@ -84,7 +84,13 @@ enum CronWallClock {
                 }
                 if useDayOfWeek {
                     let weekday = ((days(year: year, month: month, day: day) % 7) + 11) % 7  // 1970-01-01 was a Thursday
-                    if !e.daysOfWeek.contains(weekday) {
+                    if e.daysOfWeek.hasNth {
+                        if !e.daysOfWeek.containsNth(weekday: weekday, day: day) {
+                            (hour, minute) = (0, 0)
+                            if let d = e.daysOfWeek.nextNthDay(from: day, weekday: weekday, length: length) { day = d } else { nextMonth() }
+                            continue
+                        }
+                    } else if !e.daysOfWeek.contains(weekday) {
                         let target = e.daysOfWeek.next(atLeast: weekday) ?? (e.daysOfWeek.next(atLeast: 0).map { $0 + 7 } ?? 7)
                         let ahead = target - weekday
                         (hour, minute) = (0, 0)

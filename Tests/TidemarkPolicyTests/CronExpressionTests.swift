@@ -94,6 +94,43 @@ struct CronExpressionTests {
         #expect(try Self.runs("0 0 30 2 1", after: Self.utc(2026, 1, 1), count: 1) == [Self.utc(2026, 2, 2)])
     }
 
+    /// `d#n`: the n-th weekday d of the month (croniter's syntax), as the service's default
+    /// rehearsal job `0 6 * * 1#1` uses it.
+    @Test func nthWeekdayOfTheMonth() throws {
+        // The first Monday of December 2026 is the 7th (the 1st is a Tuesday).
+        #expect(try Self.runs("0 6 * * 1#1", after: Self.utc(2026, 11, 15), count: 3)
+                == [Self.utc(2026, 12, 7, 6), Self.utc(2027, 1, 4, 6), Self.utc(2027, 2, 1, 6)])
+        #expect(try Self.runs("0 6 * * 1#1", "Europe/Berlin", after: Self.utc(2026, 11, 15), count: 1) == [Self.utc(2026, 12, 7, 5)])
+        #expect(try Self.runs("0 6 * * MON#2", after: Self.utc(2026, 11, 1), count: 2) == [Self.utc(2026, 11, 9, 6), Self.utc(2026, 12, 14, 6)])
+        #expect(try Self.runs("0 6 * * 5#3", after: Self.utc(2026, 11, 1), count: 2) == [Self.utc(2026, 11, 20, 6), Self.utc(2026, 12, 18, 6)])
+        // A list, in date order; a full day of month is the same as `*`.
+        #expect(try Self.runs("0 6 * * 1#1,3#3", after: Self.utc(2026, 11, 1), count: 4)
+                == [Self.utc(2026, 11, 2, 6), Self.utc(2026, 11, 18, 6), Self.utc(2026, 12, 7, 6), Self.utc(2026, 12, 16, 6)])
+        #expect(try Self.runs("0 6 1-31 * 1#1", after: Self.utc(2026, 11, 1), count: 2) == Self.runs("0 6 * * 1#1", after: Self.utc(2026, 11, 1), count: 2))
+    }
+
+    /// The fifth Sunday: months without one are skipped (December 2026 and Feb-Apr 2027 have four).
+    @Test func fifthSundayMonths() throws {
+        let fifth = [Self.utc(2026, 11, 29, 6), Self.utc(2027, 1, 31, 6), Self.utc(2027, 5, 30, 6), Self.utc(2027, 8, 29, 6)]
+        for text in ["0 6 * * 0#5", "0 6 * * 7#5", "0 6 * * sun#5", "0 6 * * 00#05"] {
+            #expect(try Self.runs(text, after: Self.utc(2026, 11, 1), count: 4) == fifth, "\(text)")
+        }
+        // A fifth Monday in February: only when February 1st is a Monday of a leap year (2044, 2072, then 2112).
+        #expect(try Self.runs("0 6 * 2 1#5", after: Self.utc(2026, 1, 1), count: 2) == [Self.utc(2044, 2, 29, 6), Self.utc(2072, 2, 29, 6)])
+    }
+
+    /// DST changes fall on nth Sundays: New York's second Sunday of March and first of November.
+    @Test func nthWeekdayAcrossDSTChanges() throws {
+        let ny = "America/New_York"
+        // 02:30 does not exist on 2026-03-08: 03:00 EDT, then the second Sunday of April.
+        #expect(try Self.runs("30 2 * * 0#2", ny, after: Self.utc(2026, 3, 1), count: 2) == [1_772_953_200, 1_775_975_400])
+        // 01:30 happens twice on 2026-11-01, then the first Sunday of December.
+        #expect(try Self.runs("30 1 * * 0#1", ny, after: Self.utc(2026, 10, 25), count: 3) == [1_793_511_000, 1_793_514_600, 1_796_538_600])
+        // Berlin's change is the last Sunday of March, the fifth in 2026 (02:00 becomes 03:00).
+        #expect(try Self.runs("0 2 * * 0#5", "Europe/Berlin", after: Self.utc(2026, 3, 1), count: 2) == [1_774_746_000, 1_780_185_600])
+        #expect(try Self.runs("15 2 * * 0#1", "Australia/Lord_Howe", after: Self.utc(2026, 9, 20), count: 2) == [1_791_041_400, 1_793_459_700])
+    }
+
     /// New York, 2026-03-08: 02:00 EST becomes 03:00 EDT.
     @Test func springForwardInNewYork() throws {
         let ny = "America/New_York"
@@ -147,7 +184,24 @@ struct CronExpressionTests {
         ("5-5 * * * *", "minute", "write just 5"),
         ("*/90 * * * *", "minute", "list the values instead"),
         ("0 0 L * *", "day of month", "1-31"),
-        ("0 0 * * 1#2", "day of week", "SUN-SAT"),
+        ("0 0 * * 5L", "day of week", "SUN-SAT"),
+        ("0 6 * * 1#0", "day of week", "n 1-5"),
+        ("0 6 * * 1#6", "day of week", "occurrence 6"),
+        ("0 6 * * 8#1", "day of week", "out of range"),
+        ("0 6 * * 1#", "day of week", "1#1 is the first Monday"),
+        ("0 6 * * #1", "day of week", "no day of the week before '#'"),
+        ("0 6 * * 1##1", "day of week", "more than one '#'"),
+        ("0 6 * * 1-5#2", "day of week", "1#2,2#2,3#2,4#2,5#2"),
+        ("0 6 * * MON-FRI#2", "day of week", "each day with its own #"),
+        ("0 6 * * */2#1", "day of week", "not a single day of the week"),
+        ("0 6 * * monday#1", "day of week", "not a day of the week"),
+        ("0 6 * * 1#1,3", "day of week", "mixes plain days"),
+        ("0 6 * * 1#1,1", "day of week", "mixes plain days"),
+        ("0 6 * * 1#1,0-6", "day of week", "mixes plain days"),
+        ("0 6 * * 1#1,", "day of week", "single commas"),
+        ("0 6 15 * 1#1", "day of week", "write * in the day of month"),
+        ("0 6 1-7 * 1#1", "day of week", "day of month '1-7'"),
+        ("1#2 * * * *", "minute", "extension"),
         ("0 0 ? * *", "day of month", "write *"),
         ("*,5 * * * *", "minute", "* alone"),
         ("1,,2 * * * *", "minute", "single commas"),

@@ -22,6 +22,13 @@ struct CronOracleTests {
         let nearChanges = try oracle.cases.filter { try $0.isNearOffsetChange() }.count
         #expect(nearChanges >= 4000, "only \(nearChanges) cases near a DST change")
         #expect(oracle.errors.count >= 300)
+        // d#n in the day of week (the n-th weekday of the month), also on the DST change days.
+        let nth = oracle.cases.filter { $0.expression.contains("#") }
+        #expect(nth.count >= 500, "only \(nth.count) d#n cases")
+        #expect(Set(nth.map(\.zone)) == ["UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe"])
+        let nthNearChanges = try nth.filter { try $0.isNearOffsetChange() }.count
+        #expect(nthNearChanges >= 200, "only \(nthNearChanges) d#n cases near a DST change")
+        #expect(oracle.errors.filter { $0.expression.contains("#") }.count >= 100)
         try Self.check(oracle)
     }
 
@@ -29,10 +36,12 @@ struct CronOracleTests {
     /// absence is a failure.
     @Test func aFreshlyGeneratedOracleMatches() async throws {
         let seed = UInt32.random(in: 1...UInt32.max)
-        let output = try await Self.runGenerator(["--seed", String(seed), "--cases", "300", "--errors", "40", "--output", "-"])
+        let output = try await Self.runGenerator(["--seed", String(seed), "--cases", "300", "--errors", "40",
+                                                        "--nth-cases", "60", "--nth-errors", "20", "--output", "-"])
         let oracle = try OracleFile.decode(output)
         #expect(oracle.seed == Int(seed))
-        #expect(oracle.cases.count == 300)
+        #expect(oracle.cases.count == 360)
+        #expect(oracle.cases.filter { $0.expression.contains("#") }.count == 60)
         try Self.check(oracle, label: "seed \(seed)")
     }
 

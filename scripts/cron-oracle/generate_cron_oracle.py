@@ -3,10 +3,17 @@
 tidemark accepts, evaluated by croniter at random instants in four zones (many of them near
 DST changes), plus expressions tidemark must refuse.
 
-    generate_cron_oracle.py [--seed N] [--cases N] [--dst-cases N] [--runs N] [--output FILE|-]
+    generate_cron_oracle.py [--seed N] [--cases N] [--dst-cases N] [--errors N]
+                            [--nth-cases N] [--nth-dst-cases N] [--nth-errors N] [--runs N] [--output FILE|-]
 
 The committed fixture is `generate_cron_oracle.py --output cron-oracle.json` (the defaults);
-CronOracleTests also runs it live with a fresh seed and `--cases 300 --output -`.
+CronOracleTests also runs it live with a fresh seed and `--cases 300 --nth-cases 60 --output -`.
+
+After the plain cases and errors come the nth-weekday ones (`d#n` in the day of week, e.g.
+`1#1` the first Monday): `--nth-cases` expressions, half of them near a DST change and then
+naming the change day's own `d#n` (New York's 0#2 and 0#1, Berlin's last Sunday 0#4/0#5,
+Lord Howe's 0#1), then `--nth-errors` invalid `#` fields. One seed drives all of it, in that
+order, so adding the nth cases left the plain ones as they were.
 
 Output (JSON): {"croniter": version, "seed": N, "runs": N, "cases": [[expression, zone,
 start, [next fire times]]], "errors": [[expression, field or null, croniter's verdict]]}.
@@ -16,7 +23,11 @@ croniter finds no more (CroniterBadDateError).
 Forms on which tidemark deliberately differs from croniter are generated only as errors:
 a range from a value to itself ("5-5": croniter reads the whole field), a reversed range
 ("22-2": croniter wraps), a step wider than the field ("*/90": croniter fires once per
-cycle), 6 and 7 fields, `*` inside a list, and croniter's extensions L, W, #, H and ?.
+cycle), 6 and 7 fields, `*` inside a list, and croniter's extensions L, W, H and ?. With `#`:
+a restricted day of month ("0 6 15 * 1#1": croniter ignores the day of month, or never fires
+when no day fits both), a range before `#` ("mon-fri#2": croniter expands a range of names,
+though it refuses "1-5#2"), and plain days beside `d#n` ("1#1,1" and "1#1,0-6": croniter fires
+on the `#` days only; it refuses "1#1,3").
 """
 
 import argparse
@@ -185,7 +196,7 @@ def corrupt(rng):
         "empty": lambda: rng.choice(["%d,,%d" % (lo, lo + 2), ",%d" % lo, "%d," % lo]),
         "word": lambda: rng.choice(["x", "every", "1a", "-1", "1-", "+5", "1.5"]),
         "star-list": lambda: "*,%d" % (lo + 1),
-        "extension": lambda: {0: "H", 1: "H/2", 2: rng.choice(["L", "15W", "?"]), 3: "?", 4: rng.choice(["1#2", "5L", "?"])}[f],
+        "extension": lambda: {0: "H", 1: "H/2", 2: rng.choice(["L", "15W", "?"]), 3: "?", 4: rng.choice(["1#6", "5L", "?"])}[f],
         "name": lambda: rng.choice(["monday", "jnu", "sept", "xyz", "mo"]),
     }[kind]
     fields[f] = bad()
@@ -201,8 +212,93 @@ FIXED_ERRORS = [
     ("*/0 * * * *", "minute"), ("0 22-2 * * *", "hour"), ("0 0 * * fri-mon", "day of week"),
     ("0 0 * dec-jan *", "month"), ("0 0 * * sun-sun", "day of week"), ("5-5 * * * *", "minute"),
     ("*/60 * * * *", "minute"), ("0 */24 * * *", "hour"), ("0 0 * * MONDAY", "day of week"),
-    ("0 0 * JANUARY *", "month"), ("0 0 L * *", "day of month"), ("0 0 * * 5#3", "day of week"),
+    ("0 0 * JANUARY *", "month"), ("0 0 L * *", "day of month"), ("0 0 * * 5#6", "day of week"),
     ("H * * * *", "minute"), ("0 0 ? * *", "day of month"), ("0 0 * * 7-3", "day of week"),
+]
+
+
+def nth_item(rng, weekday=None, n=None):
+    """One `d#n` item: a weekday (0-7 or a name) and its place in the month (1-5)."""
+    if weekday is None:
+        weekday = rng.randint(0, 7)
+    elif weekday == 0 and rng.random() < 0.3:
+        weekday = 7
+    text = spell(rng, 4, weekday)
+    n = rng.randint(1, 5) if n is None else n
+    return "%s#%s" % (text, "0%d" % n if rng.random() < 0.03 else str(n))
+
+
+def nth_expression(rng, change=None):
+    """An expression with `d#n` in the day of week; `change` is a local datetime of a DST
+    change whose own `d#n` comes first."""
+    items = [nth_item(rng) for _ in range(rng.choice([1, 1, 1, 1, 1, 1, 1, 2, 2, 3]))]
+    if change is not None:
+        items[0] = nth_item(rng, change.isoweekday() % 7, (change.day - 1) // 7 + 1)
+        rng.shuffle(items)
+        minute = rng.choice(["0", "30", "15", "45", "*/15", "*/30", "0,30", "10-40/10", "*", "*/5"])
+        hour = "*" if rng.random() < 0.3 else field_text(rng, 1, hours=[0, 1, 2, 3, 4])
+        month = "*" if rng.random() < 0.6 else rng.choice([str(change.month), MONTHS[change.month - 1], field_text(rng, 3)])
+    else:
+        minute, hour = field_text(rng, 0), field_text(rng, 1)
+        month = "*" if rng.random() < 0.5 else field_text(rng, 3)
+    # Every day of the month, written so that croniter still restricts it (the same schedule).
+    dom = "*" if rng.random() < 0.9 else rng.choice(["1-31", "*/1", "1/1", "1-31/1"])
+    return " ".join([minute, hour, dom, month, ",".join(items)])
+
+
+def nth_cases(rng, count, dst_count, changes, runs):
+    cases = []
+    for i in range(count):
+        change = None
+        if i < dst_count:
+            zone = rng.choice(sorted(changes))
+            t = rng.choice(changes[zone])
+            change = datetime.datetime.fromtimestamp(t, tz=ZoneInfo(zone))
+            start = start_instant(rng, around=t) if rng.random() < 0.6 else t - rng.randint(0, 12 * 86400)
+        else:
+            zone = rng.choice(ZONES)
+            start = start_instant(rng)
+        expr = nth_expression(rng, change)
+        try:
+            fires = evaluate(expr, zone, start, runs)
+        except CroniterError as e:
+            raise SystemExit("croniter refuses %r, which tidemark accepts: %s" % (expr, e))
+        cases.append([expr, zone, start, fires])
+    return cases
+
+
+def nth_corrupt(rng):
+    """An expression whose `#` day of week tidemark refuses (croniter refuses most of them)."""
+    item = nth_item(rng)
+    day = rng.choice(["1", "mon", "5", "Sun", "0", "7"])
+    kind = rng.choice(["n0", "nhigh", "day", "range", "names", "step", "star", "no-n", "no-day", "twice",
+                       "mix", "mix-same", "mix-all", "dom", "empty", "word"])
+    dow = {
+        "n0": lambda: "%s#0" % day,
+        "nhigh": lambda: "%s#%d" % (day, rng.randint(6, 12)),
+        "day": lambda: "%d#%d" % (rng.randint(8, 30), rng.randint(1, 5)),
+        "range": lambda: "%d-%d#%d" % (rng.randint(0, 2), rng.randint(3, 6), rng.randint(1, 5)),
+        "names": lambda: "%s-%s#%d" % (rng.choice(DAYS[:3]), rng.choice(DAYS[3:]), rng.randint(1, 5)),
+        "step": lambda: rng.choice(["*/2#1", "1/2#3", "1#2/2", "1#1-3"]),
+        "star": lambda: "*#%d" % rng.randint(1, 5),
+        "no-n": lambda: "%s#" % day,
+        "no-day": lambda: "#%d" % rng.randint(1, 5),
+        "twice": lambda: rng.choice(["1##1", "1#1#1", "%s#2#3" % day]),
+        "mix": lambda: rng.choice(["%s,3", "4,%s", "%s,mon-wed", "%s,*/2"]) % item,
+        "mix-same": lambda: "%s,%s" % (item, item.split("#")[0]),
+        "mix-all": lambda: rng.choice(["%s,0-6", "%s,*"]) % item,
+        "dom": lambda: item,
+        "empty": lambda: rng.choice(["%s,", ",%s", "%s,,1#2"]) % item,
+        "word": lambda: rng.choice(["monday#1", "jan#1", "l#1", "1#x", "1#-1", "1#+1"]),
+    }[kind]()
+    dom = rng.choice(["15", "1-7", "*/2", "8-14", "1,15", "31"]) if kind == "dom" else "*"
+    return " ".join([rng.choice(["0", "30", "*/10"]), rng.choice(["6", "*", "2"]), dom, "*", dow]), "day of week"
+
+
+FIXED_NTH_ERRORS = [
+    "0 6 * * 1#0", "0 6 * * 1#6", "0 6 * * 1#7", "0 6 * * 8#1", "0 6 * * 1-5#2", "0 6 * * mon-fri#2",
+    "0 6 * * */2#2", "0 6 * * 1#", "0 6 * * #1", "0 6 * * 1#1,3", "0 6 * * 1#1,1", "0 6 * * 1#1,0-6",
+    "0 6 * * 1#1,*", "0 6 15 * 1#1", "0 6 1-7 * 1#1", "0 6 8-14 * 1#1", "0 6 */2 * 1#1", "0 6 * * monday#1",
 ]
 
 
@@ -212,6 +308,9 @@ def main():
     p.add_argument("--cases", type=int, default=9000, help="evaluation cases, DST ones included")
     p.add_argument("--dst-cases", type=int, default=None, help="of which near a DST change (default: half)")
     p.add_argument("--errors", type=int, default=None, help="random invalid expressions (default: cases/10)")
+    p.add_argument("--nth-cases", type=int, default=800, help="evaluation cases with d#n in the day of week")
+    p.add_argument("--nth-dst-cases", type=int, default=None, help="of which near a DST change (default: half)")
+    p.add_argument("--nth-errors", type=int, default=None, help="random invalid d#n fields (default: nth-cases/8)")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--output", default="-")
     a = p.parse_args()
@@ -239,6 +338,11 @@ def main():
     errors = [list(e) for e in FIXED_ERRORS]
     for _ in range(a.cases // 10 if a.errors is None else a.errors):
         errors.append(list(corrupt(rng)))
+    nth_dst = a.nth_cases // 2 if a.nth_dst_cases is None else a.nth_dst_cases
+    cases += nth_cases(rng, a.nth_cases, nth_dst, changes, a.runs)
+    errors += [[e, "day of week"] for e in FIXED_NTH_ERRORS]
+    for _ in range(a.nth_cases // 8 if a.nth_errors is None else a.nth_errors):
+        errors.append(list(nth_corrupt(rng)))
     for e in errors:
         try:
             croniter(e[0], 0)
