@@ -130,11 +130,12 @@ let package = Package(
             name: "TidemarkServer",
             dependencies: [
                 "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkPolicy", "TidemarkNotify", "TidemarkAudit",
-                "TidemarkRepository", "TidemarkArchive",
+                "TidemarkRepository", "TidemarkArchive", "TidemarkRetention", "PostgresReplication",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -231,8 +232,11 @@ let package = Package(
             name: "TidemarkServerTests",
             dependencies: [
                 "TidemarkServer", "Tidemark", "TidemarkPolicy", "TidemarkNotify", "TidemarkAudit", "TidemarkCore",
-                "TidemarkSystem", "TidemarkTesting",
+                "TidemarkSystem", "TidemarkTesting", "TidemarkRepository", "TidemarkCodec",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         .testTarget(
