@@ -242,8 +242,11 @@ let package = Package(
             name: "TidemarkServerTests",
             dependencies: [
                 "TidemarkServer", "Tidemark", "TidemarkPolicy", "TidemarkNotify", "TidemarkAudit", "TidemarkCore",
-                "TidemarkSystem", "TidemarkTesting",
+                "TidemarkSystem", "TidemarkTesting", "TidemarkRepository", "TidemarkCodec",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         .testTarget(
