@@ -58,25 +58,9 @@ public struct ServiceSettings: Sendable {
                                stateDirectory: state, notifications: notifications)
     }
 
-    /// `HOST:PORT` or `[IPv6]:PORT`.
+    /// `HOST:PORT` or `[IPv6]:PORT` (`HTTPListenConfiguration.parse`).
     public static func parseListen(_ text: String) throws -> (String, Int) {
-        let bad = TidemarkError(.configuration, "listen address '\(text)' is not ADDRESS:PORT",
-                                hints: ["for example 127.0.0.1:8470 (the default) or [::1]:8470 (serve --listen, serve.listen)"])
-        var host: Substring
-        var portText: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { throw bad }
-            host = text[text.index(after: text.startIndex)..<close]
-            let rest = text[text.index(after: close)...]
-            guard rest.hasPrefix(":") else { throw bad }
-            portText = rest.dropFirst()
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { throw bad }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        }
-        guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else { throw bad }
-        return (String(host), port)
+        try HTTPListenConfiguration.parse(text)
     }
 
     /// serve.stateDirectory, else $XDG_STATE_HOME/tidemark, else ~/.local/state/tidemark.

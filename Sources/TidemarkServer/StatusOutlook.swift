@@ -58,7 +58,7 @@ enum StatusOutlook {
             now: now, lastSuccessfulBackup: newestBackup(s), lastArchived: lastArchived,
             unarchivedCompletedSegments: s.archive.segmentsBehind, readySegments: s.archive.readySegments,
             restorableWindow: window(s), promisedWindow: Double(pitrDays) * 86400,
-            oldestBackup: nil, // TODO-MERGE oldestBackupFinishedAt
+            oldestBackup: repos.compactMap(\.oldestBackupFinishedAt).min().map { Date(timeIntervalSince1970: $0) },
             storage: storage, probeErrors: s.errors)
     }
 }

@@ -124,6 +124,7 @@ public struct StatusProbe: Sendable {
         let stanza = engine.configuration.stanza
         let summaries = try await BackupStore(repository: repository, stanza: stanza).summaries(writingIndex: false)
         status.newestBackups = Self.newestBackups(summaries)
+        status.oldestBackupFinishedAt = summaries.compactMap { try? PostgresTimestamp(parsing: $0.stopTime).unixSeconds }.min()
         let policy = engine.configuration.retention[spec.name] ?? .default
         let now = Int64(engine.now().timeIntervalSince1970.rounded(.down))
         let run = ExpireRun(name: spec.name, repository: repository, stanza: stanza, policy: policy, now: now, asOf: nil)

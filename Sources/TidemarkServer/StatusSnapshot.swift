@@ -60,6 +60,9 @@ public struct RepositoryStatus: Sendable, Codable, Equatable {
     public var timelines: [TimelineStatus]
     /// The newest complete backup of each type (`full`, `incremental`), by type name.
     public var newestBackups: [BackupStatus]
+    /// The oldest backup's stop time (Unix seconds): the watchdog's window rule expects no more
+    /// history than the backups span.
+    public var oldestBackupFinishedAt: Double?
 
     public init(name: String, type: String, required: Bool, reachable: Bool = false, error: String? = nil,
                 usedBytes: Int64? = nil, freeBytes: Int64? = nil, capacityBytes: Int64? = nil, walSegmentSize: UInt64? = nil,
