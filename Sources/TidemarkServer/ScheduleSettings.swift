@@ -13,6 +13,8 @@ import TidemarkPolicy
 public struct ScheduleSettings: Sendable {
     public var jobs: [ServiceJob]
     public var timeZone: TimeZone
+    /// The zone as configured ("UTC" stays "UTC"; Foundation calls it GMT).
+    public var timeZoneName: String
     public var catchUp: TimeInterval
     public var dailySummary: CronSchedule?
     public var weeklyReport: CronSchedule?
@@ -58,7 +60,7 @@ public struct ScheduleSettings: Sendable {
             if t.trimmingCharacters(in: .whitespaces).isEmpty { return nil }
             return CronSchedule(try parse(t, where: "schedule.\(key)"), timeZone: zone)
         }
-        return ScheduleSettings(jobs: jobs, timeZone: zone, catchUp: catchUpHours * 3600,
+        return ScheduleSettings(jobs: jobs, timeZone: zone, timeZoneName: zoneName, catchUp: catchUpHours * 3600,
                                 dailySummary: try report(section.dailySummary, "0 8 * * *", "dailySummary"),
                                 weeklyReport: try report(section.weeklyReport, "0 8 * * 1", "weeklyReport"))
     }

@@ -35,7 +35,7 @@ public struct ScheduleView: Codable, Sendable {
 
     public init(settings: ServiceSettings, state: ServiceState, now: Date) {
         let s = settings.schedule
-        timeZone = s.timeZone.identifier
+        timeZone = s.timeZoneName
         catchUpHours = s.catchUp / 3600
         jobs = s.jobs.map { job in
             let record = state.jobs[job.name]

@@ -17,7 +17,8 @@ struct ServiceSettingsTests {
     @Test func theDefaultsAreTheGuides() throws {
         let s = try ScheduleSettings.resolve(nil)
         #expect(s.jobs.map(\.name) == ["incremental", "full", "monthly", "expire", "verify", "rehearse"])
-        #expect(s.timeZone.identifier == "UTC")
+        #expect(s.timeZoneName == "UTC")
+        #expect(s.timeZone.secondsFromGMT() == 0)
         #expect(s.catchUp == 6 * 3600)
         let from = try utc("2026-12-02T12:00:00Z")
         func next(_ name: String) throws -> String? {
