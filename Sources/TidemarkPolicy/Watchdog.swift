@@ -72,11 +72,12 @@ public enum Watchdog {
                          hint: "archiving is failing or slower than the server writes WAL: check the PostgreSQL log for archive_command errors and the repository's speed (`tidemark check`)")
     }
 
-    /// The restorable window shorter than min(promised, now − oldest backup) by more than
-    /// `windowTolerance`. Not judged without a window or a backup.
+    /// The restorable window shorter than min(promised, window end − oldest backup) by more than
+    /// `windowTolerance`. Measured to the window's end, not to now: how far the archive lags
+    /// behind is the RPO's business, not the window's. Not judged without a window or a backup.
     static func shortWindow(_ o: WatchdogObservation) -> Condition? {
         guard let window = o.restorableWindow, let oldest = o.oldestBackup else { return nil }
-        let expected = min(o.promisedWindow, o.now.timeIntervalSince(oldest))
+        let expected = min(o.promisedWindow, window.end.timeIntervalSince(oldest))
         let length = max(0, window.end.timeIntervalSince(window.start))
         guard expected > 0, length < expected * (1 - windowTolerance) else { return nil }
         return Condition(key: "window.short", severity: .warning,

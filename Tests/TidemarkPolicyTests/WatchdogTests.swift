@@ -139,6 +139,17 @@ struct WatchdogTests {
         #expect(Self.keys(o) == ["window.short"])
     }
 
+    @Test func aYoungWindowIsMeasuredToItsEndNotToNow() {
+        // The first backup finished 3 minutes ago and the newest archived commit is 30 s old:
+        // the window spans all the archive holds, however far it lags behind now.
+        var o = Self.healthy()
+        o.oldestBackup = Self.now - 180
+        o.restorableWindow = (start: Self.now - 180, end: Self.now - 30)
+        #expect(Self.keys(o).isEmpty)
+        o.restorableWindow = (start: Self.now - 100, end: Self.now - 30)
+        #expect(Self.keys(o) == ["window.short"])
+    }
+
     @Test func windowShortSaysTheFigures() throws {
         var o = Self.healthy()
         o.restorableWindow = (start: Self.now - 2 * Self.day, end: Self.now - Self.hour)
