@@ -19,7 +19,7 @@
 #   tm_wait_archived SOCKDIR PORT SEGMENT TIMEOUT_S   until pg_stat_archiver has SEGMENT
 
 # shellcheck disable=SC2034 # used by the scripts that source this file
-TM_PACKAGES_BASE=(postgresql-15 libpq-dev liblz4-dev libzstd-dev zlib1g-dev pkg-config)
+TM_PACKAGES_BASE=(postgresql-15 libpq-dev liblz4-dev libzstd-dev zlib1g-dev pkg-config curl openssl)
 
 tm_log() { printf '==> %s\n' "$*" >&2; }
 tm_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
@@ -57,17 +57,23 @@ tm_ensure_packages() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# tm_pip_install SPEC WHY: pip install SPEC (system, else --user, else --break-system-packages).
+tm_pip_install() {
+    command -v python3 >/dev/null 2>&1 || tm_ensure_packages python3 python3-pip
+    tm_log "installing $1 (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check "$1" >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --user "$1" >/dev/null 2>&1 \
+        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$1" >/dev/null \
+        || tm_die "unable to install $1 with pip ($2)"
+}
+
 # The S3 tests and benchmark start moto (a real S3-compatible server) on loopback. pip runs only
 # when moto's server module is missing, so a machine that has it pays nothing. The test fixture
 # finds `moto_server` on PATH or in pip's user directory, else runs `python3 -m moto.server`.
 tm_ensure_moto() {
     command -v python3 >/dev/null 2>&1 || tm_ensure_packages python3 python3-pip
     if python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then return 0; fi
-    tm_log "installing moto[server] (pip)"
-    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]' >/dev/null 2>&1 \
-        || python3 -m pip install --quiet --disable-pip-version-check --user 'moto[server]' >/dev/null 2>&1 \
-        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages 'moto[server]' >/dev/null \
-        || tm_die "unable to install moto[server] with pip (the S3 tests need it)"
+    tm_pip_install 'moto[server]' "the S3 tests need it"
     python3 -c 'import moto.server' >/dev/null 2>&1 || tm_die "moto installed but 'import moto.server' fails"
 }
 
@@ -77,11 +83,7 @@ TM_CRONITER_VERSION=7.0.0
 tm_ensure_croniter() {
     command -v python3 >/dev/null 2>&1 || tm_ensure_packages python3 python3-pip
     if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("croniter"))' 2>/dev/null)" = "$TM_CRONITER_VERSION" ]; then return 0; fi
-    tm_log "installing croniter==$TM_CRONITER_VERSION (pip)"
-    python3 -m pip install --quiet --disable-pip-version-check "croniter==$TM_CRONITER_VERSION" >/dev/null 2>&1 \
-        || python3 -m pip install --quiet --disable-pip-version-check --user "croniter==$TM_CRONITER_VERSION" >/dev/null 2>&1 \
-        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "croniter==$TM_CRONITER_VERSION" >/dev/null \
-        || tm_die "unable to install croniter==$TM_CRONITER_VERSION with pip (the cron oracle tests need it)"
+    tm_pip_install "croniter==$TM_CRONITER_VERSION" "the cron oracle tests need it"
     python3 -c 'import croniter' >/dev/null 2>&1 || tm_die "croniter installed but 'import croniter' fails"
 }
 
@@ -92,11 +94,7 @@ TM_AIOSMTPD_VERSION=1.4.6
 tm_ensure_aiosmtpd() {
     command -v python3 >/dev/null 2>&1 || tm_ensure_packages python3 python3-pip
     if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then return 0; fi
-    tm_log "installing aiosmtpd==$TM_AIOSMTPD_VERSION (pip)"
-    python3 -m pip install --quiet --disable-pip-version-check "aiosmtpd==$TM_AIOSMTPD_VERSION" >/dev/null 2>&1 \
-        || python3 -m pip install --quiet --disable-pip-version-check --user "aiosmtpd==$TM_AIOSMTPD_VERSION" >/dev/null 2>&1 \
-        || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "aiosmtpd==$TM_AIOSMTPD_VERSION" >/dev/null \
-        || tm_die "unable to install aiosmtpd with pip (the notification tests need it)"
+    tm_pip_install "aiosmtpd==$TM_AIOSMTPD_VERSION" "the notification tests need it"
     python3 -c 'import aiosmtpd' >/dev/null 2>&1 || tm_die "aiosmtpd installed but 'import aiosmtpd' fails"
     command -v openssl >/dev/null 2>&1 || tm_ensure_packages openssl
 }

@@ -134,7 +134,7 @@ public struct PostgresTimestamp: RawRepresentable, Hashable, Comparable, Sendabl
 
 /// Proleptic Gregorian calendar arithmetic (Howard Hinnant's days-from-civil).
 enum CivilDate {
-    static func toDays(year: Int64, month: Int64, day: Int64) -> Int64 {
+    package static func toDays(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yoe = y - era * 400
@@ -144,7 +144,7 @@ enum CivilDate {
         return era * 146_097 + doe - 719_468
     }
 
-    static func fromDays(_ z0: Int64) -> (Int64, Int64, Int64) {
+    package static func fromDays(_ z0: Int64) -> (Int64, Int64, Int64) {
         let z = z0 + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let doe = z - era * 146_097
@@ -156,7 +156,7 @@ enum CivilDate {
         return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 
-    static func daysInMonth(year: Int64, month: Int64) -> Int64 {
+    package static func daysInMonth(year: Int64, month: Int64) -> Int64 {
         switch month {
         case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
         case 4, 6, 9, 11: return 30

@@ -19,9 +19,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         try await Tidemark_run("serve") {
             let configuration = try global.load()
-            let context = try ServiceAssembly.context(configuration: configuration, environment: ProcessEnvironment.current(),
-                                                      logger: makeLogger(), executable: Engine.executablePath(fallback: CommandLine.arguments[0]),
-                                                      listen: listen)
+            let context = try serviceContext(configuration, listen: listen)
             try await TidemarkService(context: context).run()
         }
     }
@@ -56,8 +54,7 @@ struct RunJobCommand: AsyncParsableCommand {
     func run() async throws {
         try await Tidemark_run("run-job") {
             let configuration = try global.load()
-            let context = try ServiceAssembly.context(configuration: configuration, environment: ProcessEnvironment.current(),
-                                                      logger: makeLogger(), executable: Engine.executablePath(fallback: CommandLine.arguments[0]))
+            let context = try serviceContext(configuration)
             let result = try await RunJob(context: context).run(name) { writeStderr("tidemark run-job: \($0)\n") }
             print(result.summaryLine)
             if !result.output.isEmpty, result.outcome == .succeeded { print(result.output) }
@@ -86,8 +83,7 @@ struct NotifyTestCommand: AsyncParsableCommand {
     func run() async throws {
         try await Tidemark_run("notify") {
             let configuration = try global.load()
-            let context = try ServiceAssembly.context(configuration: configuration, environment: ProcessEnvironment.current(),
-                                                      logger: makeLogger(), executable: Engine.executablePath(fallback: CommandLine.arguments[0]))
+            let context = try serviceContext(configuration)
             let results = try await NotifyTest(context: context).run(channel: channel)
             for r in results { print(r.line) }
             if results.contains(where: { !$0.delivered }) {
@@ -95,4 +91,11 @@ struct NotifyTestCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// The service's context the way every service command builds it: this process's environment,
+/// logger and executable.
+func serviceContext(_ configuration: Configuration, listen: String? = nil) throws -> ServiceContext {
+    try ServiceAssembly.context(configuration: configuration, environment: ProcessEnvironment.current(), logger: makeLogger(),
+                                executable: Engine.executablePath(fallback: CommandLine.arguments[0]), listen: listen)
 }

@@ -60,7 +60,8 @@ struct ServeEndToEndTests {
                     "email": ["recipients": ["dba@example.org"]],
                 ],
                 "smtp": ["host": "127.0.0.1", "port": Int(smtp.port), "from": "tidemark@example.org"],
-                "serve": ["listen": "127.0.0.1:\(port)", "metricsTokenFile": tokenFile, "stateDirectory": state],
+                "serve": ["listen": "127.0.0.1:\(port)", "metricsTokenFile": tokenFile, "stateDirectory": state,
+                          "dataDirectory": cluster.server.dataDirectory],
                 "audit": ["mirrorPath": cluster.scratch.child("audit.jsonl")],
             ]
             let data = try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
@@ -145,6 +146,9 @@ struct ServeEndToEndTests {
         let failedRuns = metrics.split(separator: "\n").first { $0.hasPrefix("tidemark_job_runs_total{") && $0.contains("job=\"nightly\"") && $0.contains("outcome=\"failed\"") }
         #expect(failedRuns.flatMap { Double($0.split(separator: " ").last ?? "") }.map { $0 >= 2 } == true, "failed runs in /metrics: \(metrics)")
         #expect(metrics.contains("tidemark_backup_last_success_timestamp_seconds"), "\(metrics)")
+        #expect(metrics.contains("tidemark_archive_backlog_segments{"), "the .ready count from the data directory: \(metrics)")
+        #expect(metrics.contains("tidemark_archive_segments_behind{"), "the server's WAL position was read: \(metrics)")
+        #expect(metrics.contains("tidemark_rpo_seconds{"), "\(metrics)")
         let unauthorized = try await ChildProcess.run(Command("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}",
                                                                               "http://127.0.0.1:\(port)/metrics"], timeout: .seconds(30)))
         #expect(unauthorized.stdoutText == "401", "/metrics without the token: \(unauthorized)")
