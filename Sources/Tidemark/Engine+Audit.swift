@@ -21,7 +21,8 @@ extension Engine {
     }
 
     /// Records `event` in every repository's audit log and in `mirror`, best effort: returns
-    /// the one warning line to print when something failed, never throws.
+    /// the one warning line to print when something failed, never throws. (A stanza that
+    /// holds only its audit log does not count as existing: `holdsStanza`.)
     public func recordAudit(_ event: AuditEvent, mirror: AuditMirror?) async -> String? {
         let (logs, unavailable) = await auditLogs()
         return await AuditRecorder(logs: logs, mirror: mirror, unavailable: unavailable, now: now).record(event)

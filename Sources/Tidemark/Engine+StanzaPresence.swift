@@ -1,3 +1,4 @@
+import TidemarkAudit
 import TidemarkCore
 import TidemarkRepository
 import TidemarkStorage
@@ -43,9 +44,11 @@ extension Engine {
                                     "a new stanza is created by its first archived WAL segment (archive_command = 'tidemark --stanza \(stanza) wal-push %p'; `tidemark check` switches WAL and waits for it) after `tidemark init` of its repository"])
     }
 
-    /// `<stanza>/` holds something other than `lock/`.
+    /// `<stanza>/` holds something other than `lock/` and `audit/` (the audit log records
+    /// refused commands too).
     package static func holdsStanza(_ stanza: String, _ store: any ObjectStore) async throws -> Bool {
         let listing = try await store.list(prefix: stanza + "/")
-        return !listing.objects.isEmpty || listing.prefixes.contains { $0 != RepositoryLayout.lockPrefix(stanza) }
+        return !listing.objects.isEmpty
+            || listing.prefixes.contains { $0 != RepositoryLayout.lockPrefix(stanza) && $0 != AuditLog.prefix(stanza) }
     }
 }

@@ -133,7 +133,7 @@ public struct PostgresTimestamp: RawRepresentable, Hashable, Comparable, Sendabl
 }
 
 /// Proleptic Gregorian calendar arithmetic (Howard Hinnant's days-from-civil).
-enum CivilDate {
+package enum CivilDate {
     package static func toDays(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400

@@ -4,18 +4,18 @@ import TidemarkCore
 /// search for the next wall-clock minute an expression matches, skipping by field.
 enum CronWallClock {
     /// Days since 1970-01-01 of a proleptic Gregorian date (the calendar arithmetic of
-    /// `PostgresTimestamp`, H. Hinnant's days_from_civil).
+    /// `CivilDate` in TidemarkCore, H. Hinnant's days_from_civil).
     static func days(year: Int, month: Int, day: Int) -> Int {
-        Int(PostgresTimestamp.toDays(year: Int64(year), month: Int64(month), day: Int64(day)))
+        Int(CivilDate.toDays(year: Int64(year), month: Int64(month), day: Int64(day)))
     }
 
     static func civil(days z0: Int) -> (year: Int, month: Int, day: Int) {
-        let (y, m, d) = PostgresTimestamp.fromDays(Int64(z0))
+        let (y, m, d) = CivilDate.fromDays(Int64(z0))
         return (Int(y), Int(m), Int(d))
     }
 
     static func daysInMonth(year: Int, month: Int) -> Int {
-        Int(PostgresTimestamp.daysInMonth(year: Int64(year), month: Int64(month)))
+        Int(CivilDate.daysInMonth(year: Int64(year), month: Int64(month)))
     }
 
     static func floorDiv(_ a: Int64, _ b: Int64) -> Int64 {

@@ -14,7 +14,7 @@ struct ExpireCommand: AsyncParsableCommand {
         abstract: "Delete the backups and WAL the retention policy no longer keeps.",
         discussion: "Prints the plan first: every backup kept or deleted with its reasons, the WAL ranges deleted, the bytes freed and the restorable window before and after (docs/retention.md). Takes the stanza lock; a running backup makes it fail at once (exit 13).")
     @OptionGroup var global: GlobalOptions
-    @Flag(name: .long, help: "Print the plan only; write nothing at all (not even the lock).") var dryRun = false
+    @Flag(name: .long, help: "Print the plan only; write nothing (not even the lock) but the run's audit-log entry.") var dryRun = false
     @Flag(name: .long, help: "Print JSON (docs/expire-json.md).") var json = false
     @Option(name: .long, help: "Only this repository (default: every repository, each with its own policy).") var repo: String?
     @Option(name: .long, help: "Evaluate the policy at this instant (2026-12-08 04:00:00+00, …Z): what will that run delete?") var asOf: String?

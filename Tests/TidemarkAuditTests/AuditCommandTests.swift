@@ -46,7 +46,7 @@ struct AuditCommandTests {
         let listed = try await tidemark.run("audit", "--json")
         try #require(listed.exitCode == 0, "\(listed)")
         let entries = try listed.stdoutText.split(separator: "\n").map { try JSONDecoder().decode(AuditEntry.self, from: Data($0.utf8)) }
-        #expect(entries.map(\.seq) == Array(1...UInt64(commands.count)))
+        try #require(entries.map(\.seq) == Array(1...UInt64(commands.count)), "one entry per command: \(listed.stdoutText)")
         #expect(entries.map(\.action) == commands.map(\.action))
         #expect(entries.map(\.exitCode) == statuses.map { Optional($0) })
         #expect(entries.map(\.outcome) == statuses.map { $0 == 0 ? "success" : "failure" })
