@@ -103,9 +103,14 @@ public struct ServiceSections: Sendable {
     public var audit: AuditSection?
     public var notifications: NotificationsSection?
     public var smtp: SMTPSection?
+    public var archiver: ArchiverSection?
+    public var api: APISection?
 
     public init(schedule: ScheduleSection? = nil, alerts: AlertsSection? = nil, serve: ServeSection? = nil,
-                audit: AuditSection? = nil, notifications: NotificationsSection? = nil, smtp: SMTPSection? = nil) {
+                audit: AuditSection? = nil, notifications: NotificationsSection? = nil, smtp: SMTPSection? = nil,
+                archiver: ArchiverSection? = nil, api: APISection? = nil) {
+        self.archiver = archiver
+        self.api = api
         self.schedule = schedule
         self.alerts = alerts
         self.serve = serve

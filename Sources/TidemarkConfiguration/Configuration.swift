@@ -115,6 +115,10 @@ public struct ConfigFile: Codable, Sendable {
     public var notifications: NotificationsSection?
     /// The mail server the email channel sends through.
     public var smtp: SMTPSection?
+    /// The resident archiver (docs/archiver.md).
+    public var archiver: ArchiverSection?
+    /// The admin API and dashboard (docs/api.md).
+    public var api: APISection?
 
     public struct PostgresSection: Codable, Sendable {
         public var conninfo: String?
@@ -125,7 +129,7 @@ public struct ConfigFile: Codable, Sendable {
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case stanza, repositories, encryptionKey, encryptionKeyFile, compression, compressionLevel, ioTimeoutSeconds, postgres,
              archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath, lockLeaseSeconds, retention, verifyAfterBackup,
-             schedule, alerts, serve, audit, notifications, smtp
+             schedule, alerts, serve, audit, notifications, smtp, archiver, api
     }
 
     public init() {}
@@ -327,7 +331,7 @@ public enum ConfigurationLoader {
         configuration.lockLeaseSeconds = try lockLease(file: file, environment: env)
         configuration.retention = try retention(file: file, repositories: repositories, environment: env)
         configuration.service = ServiceSections(schedule: file.schedule, alerts: file.alerts, serve: file.serve, audit: file.audit,
-                                                notifications: file.notifications, smtp: file.smtp)
+                                                notifications: file.notifications, smtp: file.smtp, archiver: file.archiver, api: file.api)
         var prefetch = file.prefetchSegments ?? 8
         if let t = env["TIDEMARK_PREFETCH"], !t.isEmpty {
             guard let v = Int(t) else {
