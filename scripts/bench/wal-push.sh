@@ -2,7 +2,14 @@
 # Benchmark (not a test): the cost of archiving one 16 MiB WAL segment, as PostgreSQL's
 # archive_command pays it — one process per segment, exit only when the copy is durable.
 #
-#   tidemark     `tidemark wal-push SEG`       lz4, AES-256-GCM, local repository
+#   tidemark     `tidemark wal-push SEG`       lz4, AES-256-GCM, local repository, a generated key
+#                file, the archiver off (archiver.autostart false): the synchronous path
+#   tm-pass      the same with a passphrase in BACKUP_ENCRYPTION_KEY and the archiver off:
+#                every push pays scrypt to unwrap the key
+#   tm-default   the guide's plain configuration: a passphrase in BACKUP_ENCRYPTION_KEY and
+#                nothing else, so the resident archiver is autostarted by the first push of
+#                each round (a new repository and socket per round); reported from the second
+#                segment of each round on, the first (which starts the archiver) apart
 #   pgbackrest   `pgbackrest archive-push SEG` lz4, aes-256-cbc, archive-async=n, process-max=1
 #   cp+fsync     `cp SEG DIR/ && sync DIR/SEG DIR`   the floor: copy, fsync file and directory
 #
@@ -65,6 +72,7 @@ BIN=$SCRATCH/bin/tidemark
 LOAD_PIDS=()
 cleanup() {
     if [ "${#LOAD_PIDS[@]}" -gt 0 ]; then kill "${LOAD_PIDS[@]}" 2>/dev/null || true; fi
+    pkill -f "^$BIN.* archiver" 2>/dev/null || true
     tm_pg_stop "$PGDATA_DIR"
     cd /
     if [ "${KEEP:-0}" = 1 ]; then tm_log "scratch directory kept: $SCRATCH"; else rm -rf "$SCRATCH"; fi
@@ -152,16 +160,47 @@ tm_log "pgbackrest stanza-create"
 
 # --- Tidemark -----------------------------------------------------------------------------
 ( umask 077; head -c 32 /dev/urandom | base64 >"$SCRATCH/tidemark.key" )
-export BACKUP_DIR=$SCRATCH/tidemark-repo
-export BACKUP_ENCRYPTION_KEY_FILE=$SCRATCH/tidemark.key
+# A passphrase as the guide configures one (words, not a generated key: scrypt unwraps it).
+PASSPHRASE="bench tide mark passphrase $(od -An -N6 -tu2 /dev/urandom | tr -s ' ' '-')"
+unset BACKUP_DIR BACKUP_ENCRYPTION_KEY BACKUP_ENCRYPTION_KEY_FILE TIDEMARK_CONFIG AWS_BACKUP_BUCKET
 export TIDEMARK_STANZA=bench
 export TIDEMARK_COMPRESSION=lz4
-unset BACKUP_ENCRYPTION_KEY TIDEMARK_CONFIG
-tm_log "tidemark init"
-"$BIN" init >"$SCRATCH/tidemark-init.log" 2>&1 || { cat "$SCRATCH/tidemark-init.log" >&2; tm_die "tidemark init failed"; }
+mkdir -p "$SCRATCH/conf" "$SCRATCH/archiver"
+chmod 0700 "$SCRATCH/archiver"
+# tm_conf FILE REPO-DIR KEY-LINE ARCHIVER-JSON: one Tidemark configuration file.
+tm_conf() {
+    ( umask 077; cat >"$1" <<JSON
+{ "stanza": "bench", "compression": "lz4",
+  "repositories": [ { "name": "local", "type": "posix", "path": "$2" } ],
+  $3
+  "archiver": $4 }
+JSON
+    )
+}
+tm_init() { # CONFIG [passphrase]
+    if [ "${2:-}" = passphrase ]; then
+        BACKUP_ENCRYPTION_KEY=$PASSPHRASE TIDEMARK_CONFIG=$1 "$BIN" init >"$SCRATCH/tidemark-init.log" 2>&1
+    else
+        TIDEMARK_CONFIG=$1 "$BIN" init >"$SCRATCH/tidemark-init.log" 2>&1
+    fi || { cat "$SCRATCH/tidemark-init.log" >&2; tm_die "tidemark init ($1) failed"; }
+}
+tm_conf "$SCRATCH/conf/keyfile.json" "$SCRATCH/tidemark-repo" "\"encryptionKeyFile\": \"$SCRATCH/tidemark.key\"," '{ "autostart": false }'
+tm_conf "$SCRATCH/conf/pass.json" "$SCRATCH/tm-pass-repo" "" '{ "autostart": false }'
+tm_log "tidemark init (key file; passphrase)"
+tm_init "$SCRATCH/conf/keyfile.json"
+tm_init "$SCRATCH/conf/pass.json" passphrase
+# tm-default: a new repository and archiver socket per round, so the first push of each round
+# finds no archiver and starts one; the archiver of a finished round is stopped.
+for r in $(seq 1 "$ROUNDS") 0; do
+    mkdir -p "$SCRATCH/archiver/r$r"; chmod 0700 "$SCRATCH/archiver/r$r"
+    tm_conf "$SCRATCH/conf/default-r$r.json" "$SCRATCH/tm-default-repo-r$r" "" \
+        "{ \"socketPath\": \"$SCRATCH/archiver/r$r/archiver.sock\", \"idleMinutes\": 2 }"
+    tm_init "$SCRATCH/conf/default-r$r.json" passphrase
+done
+stop_archivers() { pkill -f "^$BIN archiver" 2>/dev/null || true; pkill -f "^$BIN.* archiver" 2>/dev/null || true; }
 if [ -n "$baseline_built" ]; then
     tm_log "tidemark init (baseline build)"
-    BACKUP_DIR=$SCRATCH/baseline-repo "$BASE_BIN" init >"$SCRATCH/baseline-init.log" 2>&1 \
+    BACKUP_DIR=$SCRATCH/baseline-repo BACKUP_ENCRYPTION_KEY_FILE=$SCRATCH/tidemark.key "$BASE_BIN" init >"$SCRATCH/baseline-init.log" 2>&1 \
         || { cat "$SCRATCH/baseline-init.log" >&2; tm_die "baseline tidemark init failed"; }
 fi
 
@@ -172,8 +211,10 @@ tm_pg_stop "$PGDATA_DIR"
 # push TOOL SEGMENT-PATH: the command PostgreSQL would run.
 push() {
     case $1 in
-        tidemark)   "$BIN" wal-push "$2" ;;
-        baseline)   BACKUP_DIR=$SCRATCH/baseline-repo "$BASE_BIN" wal-push "$2" ;;
+        tidemark)   TIDEMARK_CONFIG=$SCRATCH/conf/keyfile.json "$BIN" wal-push "$2" ;;
+        tm-pass)    BACKUP_ENCRYPTION_KEY=$PASSPHRASE TIDEMARK_CONFIG=$SCRATCH/conf/pass.json "$BIN" wal-push "$2" ;;
+        tm-default) BACKUP_ENCRYPTION_KEY=$PASSPHRASE TIDEMARK_CONFIG=$SCRATCH/conf/default-r$CURRENT_ROUND.json "$BIN" wal-push "$2" ;;
+        baseline)   BACKUP_DIR=$SCRATCH/baseline-repo BACKUP_ENCRYPTION_KEY_FILE=$SCRATCH/tidemark.key "$BASE_BIN" wal-push "$2" ;;
         pgbackrest) "${PGBR[@]}" archive-push "$2" ;;
         cp)         cp "$2" "$SCRATCH/cp-dest/" && sync "$SCRATCH/cp-dest/${2##*/}" "$SCRATCH/cp-dest" ;;
     esac
@@ -181,13 +222,15 @@ push() {
 repo_of() {
     case $1 in
         tidemark) echo "$SCRATCH/tidemark-repo" ;;
+        tm-pass) echo "$SCRATCH/tm-pass-repo" ;;
+        tm-default) echo "$SCRATCH/tm-default-repo-r$CURRENT_ROUND" ;;
         baseline) echo "$SCRATCH/baseline-repo" ;;
         pgbackrest) echo "$SCRATCH/pgbackrest/repo" ;;
         cp) echo "$SCRATCH/cp-dest" ;;
     esac
 }
-TOOLS=(tidemark pgbackrest cp)
-[ -z "$baseline_built" ] || TOOLS=(tidemark baseline pgbackrest cp)
+TOOLS=(tidemark tm-pass tm-default pgbackrest cp)
+[ -z "$baseline_built" ] || TOOLS=(tidemark tm-pass tm-default baseline pgbackrest cp)
 NT=${#TOOLS[@]}
 
 # One timed push; afterwards the files it created are measured and removed (untimed), so the
@@ -207,6 +250,12 @@ timed_push() {
     bytes=$(bench_take_new_files "$repo" "$before")
     [ "$bytes" -gt 0 ] || tm_die "$tool push of $seg stored no new file in $repo"
     cpu=$(awk '{ printf "%d", ($1 + $2) * 1000000 }' "$SCRATCH/times/last.cpu")
+    if [ "$tool" = tm-default ] && [ ! -e "$SCRATCH/times/tm-default.started.r$CURRENT_ROUND" ]; then
+        # The first push of a round found no archiver and started one: apart.
+        touch "$SCRATCH/times/tm-default.started.r$CURRENT_ROUND"
+        echo "$(( t1 - t0 ))" >>"$SCRATCH/times/tm-default-first.us"
+        return 0
+    fi
     echo "$(( t1 - t0 ))" >>"$SCRATCH/times/$tool.us"
     echo "$(( t1 - t0 ))" >>"$SCRATCH/times/$tool.round$CURRENT_ROUND.us"
     echo "$cpu" >>"$SCRATCH/times/$tool.cpu.us"
@@ -215,8 +264,9 @@ timed_push() {
 
 TIMEFORMAT='%3U %3S'
 CURRENT_ROUND=0
-tm_log "warm-up (untimed): one push per tool"
+tm_log "warm-up (untimed): one push per tool (tm-default in a round of its own)"
 for tool in "${TOOLS[@]}"; do timed_push "$tool" "${SEGS[0]}"; done
+stop_archivers
 rm -f "$SCRATCH"/times/*
 
 for _ in $(seq 1 "$LOAD"); do
@@ -233,11 +283,14 @@ for round in $(seq 1 "$ROUNDS"); do
         for j in $(seq 0 $(( NT - 1 ))); do timed_push "${TOOLS[$(( (k + j) % NT ))]}" "$seg"; done
         i=$(( i + 1 ))
     done
+    stop_archivers
     [ -z "$baseline_built" ] || printf '    round %d of %d: median ms baseline %s\n' "$round" "$ROUNDS" \
         "$(bench_median_ms "$SCRATCH/times/baseline.round$round.us")"
-    printf '    round %d of %d: median ms tidemark %s, pgbackrest %s, cp+fsync %s (load average %s)\n' \
+    printf '    round %d of %d: median ms tidemark %s, tm-pass %s, tm-default %s, pgbackrest %s, cp+fsync %s (load average %s)\n' \
         "$round" "$ROUNDS" \
         "$(bench_median_ms "$SCRATCH/times/tidemark.round$round.us")" \
+        "$(bench_median_ms "$SCRATCH/times/tm-pass.round$round.us")" \
+        "$(bench_median_ms "$SCRATCH/times/tm-default.round$round.us")" \
         "$(bench_median_ms "$SCRATCH/times/pgbackrest.round$round.us")" \
         "$(bench_median_ms "$SCRATCH/times/cp.round$round.us")" "$(cut -d' ' -f1 /proc/loadavg)"
 done
@@ -256,7 +309,8 @@ echo
 echo "wal-push benchmark: ${#SEGS[@]} real segments of $seg_bytes bytes ($n_load bulk load, $(( ${#SEGS[@]} - n_load )) OLTP) x $ROUNDS rounds" \
     "($(nproc) cores, $(uname -r))${LOAD_PIDS:+, $LOAD busy processes competing}"
 tm_version=$("$BIN" --version 2>/dev/null | head -n 1 || true)
-echo "  Tidemark${tm_version:+ $tm_version} (lz4, AES-256-GCM) | $(pgbackrest version) (lz4, aes-256-cbc) | cp + fsync(file, dir)"
+echo "  Tidemark${tm_version:+ $tm_version} (lz4, AES-256-GCM) | $(pgbackrest version) (lz4, aes-256-cbc, archive-async=n) | cp + fsync(file, dir)"
+echo "  tidemark: key file, archiver off; tm-pass: passphrase, archiver off; tm-default: passphrase, autostarted archiver (from the 2nd segment of a round)"
 echo "  wall: per push, as archive_command sees it; cpu: user + sys of the process and its children"
 printf '  %-12s %10s %8s %8s %8s %12s %12s %7s\n' tool "median ms" "p10" "p90" "mean" "cpu med ms" "stored B/seg" "of seg"
 for tool in "${TOOLS[@]}"; do
@@ -267,6 +321,8 @@ for tool in "${TOOLS[@]}"; do
         "$(bench_mean_ms "$f")" "$(bench_median_ms "$SCRATCH/times/$tool.cpu.us")" "$b" \
         "$(awk -v b="$b" -v s="$seg_bytes" 'BEGIN{printf "%.1f", 100*b/s}')"
 done
+printf '  tm-default first push of a round (starts the archiver): median %s ms of %s\n' \
+    "$(bench_median_ms "$SCRATCH/times/tm-default-first.us")" "$(wc -l <"$SCRATCH/times/tm-default-first.us")"
 printf '  process start-up (median of 20): tidemark --help %s ms, pgbackrest version %s ms\n' \
     "$(bench_median_ms "$SCRATCH/times/start-tidemark.us")" "$(bench_median_ms "$SCRATCH/times/start-pgbackrest.us")"
 tm_med=$(bench_median "$SCRATCH/times/tidemark.us")
@@ -274,6 +330,9 @@ pb_med=$(bench_median "$SCRATCH/times/pgbackrest.us")
 cp_med=$(bench_median "$SCRATCH/times/cp.us")
 awk -v t="$tm_med" -v p="$pb_med" -v c="$cp_med" \
     'BEGIN { printf "  ratios of medians: tidemark/pgbackrest %.2f   tidemark/cp+fsync %.2f   pgbackrest/cp+fsync %.2f\n", t/p, t/c, p/c }'
+awk -v a="$(bench_median "$SCRATCH/times/tm-pass.us")" -v d="$(bench_median "$SCRATCH/times/tm-default.us")" -v p="$pb_med" \
+    'BEGIN { printf "  ratios of medians: tm-pass/pgbackrest %.2f   tm-default/pgbackrest %.2f (targets: tidemark <= 0.5, tm-default <= 0.25)\n", a/p, d/p }'
+echo "  load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ -n "$baseline_built" ]; then
     bl_med=$(bench_median "$SCRATCH/times/baseline.us")
     bl_version=$("$BASE_BIN" --version 2>/dev/null | head -n 1 || true)
