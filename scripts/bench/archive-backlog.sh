@@ -3,7 +3,7 @@
 # SEGMENTS ready segments while its archive_command fails (pgbench load, real WAL); it is
 # stopped and copied, once per tool. Each copy is started with its tool's archive_command and
 # timed until pg_wal/archive_status holds no .ready file. Two repositories, both required: a
-# local directory and S3 (one moto server over HTTPS on loopback, emptied between tools).
+# local directory and S3 (one moto server on loopback behind nginx for HTTPS, emptied between tools).
 #
 #   tidemark     archive_command 'tidemark wal-push --config C %p', the guide's configuration
 #                (a passphrase in the config; the archiver autostarts from the first push and
@@ -34,7 +34,7 @@ ROUNDS=${ROUNDS:-3}
 WORKERS=${WORKERS:-4}
 [ "$SEGMENTS" -ge 10 ] || tm_die "SEGMENTS must be at least 10"
 
-tm_ensure_packages "${TM_PACKAGES_BASE[@]}" pgbackrest
+tm_ensure_packages "${TM_PACKAGES_BASE[@]}" pgbackrest nginx-light
 tm_ensure_moto
 PGBIN=$(tm_pg_bin)
 if [ -n "${TIDEMARK_BIN:-}" ]; then
@@ -53,12 +53,14 @@ cd "$SCRATCH"
 SOCK=$SCRATCH/sock
 BIN=$SCRATCH/bin/tidemark
 MOTO_PID=""
+NGINX_PID=""
 RUN_DATA=""
 cleanup() {
     [ -z "$RUN_DATA" ] || tm_pg_stop "$RUN_DATA"
     tm_pg_stop "$SCRATCH/pg"
     pkill -f "^$BIN.* archiver" 2>/dev/null || true
     [ -z "$MOTO_PID" ] || kill "$MOTO_PID" 2>/dev/null || true
+    [ -z "$NGINX_PID" ] || kill "$NGINX_PID" 2>/dev/null || true
     cd /
     if [ "${KEEP:-0}" = 1 ]; then tm_log "scratch directory kept: $SCRATCH"; else rm -rf "$SCRATCH"; fi
 }
@@ -68,16 +70,49 @@ tm_as_pg mkdir -p "$SOCK" "$SCRATCH/conf" "$SCRATCH/times"
 mkdir -p "$SCRATCH/bin"
 install -m 0755 "$built" "$BIN"
 
-# --- S3: moto over HTTPS (pgBackRest speaks only HTTPS to S3) -----------------------------
+# --- S3: moto behind nginx for HTTPS ------------------------------------------------------
+# pgBackRest speaks only HTTPS to S3, and moto's own TLS (werkzeug) closes connections without
+# a close_notify, which OpenSSL 3 reports as "unexpected eof while reading". nginx terminates
+# TLS with keep-alive, as a real S3 endpoint does; Tidemark goes through the same nginx.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
     -addext subjectAltName=IP:127.0.0.1 -keyout "$SCRATCH/moto.key" -out "$SCRATCH/moto.crt" 2>/dev/null
 chmod 0644 "$SCRATCH/moto.crt"
-MOTO_PORT=$(tm_free_port)
+MOTO_HTTP_PORT=$(tm_free_port)
 if command -v moto_server >/dev/null 2>&1; then moto=(moto_server); else moto=(python3 -m moto.server); fi
-"${moto[@]}" -H 127.0.0.1 -p "$MOTO_PORT" -c "$SCRATCH/moto.crt" -k "$SCRATCH/moto.key" >"$SCRATCH/moto.log" 2>&1 &
+"${moto[@]}" -H 127.0.0.1 -p "$MOTO_HTTP_PORT" >"$SCRATCH/moto.log" 2>&1 &
 MOTO_PID=$!
-for _ in $(seq 1 100); do tm_port_busy "$MOTO_PORT" && break; sleep 0.1; done
-tm_port_busy "$MOTO_PORT" || { cat "$SCRATCH/moto.log" >&2; tm_die "moto did not start"; }
+MOTO_PORT=$(tm_free_port)
+mkdir -p "$SCRATCH/nginx"
+cat >"$SCRATCH/nginx/nginx.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $SCRATCH/nginx/nginx.pid;
+error_log $SCRATCH/nginx/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $SCRATCH/nginx/body;
+    proxy_temp_path $SCRATCH/nginx/proxy;
+    server {
+        listen 127.0.0.1:$MOTO_PORT ssl;
+        ssl_certificate $SCRATCH/moto.crt;
+        ssl_certificate_key $SCRATCH/moto.key;
+        client_max_body_size 0;
+        keepalive_requests 100000;
+        location / {
+            proxy_pass http://127.0.0.1:$MOTO_HTTP_PORT;
+            proxy_set_header Host \$http_host;
+            proxy_request_buffering off;
+            proxy_buffering off;
+        }
+    }
+}
+CONF
+nginx -c "$SCRATCH/nginx/nginx.conf" -p "$SCRATCH/nginx" >"$SCRATCH/nginx/stdout.log" 2>&1 &
+NGINX_PID=$!
+for _ in $(seq 1 100); do tm_port_busy "$MOTO_HTTP_PORT" && tm_port_busy "$MOTO_PORT" && break; sleep 0.1; done
+tm_port_busy "$MOTO_HTTP_PORT" || { cat "$SCRATCH/moto.log" >&2; tm_die "moto did not start"; }
+tm_port_busy "$MOTO_PORT" || { cat "$SCRATCH/nginx/error.log" "$SCRATCH/nginx/stdout.log" >&2; tm_die "nginx did not start"; }
 ENDPOINT=https://127.0.0.1:$MOTO_PORT
 export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_DEFAULT_REGION=us-east-1
 s3py() { # python3 snippet with `s3` a boto3 client
