@@ -189,12 +189,14 @@ tm_conf "$SCRATCH/conf/pass.json" "$SCRATCH/tm-pass-repo" "" '{ "autostart": fal
 tm_log "tidemark init (key file; passphrase)"
 tm_init "$SCRATCH/conf/keyfile.json"
 tm_init "$SCRATCH/conf/pass.json" passphrase
-# tm-default: a new repository and archiver socket per round, so the first push of each round
-# finds no archiver and starts one; the archiver of a finished round is stopped.
+# tm-default: a new repository and data directory per round, so the first push of each round
+# finds no archiver and starts one; the archiver of a finished round is stopped. The archiver
+# pushes only its own data directory's pg_wal files, and an autostarted one takes the directory
+# archive_command runs in: so each round has a data directory of its own (the stopped scratch
+# cluster's pg_control, the segments hard-linked into pg_wal, no .ready files), and its pushes
+# run there with %p = pg_wal/NAME, as PostgreSQL runs them.
 for r in $(seq 1 "$ROUNDS") 0; do
-    mkdir -p "$SCRATCH/archiver/r$r"; chmod 0700 "$SCRATCH/archiver/r$r"
-    tm_conf "$SCRATCH/conf/default-r$r.json" "$SCRATCH/tm-default-repo-r$r" "" \
-        "{ \"socketPath\": \"$SCRATCH/archiver/r$r/archiver.sock\", \"idleMinutes\": 2 }"
+    tm_conf "$SCRATCH/conf/default-r$r.json" "$SCRATCH/tm-default-repo-r$r" "" '{ "idleMinutes": 2 }'
     tm_init "$SCRATCH/conf/default-r$r.json" passphrase
 done
 stop_archivers() { pkill -f "^$BIN archiver" 2>/dev/null || true; pkill -f "^$BIN.* archiver" 2>/dev/null || true; }
@@ -206,6 +208,12 @@ fi
 
 # Nothing else runs while we time.
 tm_pg_stop "$PGDATA_DIR"
+for r in $(seq 1 "$ROUNDS") 0; do
+    d=$SCRATCH/data-r$r
+    mkdir -p "$d/global" "$d/pg_wal/archive_status"
+    cp "$PGDATA_DIR/global/pg_control" "$d/global/"
+    for s in "${SEGS[@]}"; do ln "$SCRATCH/segments/$s" "$d/pg_wal/$s"; done
+done
 
 # --- the three pushes ---------------------------------------------------------------------
 # push TOOL SEGMENT-PATH: the command PostgreSQL would run.
@@ -213,7 +221,10 @@ push() {
     case $1 in
         tidemark)   TIDEMARK_CONFIG=$SCRATCH/conf/keyfile.json "$BIN" wal-push "$2" ;;
         tm-pass)    BACKUP_ENCRYPTION_KEY=$PASSPHRASE TIDEMARK_CONFIG=$SCRATCH/conf/pass.json "$BIN" wal-push "$2" ;;
-        tm-default) BACKUP_ENCRYPTION_KEY=$PASSPHRASE TIDEMARK_CONFIG=$SCRATCH/conf/default-r$CURRENT_ROUND.json "$BIN" wal-push "$2" ;;
+        tm-default)
+            cd "$SCRATCH/data-r$CURRENT_ROUND"
+            BACKUP_ENCRYPTION_KEY=$PASSPHRASE TIDEMARK_CONFIG=$SCRATCH/conf/default-r$CURRENT_ROUND.json "$BIN" wal-push "pg_wal/${2##*/}"
+            local rc=$?; cd "$SCRATCH"; return $rc ;;
         baseline)   BACKUP_DIR=$SCRATCH/baseline-repo BACKUP_ENCRYPTION_KEY_FILE=$SCRATCH/tidemark.key "$BASE_BIN" wal-push "$2" ;;
         pgbackrest) "${PGBR[@]}" archive-push "$2" ;;
         cp)         cp "$2" "$SCRATCH/cp-dest/" && sync "$SCRATCH/cp-dest/${2##*/}" "$SCRATCH/cp-dest" ;;
