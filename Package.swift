@@ -134,11 +134,24 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
+        // The resident archiver's socket and inotify calls (sockaddr_un, SO_PEERCRED).
+        .target(name: "CTidemarkUnix"),
+        // The resident archiver: the queue's driver, the ready watcher, the socket, wal-push's client.
+        .target(
+            name: "TidemarkArchiver",
+            dependencies: [
+                "Tidemark", "TidemarkConfiguration", "TidemarkCore", "TidemarkSystem", "TidemarkPolicy", "TidemarkArchive",
+                "CTidemarkUnix",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         // The service: jobs, the scheduler and watchdog loops, notifications, metrics, HTTP.
         .target(
             name: "TidemarkServer",
             dependencies: [
-                "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkPolicy", "TidemarkNotify", "TidemarkAudit",
+                "Tidemark", "TidemarkArchiver", "TidemarkCore", "TidemarkSystem", "TidemarkPolicy", "TidemarkNotify", "TidemarkAudit",
                 "TidemarkRepository", "TidemarkArchive", "TidemarkRetention", "PostgresReplication",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -158,7 +171,7 @@ let package = Package(
             dependencies: [
                 "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy",
                 "TidemarkRetention", "TidemarkVerify", "TidemarkServer", "TidemarkNotify", "TidemarkAudit",
-                "CTidemarkSupport",
+                "TidemarkArchiver", "CTidemarkSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -250,6 +263,10 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(
+            name: "TidemarkArchiverTests",
+            dependencies: ["TidemarkArchiver", "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkTesting"],
+            swiftSettings: strict),
+        .testTarget(
             name: "TidemarkTests",
             dependencies: [
                 "Tidemark", "TidemarkTesting", "TidemarkS3", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive",
@@ -275,7 +292,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Tidemark", "TidemarkTesting", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive",
+                "Tidemark", "TidemarkArchiver", "TidemarkTesting", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive",
                 "TidemarkBackup",
             ],
             swiftSettings: strict),

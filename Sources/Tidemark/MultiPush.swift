@@ -32,19 +32,23 @@ package struct MultiPush {
     package let passphrase: Secret
     /// Hashed and scanned once for all the repositories.
     package let file: PreparedWALFile
+    /// Each repository opened once per engine and kept (the resident archiver) instead of
+    /// opened together with the file's object for this push (wal-push, one push per process).
+    package var keepOpen = false
 
     package func run() async throws -> [String] {
         let configuration = engine.configuration
         let specs = configuration.repositories
-        let (engine, passphrase, file) = (self.engine, self.passphrase, self.file)
+        let (engine, passphrase, file, keepOpen) = (self.engine, self.passphrase, self.file, self.keepOpen)
         let path = file.path
         let base = FileIO.basename(path)
         let results = await withTaskGroup(of: (Int, Result<(WALArchive, PushOutcome), TidemarkError>).self) { group in
             for (i, spec) in specs.enumerated() {
                 group.addTask {
                     do {
-                        let archive = try await engine.archiveForPush(spec, passphrase: passphrase,
-                                                                      name: file.name)
+                        let archive = keepOpen
+                            ? engine.archive(try await engine.open(spec, passphrase: passphrase), spec: spec)
+                            : try await engine.archiveForPush(spec, passphrase: passphrase, name: file.name)
                         return (i, .success((archive, try await archive.push(file))))
                     } catch {
                         return (i, .failure(TidemarkError.wrap(error, doing: "archive '\(base)' to repository '\(spec.name)'")))

@@ -9,6 +9,9 @@ package final class RepositorySet: Sendable {
     private struct State {
         var stores: [String: any ObjectStore] = [:]
         var opened: [String: Repository] = [:]
+        /// The repository config object as it was when the repository was opened (kept by
+        /// long-lived engines that check it has not been replaced since).
+        var configBytes: [String: [UInt8]] = [:]
     }
     private let state = Mutex(State())
 
@@ -31,4 +34,16 @@ package final class RepositorySet: Sendable {
     package func remember(_ repository: Repository, named name: String) {
         state.withLock { $0.opened[name] = repository }
     }
+
+    /// Forgets an opened repository (its config changed): the next use opens it again.
+    package func forget(named name: String) {
+        state.withLock {
+            $0.opened[name] = nil
+            $0.configBytes[name] = nil
+        }
+    }
+
+    package func configBytes(named name: String) -> [UInt8]? { state.withLock { $0.configBytes[name] } }
+
+    package func rememberConfigBytes(_ bytes: [UInt8], named name: String) { state.withLock { $0.configBytes[name] = bytes } }
 }

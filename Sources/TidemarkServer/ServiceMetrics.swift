@@ -20,6 +20,8 @@ public final class ServiceMetrics: Sendable {
         var fromSnapshot: [String: Set<[String]>] = [:]
         /// The last `pg_stat_archiver.failed_count` seen, to add only what is new.
         var serverFailedCount: Int64?
+        /// The resident archiver's count of ready files not yet durable, when it runs here.
+        var archiverBacklog: Int?
     }
     private let state = Mutex(State())
 
@@ -74,7 +76,8 @@ public final class ServiceMetrics: Sendable {
         }
         put("tidemark_up", [], snapshot.requiredRepositoriesRead ? 1 : 0)
         put("tidemark_rpo_seconds", [], snapshot.rpoSeconds)
-        put("tidemark_archive_backlog_segments", [], snapshot.archive.readySegments.map(Double.init))
+        let archiverBacklog = state.withLock { $0.archiverBacklog }
+        put("tidemark_archive_backlog_segments", [], (archiverBacklog ?? snapshot.archive.readySegments).map(Double.init))
         put("tidemark_archive_segments_behind", [], snapshot.archive.segmentsBehind.map(Double.init))
         for r in snapshot.repositories {
             let repo = ("repository", r.name)
@@ -136,6 +139,13 @@ public final class ServiceMetrics: Sendable {
     public func recordRehearsal(rto: Double, at: Date) {
         gauge("tidemark_rehearsal_last_rto_seconds", []).set(rto)
         gauge("tidemark_rehearsal_last_success_timestamp_seconds", []).set(at.timeIntervalSince1970)
+    }
+
+    /// The resident archiver (running in this service) counts the ready files not yet durable
+    /// (docs/archiver.md); the gauge shows that instead of the `.ready` count, at once.
+    public func recordArchiverBacklog(_ count: Int) {
+        state.withLock { $0.archiverBacklog = count }
+        gauge("tidemark_archive_backlog_segments", []).set(Double(count))
     }
 
     /// An archiving failure the service saw itself (beyond what pg_stat_archiver says).

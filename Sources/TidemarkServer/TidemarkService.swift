@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Tidemark
+import TidemarkArchiver
 import TidemarkCore
 import TidemarkNotify
 import TidemarkSystem
@@ -35,12 +36,19 @@ public struct TidemarkService: Sendable {
             MetricsHTTPServer.healthReason(latest.value, now: c.now().timeIntervalSince1970,
                                            maxAge: max(300, 3 * s.checkInterval.seconds))
         }, logger: c.logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: SchedulerLoop(context: c)),
+            .init(service: watchdog),
+            .init(service: http),
+        ]
+        if let archiver = try ResidentArchiver.forService(engine: c.engine, dataDirectory: s.dataDirectory, logger: c.logger) {
+            archiver.reportBacklog { metrics.recordArchiverBacklog($0) }
+            // Its end (another archiver holds the lock, the data directory went away) is logged
+            // and leaves the rest of the service running.
+            services.append(.init(service: archiver, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: SchedulerLoop(context: c)),
-                .init(service: watchdog),
-                .init(service: http),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: c.logger))
         c.logger.notice("service started", metadata: [

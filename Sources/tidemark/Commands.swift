@@ -79,10 +79,15 @@ struct WALFetchCommand: AsyncParsableCommand {
 enum ArchiveCommands {
     static func push(config: String?, stanza: String?, path: String) async throws {
         try await Tidemark_run("wal-push") {
-            // The file's SHA-256 and WAL scan start now, on threads of their own, and run while
-            // the configuration is read and the repository opened.
-            let prepared = PreparedWALFile.start(path: path)
             let configuration = try ConfigurationLoader.load(configPath: config, stanza: stanza, environment: ProcessEnvironment.current())
+            // The resident archiver first: no key unwrapped, no repository opened.
+            if let notices = await ArchiverHandOff.ask(configuration, path: path) {
+                for notice in notices { writeStderr(notice + "\n") }
+                return
+            }
+            // The file's SHA-256 and WAL scan start now, on threads of their own, and run while
+            // the repository is opened.
+            let prepared = PreparedWALFile.start(path: path)
             for notice in try await Engine(configuration, logger: makeLogger()).walPush(path: path, prepared: prepared) { writeStderr(notice + "\n") }
         }
     }

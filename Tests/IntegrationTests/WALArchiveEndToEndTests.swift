@@ -108,7 +108,9 @@ extension PostgreSQLIntegration {
             #expect(!fetch.stderrText.isEmpty, "a wrong key must be explained on stderr")
             #expect(!fetch.stderrText.contains(wrongKeyText) && !fetch.stdoutText.contains(wrongKeyText), "the key was printed")
             #expect(!FileManager.default.fileExists(atPath: destination), "wal-fetch with the wrong key created \(destination)")
-            let push = try await wrongKey.run("wal-push", server.walDirectory + "/" + sample)
+            // As PostgreSQL runs it (in the data directory, %p relative): the archiver that
+            // the server's own pushes autostarted holds the right key and must not answer durable.
+            let push = try await wrongKey.run("wal-push", "pg_wal/" + sample, currentDirectory: server.dataDirectory)
             #expect((1...125).contains(push.exitCode), "wal-push with the wrong key: \(push)")
 
             // Still no archiving failures after all that, and the right key still works.

@@ -15,6 +15,7 @@ struct ModuleLayeringTests {
         ["TidemarkArchive", "TidemarkBackup", "TidemarkAudit"],
         ["TidemarkRetention", "TidemarkVerify", "TidemarkConfiguration"],
         ["Tidemark"],
+        ["TidemarkArchiver"],
         ["TidemarkServer"],
         ["tidemark"],
     ]
