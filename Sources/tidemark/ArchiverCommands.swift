@@ -43,15 +43,18 @@ enum ArchiverHandOff {
                                                            dataDirectory: dataDirectory, tempDirectory: configuration.tempDirectory) else { return nil }
         let outcome = await ArchiverClient.ask(settings: settings, configuration: configuration, path: absolutePath,
                                                pushSeconds: configuration.ioTimeoutSeconds * 2 + 30)
+        let logger = makeLogger()
         switch outcome {
         case .durable(let notices):
+            logger.debug("wal-push answered by the archiver", metadata: ["wal.file": "\(FileIO.basename(path))", "socket": "\(settings.socketPath)"])
             return notices
         case .absent:
-            if settings.autostart && PrefetchSpool.isDataDirectory(dataDirectory) {
-                spawnArchiver(configuration, dataDirectory: dataDirectory)
-            }
+            let start = settings.autostart && PrefetchSpool.isDataDirectory(dataDirectory)
+            if start { spawnArchiver(configuration, dataDirectory: dataDirectory) }
+            logger.debug("wal-push pushes itself: no archiver", metadata: ["wal.file": "\(FileIO.basename(path))", "autostart": "\(start)"])
             return nil
-        case .noAnswer, .failed:
+        case .noAnswer(let reason), .failed(let reason):
+            logger.debug("wal-push pushes itself", metadata: ["wal.file": "\(FileIO.basename(path))", "reason": "\(reason)"])
             return nil
         }
     }

@@ -131,6 +131,9 @@ extension PostgreSQLIntegration {
                 times.append(Double(push.duration.components.attoseconds) / 1e15 + Double(push.duration.components.seconds) * 1000)
             }
             times.sort()
+            let answered = try await tidemark.run("wal-push", "pg_wal/" + sample, environment: ["TIDEMARK_LOG_LEVEL": "debug"], currentDirectory: data)
+            #expect(answered.exitCode == 0 && answered.stderrText.contains("wal-push answered by the archiver"), "\(answered)")
+            #expect(!answered.stderrText.contains("repository opened"), "the fast path opened a repository: \(answered.stderrText)")
             print("archiver fast path: wal-push of a durable segment, median \(times[times.count / 2]) ms of \(times.count) (process start included, as the test runner measures it)")
 
             // Another uid is refused on the socket (the tests run as root, the server as postgres).
@@ -149,8 +152,9 @@ extension PostgreSQLIntegration {
             let wrongKeyFile = scratch.child("wrong.key")
             try RepositoryFixture.writeKey(to: wrongKeyFile, owner: user)
             let wrongKey = tidemark.with(environment: ["BACKUP_ENCRYPTION_KEY_FILE": wrongKeyFile])
-            let push = try await wrongKey.run("wal-push", "pg_wal/" + sample, currentDirectory: data)
+            let push = try await wrongKey.run("wal-push", "pg_wal/" + sample, environment: ["TIDEMARK_LOG_LEVEL": "debug"], currentDirectory: data)
             #expect((1...125).contains(push.exitCode), "wal-push with the wrong key beside a running archiver: \(push)")
+            #expect(push.stderrText.contains("different configuration"), "the archiver must refuse another key: \(push.stderrText)")
             #expect(push.stderrText.lowercased().contains("key"), "\(push.stderrText)")
         }
     }
