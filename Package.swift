@@ -27,6 +27,8 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // XXH3-128, the plaintext checksum of WAL objects (docs/format.md).
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         // Headers only (no pkg-config, so nothing links libpq): CLibPQLazy loads it on demand.
         .systemLibrary(name: "CLibPQ", providers: [.apt(["libpq-dev"])]),
 
@@ -41,7 +43,7 @@ let package = Package(
         .target(
             name: "TidemarkCodec",
             dependencies: [
-                "TidemarkCore", "TidemarkSystem", "CLZ4", "CZstd", "CZlib",
+                "TidemarkCore", "TidemarkSystem", "CLZ4", "CZstd", "CZlib", "CXXHash",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],
@@ -59,6 +61,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

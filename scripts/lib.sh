@@ -19,7 +19,7 @@
 #   tm_wait_archived SOCKDIR PORT SEGMENT TIMEOUT_S   until pg_stat_archiver has SEGMENT
 
 # shellcheck disable=SC2034 # used by the scripts that source this file
-TM_PACKAGES_BASE=(postgresql-15 libpq-dev liblz4-dev libzstd-dev zlib1g-dev pkg-config curl openssl)
+TM_PACKAGES_BASE=(postgresql-15 libpq-dev liblz4-dev libzstd-dev zlib1g-dev libxxhash-dev pkg-config curl openssl)
 
 tm_log() { printf '==> %s\n' "$*" >&2; }
 tm_die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }

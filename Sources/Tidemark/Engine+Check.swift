@@ -84,6 +84,7 @@ extension Engine {
             }
         }
         guard !opened.isEmpty else { return results }
+        if let (_, first) = opened.first, let cost = await keyCostResult(first, passphrase: passphrase) { results.append(cost) }
         if let alerts = try? await outstandingAlerts(repositories: opened, removeResolved: true), !alerts.isEmpty {
             let byRepository = Dictionary(grouping: alerts, by: \.repository)
             for (name, missed) in byRepository.sorted(by: { $0.key < $1.key }) {

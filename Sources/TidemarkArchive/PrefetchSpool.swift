@@ -19,7 +19,7 @@ import TidemarkRepository
 /// <spool>/<segment>           the plaintext segment, authenticated when fetched, fsynced
 /// <spool>/<segment>.meta      JSON sidecar, MAC'd under the repository's data key: stanza,
 ///                             repository, object key, the object's envelope salt and size,
-///                             plaintext length and SHA-256
+///                             plaintext length and XXH3-128 (computed as it was written)
 /// <spool>/request             "<segment> <segment size>": the last segment wal-fetch served
 /// <spool>/inflight            the segment the prefetcher is fetching now
 /// <spool>/lock                flock(2)ed by the one running prefetcher
@@ -33,8 +33,8 @@ import TidemarkRepository
 ///   location, object key and file name (a different timeline is a different name);
 /// - the repository still holds an object under that key with the same size and the same
 ///   envelope salt (32 random bytes per written object: a replaced object has a new one);
-/// - the spooled bytes have the plaintext length and SHA-256 recorded from the authenticated
-///   trailer (a flipped bit in the spool is caught).
+/// - the spooled bytes have the plaintext length and the XXH3-128 recorded when the
+///   authenticated plaintext was written to the spool (a flipped bit in the spool is caught).
 public struct PrefetchSpool: Sendable {
     public let path: String
     /// At most this many segments are kept (the prefetch window).
@@ -65,7 +65,9 @@ public struct PrefetchSpool: Sendable {
     // MARK: sidecar
 
     package struct Sidecar: Codable, Equatable {
-        package var version = 1
+        /// 2 since the sidecar records XXH3-128 (`xxh3`) where it recorded SHA-256; a version 1
+        /// entry is refused (deleted, fetched again).
+        package var version = 2
         package var stanza: String
         package var repository: String
         package var keyID: String
@@ -74,7 +76,7 @@ public struct PrefetchSpool: Sendable {
         package var objectSize: Int64
         package var salt: String
         package var length: UInt64
-        package var sha256: String
+        package var xxh3: String
         package var mac = ""
 
         package func canonicalBytes() throws -> [UInt8] {
@@ -115,6 +117,7 @@ public struct PrefetchSpool: Sendable {
         var segmentHeader: WALLongPageHeader?
         var salt: [UInt8]?
         var keyID: [UInt8]?
+        let hasher = XXH3Hasher()
         let trailer = try await archive.decodeStream(reader, expecting: file, inspect: { decoder in
             if salt == nil, let header = decoder.header {
                 salt = header.salt
@@ -125,6 +128,7 @@ public struct PrefetchSpool: Sendable {
                 segmentHeader = try WALLongPageHeader.validate(segment: chunk.prefix(WALLongPageHeader.size), count: chunk.count,
                                                                named: name, checkSize: false)
             }
+            chunk.withUnsafeBytes { hasher.update($0) }
             try out.write(chunk)
         }
         guard let salt, let keyID, let segmentHeader, trailer.length == UInt64(segmentHeader.segmentSize) else {
@@ -138,7 +142,7 @@ public struct PrefetchSpool: Sendable {
         try out.commit()
         var sidecar = Sidecar(stanza: archive.stanza, repository: archive.location, keyID: hexString(keyID), objectKey: key,
                               name: name.description, objectSize: size, salt: hexString(salt), length: trailer.length,
-                              sha256: trailer.sha256Hex)
+                              xxh3: hexString(hasher.finalize()))
         sidecar.mac = hexString(archive.repository.key.mac(try sidecar.canonicalBytes(), purpose: Sidecar.macPurpose))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -187,7 +191,7 @@ public struct PrefetchSpool: Sendable {
                     remove(name.description)
                     return .refused("unable to move it: \(String(cString: strerror(errno)))")
                 }
-                guard hexString(sha256Digest(bytes)) == (try readSidecar(name.description)?.sha256) else {
+                guard hexString(bytes.withUnsafeBytes { XXH3Hasher.hash($0) }) == (try readSidecar(name.description)?.xxh3) else {
                     remove(name.description)
                     return .refused("its content changed")
                 }
@@ -217,7 +221,7 @@ public struct PrefetchSpool: Sendable {
             return "its sidecar does not authenticate under this repository's key"
         }
         let key = RepositoryLayout.wal(archive.stanza, name)
-        guard sidecar.version == 1, sidecar.stanza == archive.stanza, sidecar.repository == archive.location,
+        guard sidecar.version == 2, sidecar.stanza == archive.stanza, sidecar.repository == archive.location,
               sidecar.objectKey == key, sidecar.name == name.description, sidecar.keyID == archive.repository.key.idHex else {
             return "it was fetched for another stanza, repository or file"
         }
@@ -229,10 +233,8 @@ public struct PrefetchSpool: Sendable {
         // Mapped, not read: the file is in the page cache, and a fresh 16 MiB buffer costs more
         // in page faults than the hashing.
         let file = try LocalFile(path: data)
-        var hasher = ContentHasher()
-        hasher.update(file.bytes)
-        guard UInt64(file.size) == sidecar.length, hexString(hasher.finalize()) == sidecar.sha256 else {
-            return "its content does not match the SHA-256 recorded when it was fetched"
+        guard UInt64(file.size) == sidecar.length, hexString(XXH3Hasher.hash(file.bytes)) == sidecar.xxh3 else {
+            return "its content does not match the XXH3-128 recorded when it was fetched"
         }
         return nil
     }

@@ -6,13 +6,14 @@ import TidemarkSystem
 import TidemarkRepository
 
 /// The part of `wal-push` that needs no repository, started as soon as the command has its
-/// path: the file is mapped, and its SHA-256 and WAL facts are computed on threads of their own
-/// while the configuration is read, the repository key unwrapped (scrypt) and the stanza
-/// checked. The SHA-256 is a push's longest single task (about 9 ms per 16 MiB with SHA-NI);
-/// started first it is done by the time the chunks are sealed, instead of after them.
+/// path: the file is mapped, and its XXH3-128 (the checksum WAL objects carry, docs/format.md)
+/// and WAL facts are computed on threads of their own while the configuration is read, the
+/// repository key unwrapped (scrypt) and the stanza checked; started first they are done by
+/// the time the chunks are sealed, instead of after them.
 ///
-/// Computed once, it serves every repository of a push (`MultiPush`) and the comparison with a
-/// copy archived before. `start` returns nil when the path is not a readable WAL file; the
+/// Computed once, the checksum serves every repository of a push (`MultiPush`) and the
+/// comparison with a copy archived before. The SHA-256 (a conflict names it; objects archived
+/// before XXH3-128 carry it) is computed only when asked for. `start` returns nil when the path is not a readable WAL file; the
 /// push then reports the problem in its own words.
 public final class PreparedWALFile: Sendable {
     public let path: String
@@ -20,17 +21,14 @@ public final class PreparedWALFile: Sendable {
     package let file: LocalFile
     private let digest: ThreadFuture<[UInt8]>
     private let facts: ThreadFuture<WALSummaryFacts?>
+    private let sha256Digest: Mutex<ThreadFuture<[UInt8]>?> = Mutex(nil)
 
     private init(path: String, name: WALFileName, file: LocalFile) {
         self.path = path
         self.name = name
         self.file = file
         // The closures hold the file, so its mapping outlives them whatever becomes of `self`.
-        digest = ThreadFuture {
-            var hasher = ContentHasher()
-            hasher.update(file.bytes)
-            return hasher.finalize()
-        }
+        digest = ThreadFuture { XXH3Hasher.hash(file.bytes) }
         facts = ThreadFuture { [name] in Self.scanFacts(file.bytes, name: name) }
     }
 
@@ -48,8 +46,34 @@ public final class PreparedWALFile: Sendable {
     /// As `open`, or nil; the push then reports the problem itself.
     public static func start(path: String) -> PreparedWALFile? { try? open(path: path) }
 
-    /// The SHA-256 of the whole file.
-    package func sha256() async -> [UInt8] { await digest.value() }
+    /// The XXH3-128 of the whole file (canonical form), the checksum its WAL object carries.
+    package func xxh3() async -> [UInt8] { await digest.value() }
+
+    /// The file's checksum of `kind`: XXH3-128 from the thread started with the push, SHA-256
+    /// computed on first use (rare: a conflict, or a copy archived before XXH3-128).
+    package func digest(_ kind: PlaintextDigestKind) async -> [UInt8] {
+        switch kind {
+        case .xxh3: await xxh3()
+        case .sha256: await sha256()
+        case .none: []
+        }
+    }
+
+    /// The SHA-256 of the whole file, computed on a thread on first use.
+    package func sha256() async -> [UInt8] {
+        let future = sha256Digest.withLock { f in
+            if let f { return f }
+            let file = self.file
+            let made = ThreadFuture {
+                var hasher = ContentHasher()
+                hasher.update(file.bytes)
+                return hasher.finalize()
+            }
+            f = made
+            return made
+        }
+        return await future.value()
+    }
 
     /// The WAL facts of a segment or `.partial` whose header is a WAL header; nil otherwise.
     package func walFacts() async -> WALSummaryFacts? { await facts.value() }
@@ -71,6 +95,7 @@ public final class PreparedWALFile: Sendable {
     private func settle() async {
         _ = await digest.value()
         _ = await facts.value()
+        if let sha = sha256Digest.withLock({ $0 }) { _ = await sha.value() }
     }
 
     package static func scanFacts(_ bytes: UnsafeRawBufferPointer, name: WALFileName) -> WALSummaryFacts? {

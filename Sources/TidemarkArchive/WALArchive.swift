@@ -166,7 +166,7 @@ public struct WALArchive: Sendable {
     /// Encrypts the file into `key` (if absent).
     ///
     /// The chunks of each 16 MiB batch are compressed and sealed on all cores straight from the
-    /// file's mapping; the plaintext SHA-256 comes from `prepared`, whose thread has been at it
+    /// file's mapping; the plaintext XXH3-128 comes from `prepared`, whose thread has been at it
     /// since the command started. The temporary object is created while the WAL scan that
     /// `summary` waits for may still run. The frames go to the store as they are, not copied
     /// into one buffer first, and in as few calls as memory allows (`writeBatchBytes`): a
@@ -182,7 +182,7 @@ public struct WALArchive: Sendable {
         do {
             var encoder = EnvelopeWriter(key: repository.key, kind: Self.objectKind(name), compression: compression,
                                          level: compressionLevel, chunkSize: chunkSize, summary: WALSummary.encode(await summary()),
-                                         batchChunks: 16, hashesInput: false)
+                                         batchChunks: 16, digest: .xxh3, hashesInput: false)
             var pieces = [encoder.start()]
             var pending = pieces[0].count
             let bytes = file.bytes
@@ -200,47 +200,12 @@ public struct WALArchive: Sendable {
                 }
                 offset = end
             }
-            pieces += encoder.finishFrames(plaintextSHA256: await prepared.sha256()).frames
+            pieces += encoder.finishFrames(plaintextDigest: await prepared.xxh3()).frames
             return try await writer.commit(ifAbsent: true, afterWriting: pieces)
         } catch {
             await writer.abort()
             throw TidemarkError.wrap(error, doing: "archive '\(name)' to '\(location)'")
         }
-    }
-
-    /// Something is stored under `key` already: same content → success, else a conflict.
-    package func compareExisting(key: String, prepared: PreparedWALFile, summary: WALSummary,
-                         segmentSize: WALSegmentSize?) async throws -> PushOutcome {
-        let name = prepared.name
-        let local = await prepared.sha256()
-        let existing: EnvelopeTrailer
-        do {
-            guard let reader = try await store.openReader(key) else {
-                throw TidemarkError(.io, "'\(location)/\(key)' disappeared while it was being compared")
-            }
-            existing = try await decodeStream(reader) { _ in }
-        } catch let e as TidemarkError {
-            throw e
-        } catch let e as EnvelopeError {
-            if !e.isDamage { throw TidemarkError.wrap(e, doing: "compare with the archived '\(name)'") }
-            throw TidemarkError(.corrupt, "the archived copy of '\(name)' at '\(location)/\(key)' is damaged (\(e)); the file in pg_wal is intact",
-                                hints: ["move the damaged object aside (mv '\(location)/\(key)' '\(location)/\(key).damaged'); PostgreSQL will archive the segment again on its next retry"])
-        } catch {
-            throw TidemarkError.wrap(error, doing: "compare with the archived '\(name)'")
-        }
-        if existing.sha256 == local { return .alreadyArchived }
-        if case .partial(let segment) = name {
-            // Two recoveries that branched off the same segment each archive a .partial of it.
-            // Recovery never reads .partial files; keep both rather than block archiving.
-            let alt = RepositoryLayout.alternatePartial(stanza, segment, sha256Hex: hexString(local))
-            if try await objectExists(alt) { return .storedAlongside(key: alt) }
-            _ = try await write(prepared, key: alt) { await withFacts(summary, prepared: prepared, segmentSize: segmentSize) }
-            return .storedAlongside(key: alt)
-        }
-        throw TidemarkError(.conflict,
-                            "'\(name)' is already archived in '\(location)' with different content: archived SHA-256 \(existing.sha256Hex), this file's SHA-256 \(hexString(local))",
-                            hints: ["two servers are archiving the same timeline: a split brain, or a standby promoted without a new timeline, or two clusters sharing stanza '\(stanza)'",
-                                    "nothing was overwritten; stop the second writer, then compare both copies before deciding which history to keep"])
     }
 
     // MARK: fetch

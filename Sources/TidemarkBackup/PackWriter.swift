@@ -33,7 +33,7 @@ package final class PackWriter {
         self.name = name
         self.pool = pool
         let envelope = EnvelopeWriter(key: repositoryKey, kind: .backupData, compression: compression, level: level,
-                                      chunkSize: 1 << 20, batchChunks: 16, plaintextDigest: false)
+                                      chunkSize: 1 << 20, batchChunks: 16, digest: .none)
         let writer = try await store.makeWriter(key)
         encoder = PackEncoder(envelope: envelope, writer: writer)
         fill = pool.take()

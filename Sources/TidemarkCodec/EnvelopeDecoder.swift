@@ -24,7 +24,7 @@ public struct EnvelopeDecoder {
     private var summaryDone = false
     private var counter: UInt64 = 0
     private var length: UInt64 = 0
-    private var hasher = SHA256()
+    private var hasher: PlaintextHasher?
     public private(set) var trailer: EnvelopeTrailer?
     /// Authenticate only: every frame's GCM tag, the chunk count and the plaintext length (from
     /// each chunk's raw length) are checked, but chunks are not decompressed and the content's
@@ -75,6 +75,7 @@ public struct EnvelopeDecoder {
             key = repositoryKey.objectKey(salt: parsed.salt)
             offset += EnvelopeHeader.size
             summaryDone = parsed.summaryFrameLength == 0
+            hasher = PlaintextHasher(parsed.digestKind)
         }
         guard let header, let key else { return .needInput }
         if !summaryDone {
@@ -95,10 +96,11 @@ public struct EnvelopeDecoder {
             guard declaredCount == counter, declaredLength == length else {
                 throw .corrupt("trailer declares \(declaredLength) bytes in \(declaredCount) chunks, read \(length) in \(counter)")
             }
-            let declaredDigest = Array(plain[16..<48])
-            let digest = authenticateOnly ? declaredDigest : header.hasDigest ? Array(hasher.finalize()) : [UInt8](repeating: 0, count: 32)
-            guard digest == declaredDigest else { throw .corrupt("SHA-256 of the content does not match the trailer") }
-            let done = EnvelopeTrailer(length: length, chunkCount: counter, sha256: digest)
+            let kind = header.digestKind
+            let declaredDigest = try EnvelopeTrailer.digest(field: plain[16..<48], kind: kind)
+            let digest = authenticateOnly ? declaredDigest : hasher?.finalize() ?? []
+            guard digest == declaredDigest else { throw .corrupt("\(kind.label) of the content does not match the trailer") }
+            let done = EnvelopeTrailer(length: length, chunkCount: counter, digestKind: kind, digest: digest)
             trailer = done
             guard available == 0 else { throw .corrupt("bytes after the trailer") }
             return .finished(done)
@@ -133,7 +135,7 @@ public struct EnvelopeDecoder {
             throw .corrupt("chunk \(counter) has unknown mode")
         }
         guard !data.isEmpty, data.count <= header.chunkSize else { throw .corrupt("chunk \(counter) size") }
-        if header.hasDigest { hasher.update(data: data) }
+        hasher?.update(data)
         counter += 1
         length += UInt64(data.count)
         return .chunk(data)

@@ -37,11 +37,25 @@ public struct EnvelopeHeader: Hashable, Sendable {
     public var salt: [UInt8]
     /// Bytes of the summary frame that follows the header (0 when the object has none).
     public var summaryFrameLength: Int
-    /// Flag bits (byte 68). Bit 0: the trailer carries no SHA-256 of the plaintext (all zero);
-    /// used for backup packs, whose content the catalog's per-file SHA-256 covers.
+    /// Flag bits (byte 68). Bit 0: the trailer carries no checksum of the plaintext (all zero);
+    /// used for backup packs, whose content the catalog's per-file SHA-256 covers. Bit 1: the
+    /// trailer carries XXH3-128 of the plaintext (16 bytes, then 16 zero bytes) instead of its
+    /// SHA-256; WAL objects. Neither: SHA-256. Both: invalid.
     public var flags: UInt8 = 0
     public static let flagNoDigest: UInt8 = 0x01
-    public var hasDigest: Bool { flags & Self.flagNoDigest == 0 }
+    public static let flagXXH3: UInt8 = 0x02
+    public var hasDigest: Bool { digestKind != .none }
+    public var digestKind: PlaintextDigestKind {
+        get { flags & Self.flagNoDigest != 0 ? .none : flags & Self.flagXXH3 != 0 ? .xxh3 : .sha256 }
+        set {
+            flags &= ~(Self.flagNoDigest | Self.flagXXH3)
+            switch newValue {
+            case .none: flags |= Self.flagNoDigest
+            case .sha256: break
+            case .xxh3: flags |= Self.flagXXH3
+            }
+        }
+    }
 
     public func encoded() -> [UInt8] {
         var b = Self.magic
@@ -91,7 +105,10 @@ public struct EnvelopeHeader: Hashable, Sendable {
             throw .corrupt("summary length \(summaryFrameLength)")
         }
         flags = b[68]
-        guard flags & ~Self.flagNoDigest == 0 else { throw .unsupportedAlgorithm("header flags 0x\(String(flags, radix: 16))") }
+        guard flags & ~(Self.flagNoDigest | Self.flagXXH3) == 0 else { throw .unsupportedAlgorithm("header flags 0x\(String(flags, radix: 16))") }
+        guard flags & (Self.flagNoDigest | Self.flagXXH3) != (Self.flagNoDigest | Self.flagXXH3) else {
+            throw .corrupt("header flags 0x\(String(flags, radix: 16)) ask for no checksum and XXH3-128 at once")
+        }
         guard b[69..<80].allSatisfy({ $0 == 0 }) else { throw .corrupt("reserved header bytes are not zero") }
     }
 }
@@ -105,8 +122,10 @@ enum FrameType: UInt8 {
 /// Frame header: type u8, sealed length u32 LE.
 let frameHeaderSize = 5
 let tagSize = 16
-/// Trailer plaintext: length u64, chunk count u64, SHA-256.
+/// Trailer plaintext: length u64, chunk count u64, the 32-byte digest field (SHA-256, or
+/// XXH3-128 and 16 zero bytes, or 32 zero bytes: the header's flags say which).
 let trailerSize = 48
+let digestFieldSize = 32
 
 func nonce(counter: UInt64, type: FrameType) -> AES.GCM.Nonce {
     var n = [UInt8](repeating: 0, count: 12)
@@ -120,8 +139,34 @@ func nonce(counter: UInt64, type: FrameType) -> AES.GCM.Nonce {
 public struct EnvelopeTrailer: Hashable, Sendable {
     public var length: UInt64
     public var chunkCount: UInt64
-    public var sha256: [UInt8]
-    public var sha256Hex: String { hexString(sha256) }
+    public var digestKind: PlaintextDigestKind
+    /// The plaintext's checksum, `digestKind.size` bytes (empty for `.none`).
+    public var digest: [UInt8]
+    public var digestHex: String { hexString(digest) }
+    /// The SHA-256 of the plaintext when that is what the object carries (objects other than
+    /// WAL, and WAL objects written before XXH3-128).
+    public var sha256: [UInt8]? { digestKind == .sha256 ? digest : nil }
+    public var sha256Hex: String? { sha256.map(hexString) }
+
+    public init(length: UInt64, chunkCount: UInt64, digestKind: PlaintextDigestKind, digest: [UInt8]) {
+        self.length = length
+        self.chunkCount = chunkCount
+        self.digestKind = digestKind
+        self.digest = digest
+    }
+
+    /// Parses the 32-byte digest field; throws when the bytes past the checksum are not zero.
+    static func digest(field: ArraySlice<UInt8>, kind: PlaintextDigestKind) throws(EnvelopeError) -> [UInt8] {
+        guard field.dropFirst(kind.size).allSatisfy({ $0 == 0 }) else {
+            throw .corrupt("the trailer's digest field has bytes past its \(kind.label)")
+        }
+        return Array(field.prefix(kind.size))
+    }
+
+    /// The 32-byte digest field for `digest`.
+    static func field(_ digest: [UInt8]) -> [UInt8] {
+        digest + [UInt8](repeating: 0, count: digestFieldSize - digest.count)
+    }
 }
 
 @inline(__always)

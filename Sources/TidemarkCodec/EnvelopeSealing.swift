@@ -62,6 +62,6 @@ public struct SharedBuffer: @unchecked Sendable {
 
 final class HasherBox: @unchecked Sendable {
     // Mutated by exactly one iteration of concurrentPerform.
-    var hasher: SHA256
-    init(_ h: SHA256) { hasher = h }
+    var hasher: PlaintextHasher
+    init(_ h: PlaintextHasher) { hasher = h }
 }

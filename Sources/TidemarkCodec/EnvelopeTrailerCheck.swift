@@ -6,7 +6,7 @@ import TidemarkSystem
 /// so damage inside the object is found only when it is read (wal-fetch, verify); truncation,
 /// which removes the final frame, is found here.
 public enum EnvelopeTrailerCheck {
-    /// Bytes of the final frame: frame header, sealed trailer (length, chunk count, SHA-256), tag.
+    /// Bytes of the final frame: frame header, sealed trailer (length, chunk count, digest field), tag.
     public static let finalFrameSize = frameHeaderSize + trailerSize + tagSize
 
     /// Authenticates `tail` (the object's last `finalFrameSize` bytes) as the final frame of
@@ -41,6 +41,8 @@ public enum EnvelopeTrailerCheck {
         guard length == expectedLength, chunks == count else {
             throw .corrupt("trailer declares \(length) bytes in \(chunks) chunks, expected \(expectedLength) in \(count)")
         }
-        return EnvelopeTrailer(length: length, chunkCount: chunks, sha256: Array(plain[16..<48]))
+        let kind = header.digestKind
+        return EnvelopeTrailer(length: length, chunkCount: chunks, digestKind: kind,
+                               digest: try EnvelopeTrailer.digest(field: plain[16..<48], kind: kind))
     }
 }

@@ -6,9 +6,10 @@ import TidemarkSystem
 /// Input is cut into `chunkSize` pieces; pieces are compressed and sealed in parallel batches,
 /// so memory stays at about `batchChunks × chunkSize` whatever the object's size. Not thread-safe.
 ///
-/// The plaintext SHA-256 is computed alongside, unless the caller computes it itself
-/// (`hashesInput: false`, as `wal-push` does while it opens the repository) and hands it to
-/// `finish(plaintextSHA256:)`.
+/// The plaintext's checksum (`digest`: SHA-256 by default, XXH3-128 for WAL objects, none for
+/// backup packs) is computed alongside, unless the caller computes it itself (`hashesInput:
+/// false`, as `wal-push` does while it opens the repository) and hands it to
+/// `finish(plaintextDigest:)`.
 public struct EnvelopeWriter {
     public let header: EnvelopeHeader
     private let key: SymmetricKey
@@ -18,13 +19,13 @@ public struct EnvelopeWriter {
     private var pending: [UInt8] = []
     private var counter: UInt64 = 0
     private var length: UInt64 = 0
-    private var hasher = SHA256()
+    private var hasher: PlaintextHasher
     private let hashesInput: Bool
     private var summaryFrame: [UInt8] = []
 
     public init(key repositoryKey: RepositoryKey, kind: ObjectKind, compression: CompressionAlgorithm,
                 level: Int32? = nil, chunkSize: Int = 1 << 20, summary: [UInt8]? = nil, batchChunks: Int = 16,
-                plaintextDigest: Bool = true, hashesInput: Bool = true) {
+                digest: PlaintextDigestKind = .sha256, hashesInput: Bool = true) {
         precondition(chunkSize > 0 && chunkSize <= EnvelopeHeader.maxChunkSize)
         let salt = randomBytes(32)
         let objectKey = repositoryKey.objectKey(salt: salt)
@@ -32,9 +33,10 @@ public struct EnvelopeWriter {
         precondition(summaryLength <= EnvelopeHeader.maxSummaryFrame, "summary too large")
         var header = EnvelopeHeader(compression: compression, kind: kind, chunkSize: chunkSize,
                                     keyID: repositoryKey.id, salt: salt, summaryFrameLength: summaryLength)
-        if !plaintextDigest { header.flags |= EnvelopeHeader.flagNoDigest }
+        header.digestKind = digest
         self.header = header
-        self.hashesInput = plaintextDigest && hashesInput
+        self.hashesInput = digest != .none && hashesInput
+        hasher = PlaintextHasher(digest)
         key = objectKey
         aad = header.encoded()
         self.level = level ?? compression.defaultLevel
@@ -83,32 +85,33 @@ public struct EnvelopeWriter {
         bytes.withUnsafeBytes { write($0) }
     }
 
-    /// Seals what is pending and the final frame. `plaintextSHA256` is the SHA-256 of all the
-    /// bytes written, required when the writer was made with `hashesInput: false` (and a digest),
-    /// ignored otherwise.
-    public mutating func finish(plaintextSHA256: [UInt8]? = nil) -> (bytes: [UInt8], trailer: EnvelopeTrailer) {
-        let (frames, trailer) = finishFrames(plaintextSHA256: plaintextSHA256)
+    /// Seals what is pending and the final frame. `plaintextDigest` is the checksum (of the
+    /// writer's kind) of all the bytes written, required when the writer was made with
+    /// `hashesInput: false` (and a digest), ignored otherwise.
+    public mutating func finish(plaintextDigest: [UInt8]? = nil) -> (bytes: [UInt8], trailer: EnvelopeTrailer) {
+        let (frames, trailer) = finishFrames(plaintextDigest: plaintextDigest)
         return (Self.joined(frames), trailer)
     }
 
     /// As `finish`, with the frames one by one.
-    public mutating func finishFrames(plaintextSHA256: [UInt8]? = nil) -> (frames: [[UInt8]], trailer: EnvelopeTrailer) {
+    public mutating func finishFrames(plaintextDigest: [UInt8]? = nil) -> (frames: [[UInt8]], trailer: EnvelopeTrailer) {
         var out = flushPending()
+        let kind = header.digestKind
         let digest: [UInt8]
-        if !header.hasDigest {
-            digest = [UInt8](repeating: 0, count: 32)
+        if kind == .none {
+            digest = []
         } else if hashesInput {
-            digest = Array(hasher.finalize())
+            digest = hasher.finalize()
         } else {
-            precondition(plaintextSHA256?.count == 32, "EnvelopeWriter(hashesInput: false) needs the plaintext SHA-256 at finish")
-            digest = plaintextSHA256 ?? []
+            precondition(plaintextDigest?.count == kind.size, "EnvelopeWriter(hashesInput: false) needs the plaintext \(kind.label) at finish")
+            digest = plaintextDigest ?? []
         }
         var t: [UInt8] = []
         appendLE(&t, length)
         appendLE(&t, counter)
-        t += digest
+        t += EnvelopeTrailer.field(digest)
         out.append(Self.seal(t, key: key, aad: aad, counter: counter, type: .final))
-        return (out, EnvelopeTrailer(length: length, chunkCount: counter, sha256: digest))
+        return (out, EnvelopeTrailer(length: length, chunkCount: counter, digestKind: kind, digest: digest))
     }
 
     static func joined(_ frames: [[UInt8]]) -> [UInt8] {
@@ -142,7 +145,7 @@ public struct EnvelopeWriter {
         BlockingPool.shared.parallelFor(count: count + first) { j in
             let batch = shared.buffer
             if digest && j == 0 {
-                hashBox.hasher.update(bufferPointer: batch)
+                hashBox.hasher.update(batch)
                 return
             }
             let i = j - first

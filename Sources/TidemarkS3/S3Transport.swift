@@ -81,6 +81,9 @@ final class S3Transport: Sendable {
             tlsConfiguration: tls, redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(10), read: .milliseconds(Int64(config.readTimeout * 1000))))
         configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, config.concurrency * 2))
+        // A failed connection set-up fails the request at once; `send` decides what to retry
+        // (S3Transport+Reachability.swift).
+        configuration.connectionPool.retryConnectionEstablishment = false
         configuration.decompression = .disabled
         configuration.httpVersion = .http1Only
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
@@ -174,8 +177,10 @@ final class S3Transport: Sendable {
                 message: "\(what): no success within the deadline of \(formatSeconds(self.config.operationDeadline))\(last.isEmpty ? "" : " (last failure: \(last))")")
         }
         let lastFailure = Locked("")
+        let start = ContinuousClock.now
         return try await withTimeLimit(deadline, onTimeout: { timeout(lastFailure.withLock { $0 }) }) {
             var attempt = 0
+            var unreachableAttempts = 0
             while true {
                 attempt += 1
                 attempted?(attempt)
@@ -197,6 +202,24 @@ final class S3Transport: Sendable {
                     if let fatal = Self.fatalTransportError(error) {
                         throw StorageError(.io, key: request.key ?? "", message: "\(what): \(fatal)")
                     }
+                    if let why = Self.unreachable(error) {
+                        // Connect-phase failure: a few quick attempts, then fail (not the deadline).
+                        unreachableAttempts += 1
+                        lastFailure.withLock { $0 = why }
+                        guard unreachableAttempts <= Self.unreachableBackoff.count else {
+                            throw self.unreachableError(why, what: what, key: request.key, attempts: attempt, since: start)
+                        }
+                        self.logger.debug("s3 store unreachable, will retry", metadata: [
+                            "storage.key": "\(self.display(request.key))", "s3.operation": "\(operation)",
+                            "s3.attempt": "\(attempt)", "s3.failure": "\(why)",
+                        ])
+                        let wait = Self.unreachableBackoff[unreachableAttempts - 1]
+                        if ContinuousClock.now + .seconds(wait) >= deadline { throw timeout(why) }
+                        try? await Task.sleep(for: .seconds(wait))
+                        if Task.isCancelled { throw timeout(why) }
+                        continue
+                    }
+                    unreachableAttempts = 0
                     failure = Self.describe(error)
                 }
                 lastFailure.withLock { $0 = failure }

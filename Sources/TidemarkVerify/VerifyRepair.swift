@@ -144,7 +144,7 @@ package struct VerifyRepair: Sendable {
     private func write(_ key: String, _ plain: Plain) async throws {
         var writer = EnvelopeWriter(key: target.key, kind: plain.header.kind, compression: plain.header.compression,
                                     chunkSize: plain.header.chunkSize, summary: plain.summary,
-                                    plaintextDigest: plain.header.hasDigest)
+                                    digest: plain.header.digestKind)
         var out = writer.start()
         out += writer.write(plain.bytes)
         out += writer.finish().bytes

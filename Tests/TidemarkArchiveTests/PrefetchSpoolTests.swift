@@ -113,7 +113,7 @@ struct PrefetchSpoolTests {
             Issue.record("a tampered spool file must not be served")
             return
         }
-        #expect(reason.contains("SHA-256"))
+        #expect(reason.contains("XXH3-128"))
         #expect(!dir.exists("dest"))
         #expect(spool.counter("served") == 0)
         try await WALArchive.fetch(name: seg4.description, to: dir.path + "/dest", from: [archive])

@@ -3,18 +3,19 @@ import Testing
 import TidemarkCodec
 
 /// `EnvelopeWriter(hashesInput: false)`: the caller hashes the plaintext itself (wal-push does it
-/// on a thread of its own) and hands the SHA-256 to `finish`; `writeFrames`/`finishFrames` give
+/// on a thread of its own) and hands the checksum to `finish`; `writeFrames`/`finishFrames` give
 /// the frames one by one.
 @Suite("Envelope with a digest supplied by the caller", .tags(.small))
 struct EnvelopeSuppliedDigestTests {
     static let key = RepositoryKey.generate()
 
-    func encode(_ plaintext: [UInt8], digest: [UInt8], chunkSize: Int = 256) -> (bytes: [UInt8], trailer: EnvelopeTrailer) {
+    func encode(_ plaintext: [UInt8], digest: [UInt8], kind: PlaintextDigestKind = .sha256,
+                chunkSize: Int = 256) -> (bytes: [UInt8], trailer: EnvelopeTrailer) {
         var writer = EnvelopeWriter(key: Self.key, kind: .walSegment, compression: .lz4, chunkSize: chunkSize,
-                                    summary: Array("facts".utf8), batchChunks: 4, hashesInput: false)
+                                    summary: Array("facts".utf8), batchChunks: 4, digest: kind, hashesInput: false)
         var frames = [writer.start()]
         plaintext.withUnsafeBytes { frames += writer.writeFrames($0) }
-        let (tail, trailer) = writer.finishFrames(plaintextSHA256: digest)
+        let (tail, trailer) = writer.finishFrames(plaintextDigest: digest)
         frames += tail
         return (frames.flatMap { $0 }, trailer)
     }
@@ -31,6 +32,16 @@ struct EnvelopeSuppliedDigestTests {
         #expect(decoded.summary == Array("facts".utf8))
         // Byte for byte what the writer that hashes for itself produces, but for the random salt.
         #expect(decoded.trailer.sha256Hex == sha256Hex(plaintext))
+    }
+
+    @Test(arguments: [0, 1, 256, 9 * 256 + 3])
+    func aSuppliedXXH3RoundTrips(size: Int) throws {
+        let plaintext = compressible(size / 2) + noise(size - size / 2)
+        let digest = PlaintextDigestKind.xxh3.digest(plaintext)
+        let (object, trailer) = encode(plaintext, digest: digest, kind: .xxh3)
+        #expect(trailer.digestKind == .xxh3 && trailer.digest == digest && trailer.sha256 == nil)
+        let decoded = try EnvelopeReader.decode(object, key: Self.key)
+        #expect(decoded.plaintext == plaintext && decoded.trailer == trailer)
     }
 
     @Test func aWrongDigestIsRejectedOnRead() throws {

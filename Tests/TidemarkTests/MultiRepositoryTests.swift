@@ -248,21 +248,19 @@ struct MultiRepositoryArchiveTests {
 
     @Test func aFilePreparedBeforeTheConfigurationIsHashedOnceAndStoredRightInEveryRepository() async throws {
         // wal-push starts hashing and scanning before it reads the configuration
-        // (PreparedWALFile.start); the object's authenticated SHA-256 must be the file's.
+        // (PreparedWALFile.start); the object's authenticated XXH3-128 must be the file's.
         let repos = try await TwoRepositories()
         let dir = try Scratch()
         let bytes = SyntheticWAL.segment(seg, seed: 4)
         let path = try dir.write(seg.description, bytes)
         let prepared = try #require(PreparedWALFile.start(path: path))
         #expect(try await Engine(repos.configuration).walPush(path: path, prepared: prepared) == [])
-        var hasher = ContentHasher()
-        bytes.withUnsafeBytes { hasher.update($0) }
-        let expected = hasher.finalize()
+        let expected = PlaintextDigestKind.xxh3.digest(bytes)
         for (spec, repo) in try await repos.opened() {
             let object = try #require(try await repo.store.get(RepositoryLayout.wal("main", .segment(seg))))
             let decoded = try EnvelopeReader.decode(object, key: repo.key)
             #expect(decoded.plaintext == bytes, "repository \(spec.name)")
-            #expect(decoded.trailer.sha256 == expected, "repository \(spec.name)")
+            #expect(decoded.trailer.digestKind == .xxh3 && decoded.trailer.digest == expected, "repository \(spec.name)")
         }
         // A preparation of another file is not used for this one.
         let other = segmentName("000000010000000000000004")

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): what one `tidemark` process costs before it does any work, and the
+# wal-push fast path PostgreSQL pays per segment when the segment is archived already (the
+# compare path: configuration, key, one read of the object, exit 0). Medians of ROUNDS runs,
+# with the load average. Compare `/bin/true` for the floor of fork + exec.
+#
+#   scripts/bench/process-start.sh                       # the release binary (bench lib builds it)
+#   TIDEMARK_BIN=.build/debug/tidemark scripts/bench/process-start.sh
+#
+# Environment: ROUNDS (default 20), KEEP=1 (keep the scratch directory).
+set -euo pipefail
+repo_root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo_root"
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+# shellcheck source=scripts/bench/lib.sh
+. scripts/bench/lib.sh
+
+ROUNDS=${ROUNDS:-20}
+bin=$(bench_tidemark_binary)
+pg=$(tm_pg_bin)
+owner=$(tm_pg_owner)
+work=$(mktemp -d /tmp/tm-start.XXXXXX)
+chmod 755 "$work"
+[ "${KEEP:-}" = 1 ] || trap 'rm -rf "$work"' EXIT
+chown "$owner" "$work"
+cd "$work"
+
+# A real segment: initdb's first one.
+tm_as_pg "$pg/initdb" -D "$work/pgdata" -A trust >/dev/null
+seg=$(ls "$work/pgdata/pg_wal" | grep -E '^[0-9A-F]{24}$' | head -1)
+cp "$work/pgdata/pg_wal/$seg" "$work/$seg"
+head -c 32 /dev/urandom | base64 > "$work/key"
+chmod 600 "$work/key"
+chown -R "$owner" "$work"
+export BACKUP_DIR=$work/repo BACKUP_ENCRYPTION_KEY_FILE=$work/key TMPDIR=$work
+tm_as_pg "$bin" init >/dev/null
+tm_as_pg "$bin" wal-push "$work/$seg"
+
+time_runs() {  # label, command...
+    local label=$1 f=$work/times.$RANDOM t0 t1 i
+    shift
+    : > "$f"
+    for i in $(seq "$ROUNDS"); do
+        t0=$(bench_now_us)
+        "$@" >/dev/null 2>&1 || tm_die "$label failed"
+        t1=$(bench_now_us)
+        echo $(( t1 - t0 )) >> "$f"
+    done
+    printf '%-40s median %6s ms  p90 %6s ms\n' "$label" "$(bench_median_ms "$f")" "$(bench_pct_ms "$f" 90)"
+}
+
+echo "binary: $bin ($(( $(stat -c %s "$bin") / 1000000 )) MB), $ROUNDS rounds, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+time_runs "/bin/true" /bin/true
+time_runs "/bin/true as the server user" tm_as_pg /bin/true
+time_runs "tidemark --help" "$bin" --help
+time_runs "tidemark wal-push (already archived)" tm_as_pg "$bin" wal-push "$work/$seg"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
