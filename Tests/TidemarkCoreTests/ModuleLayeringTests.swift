@@ -16,6 +16,7 @@ struct ModuleLayeringTests {
         ["TidemarkRetention", "TidemarkVerify", "TidemarkConfiguration"],
         ["Tidemark"],
         ["TidemarkServer"],
+        ["TidemarkAPI"],
         ["tidemark"],
     ]
     /// Test support sits beside the engine: it may use only these.
