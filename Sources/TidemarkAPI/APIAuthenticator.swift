@@ -43,11 +43,11 @@ public actor APIAuthenticator {
     /// The caller, or why not; `reachedLimit` is true for the failure that reached the limit.
     public func authenticate(_ header: String?, client: String) async -> (Result<APICaller, FailureBox>, reachedLimit: Bool) {
         let now = clock()
-        if let wait = limiter.retryAfter(client, now: now) { return (.failure(FailureBox(.limited(retryAfter: Int(wait)))), false) }
+        // No token guesses nothing: 401, not counted, whatever the limit says.
         guard let header, header.utf8.count > 7, header.prefix(7).lowercased() == "bearer " else {
-            let reached = limiter.recordFailure(client, now: now)
-            return (.failure(FailureBox(.missing)), reached)
+            return (.failure(FailureBox(.missing)), false)
         }
+        if let wait = limiter.retryAfter(client, now: now) { return (.failure(FailureBox(.limited(retryAfter: Int(wait)))), false) }
         let given = trimmedSecret(Array(header.utf8.dropFirst(7)))
         if let caller = await match(given, client: client, now: now, reload: false) { return (.success(caller), false) }
         if let caller = await match(given, client: client, now: now, reload: true) { return (.success(caller), false) }

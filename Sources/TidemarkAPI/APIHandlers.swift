@@ -15,9 +15,36 @@ struct APIHandlers: Sendable {
     let routes: APIRoutes
     var env: APIEnvironment { routes.env }
 
-    struct CreateBody: Decodable { var type: String?; var includeFiles: Bool? }
-    struct VerifyBody: Decodable { var backupId: String?; var type: String? }
-    struct RestoreBody: Decodable { var backupId: String?; var targetTime: String?; var type: String?; var dryRun: Bool? }
+    // Optional fields may be left out, never null (`present` refuses null).
+    struct CreateBody: Decodable {
+        var type: String?, includeFiles: Bool?
+        enum CodingKeys: String, CodingKey { case type, includeFiles }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            type = try c.present(String.self, .type)
+            includeFiles = try c.present(Bool.self, .includeFiles)
+        }
+    }
+    struct VerifyBody: Decodable {
+        var backupId: String?, type: String?
+        enum CodingKeys: String, CodingKey { case backupId, type }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            backupId = try c.present(String.self, .backupId)
+            type = try c.present(String.self, .type)
+        }
+    }
+    struct RestoreBody: Decodable {
+        var backupId: String?, targetTime: String?, type: String?, dryRun: Bool?
+        enum CodingKeys: String, CodingKey { case backupId, targetTime, type, dryRun }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            backupId = try c.present(String.self, .backupId)
+            targetTime = try c.present(String.self, .targetTime)
+            type = try c.present(String.self, .type)
+            dryRun = try c.present(Bool.self, .dryRun)
+        }
+    }
     struct Accepted: Encodable { var jobId: String; var warning: String? }
 
     static func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8]) throws -> T {
@@ -196,5 +223,12 @@ struct APIHandlers: Sendable {
     static func unavailable(_ error: any Error) -> APIFailure {
         let e = error as? TidemarkError
         return APIFailure(.serviceUnavailable, e?.message ?? "the repositories could not be read", hint: e?.hints.first ?? "the service log has the details")
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// The field's value when it is there (null is a type error), nil when it is left out.
+    func present<T: Decodable>(_ type: T.Type, _ key: Key) throws -> T? {
+        contains(key) ? try decode(T.self, forKey: key) : nil
     }
 }

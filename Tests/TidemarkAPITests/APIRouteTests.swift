@@ -104,7 +104,8 @@ struct APIRouteTests {
         let operate = try await f.token("ops", .operate)
         try await f.application(f.environment(maxBodyBytes: 1024)).test(.router) { client in
             let create = "/api/admin/backup/create"
-            for bad in ["", "{", "[1]", #"{"type":3}"#, #"{"type":"weekly"}"#, #"{"includeFiles":true}"#, #"{"type":"full","includeFiles":"yes"}"#] {
+            for bad in ["", "{", "[1]", #"{"type":3}"#, #"{"type":"weekly"}"#, #"{"includeFiles":true}"#, #"{"type":"full","includeFiles":"yes"}"#,
+                        #"{"type":"full","includeFiles":null}"#, #"{"type":null}"#] {
                 try await client.execute(uri: create, method: .post, headers: bearer(operate), body: ByteBuffer(string: bad)) {
                     expectErrorShape($0, .badRequest)
                 }
@@ -183,6 +184,7 @@ struct APIRouteTests {
             for i in 0..<10 {
                 try await client.execute(uri: "/api/status", method: .get, headers: bearer("tmk_guess\(i)")) { expectErrorShape($0, .unauthorized) }
             }
+            try await client.execute(uri: "/api/status", method: .get) { expectErrorShape($0, .unauthorized) }
             for token in ["tmk_guess10", read] {
                 try await client.execute(uri: "/api/status", method: .get, headers: bearer(token)) { r in
                     expectErrorShape(r, .tooManyRequests)
