@@ -165,6 +165,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // The admin API of `serve` (docs/api.md): tokens, routes, API jobs, TLS.
+        .target(
+            name: "TidemarkAPI",
+            dependencies: [
+                "TidemarkServer", "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkPolicy", "TidemarkAudit",
+                "TidemarkRepository", "TidemarkCodec", "TidemarkStorage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "TidemarkTesting",
             dependencies: ["TidemarkCore", "TidemarkSystem", "TidemarkStorage", "TidemarkS3"],
@@ -174,7 +189,7 @@ let package = Package(
             dependencies: [
                 "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy",
                 "TidemarkRetention", "TidemarkVerify", "TidemarkServer", "TidemarkNotify", "TidemarkAudit",
-                "TidemarkArchiver", "CTidemarkSupport",
+                "TidemarkArchiver", "TidemarkAPI", "CTidemarkSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -268,6 +283,15 @@ let package = Package(
         .testTarget(
             name: "TidemarkArchiverTests",
             dependencies: ["TidemarkArchiver", "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkTesting"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkAPITests",
+            dependencies: [
+                "TidemarkAPI", "TidemarkServer", "Tidemark", "TidemarkPolicy", "TidemarkCore", "TidemarkSystem",
+                "TidemarkTesting", "TidemarkRepository", "TidemarkAudit", "TidemarkCodec",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "TidemarkTests",

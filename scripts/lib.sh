@@ -9,6 +9,7 @@
 #   tm_ensure_moto                pip install 'moto[server]' unless moto_server is importable (S3 tests)
 #   tm_ensure_croniter            pip install croniter (pinned) unless installed (cron oracle tests)
 #   tm_ensure_aiosmtpd            pip install aiosmtpd (pinned) unless importable (notification tests)
+#   tm_ensure_schemathesis        pip install schemathesis (pinned) unless installed (admin API contract test)
 #   tm_pg_bin                     echo the PostgreSQL 15 bin directory
 #   tm_as_pg CMD...               run CMD as the `postgres` OS user when root, else as yourself
 #   tm_pg_owner                   echo the OS user that owns scratch clusters
@@ -97,6 +98,16 @@ tm_ensure_aiosmtpd() {
     tm_pip_install "aiosmtpd==$TM_AIOSMTPD_VERSION" "the notification tests need it"
     python3 -c 'import aiosmtpd' >/dev/null 2>&1 || tm_die "aiosmtpd installed but 'import aiosmtpd' fails"
     command -v openssl >/dev/null 2>&1 || tm_ensure_packages openssl
+}
+
+# The admin API's contract test (APISchemathesisTests) runs schemathesis against a real
+# `tidemark serve` with docs/api/openapi.yaml; the flags it passes are those of this version.
+TM_SCHEMATHESIS_VERSION=4.32.5
+tm_ensure_schemathesis() {
+    command -v python3 >/dev/null 2>&1 || tm_ensure_packages python3 python3-pip
+    if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" = "$TM_SCHEMATHESIS_VERSION" ]; then return 0; fi
+    tm_pip_install "schemathesis==$TM_SCHEMATHESIS_VERSION" "the admin API contract test needs it"
+    python3 -c 'import schemathesis' >/dev/null 2>&1 || tm_die "schemathesis installed but 'import schemathesis' fails"
 }
 
 tm_pg_bin() {

@@ -58,7 +58,7 @@ public struct HTTPListenConfiguration: Sendable, Equatable {
     }
 
     /// 127.0.0.0/8, ::1 and `localhost`.
-    static func isLoopback(_ host: String) -> Bool {
+    public static func isLoopback(_ host: String) -> Bool {
         if host == "localhost" || host == "::1" { return true }
         var v4 = in_addr()
         if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }

@@ -35,6 +35,12 @@ public struct MetricsHTTPServer: Service {
     /// The routes; tests drive them with HummingbirdTesting.
     package func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        addRoutes(to: router)
+        return router
+    }
+
+    /// Adds /metrics and /healthz to `router` (the admin API serves them beside its own routes).
+    public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         let configuration = configuration, metrics = metrics, health = health
         router.get("/metrics") { request, _ -> Response in
             guard configuration.authorizes(request.headers[.authorization]) else {
@@ -57,7 +63,6 @@ public struct MetricsHTTPServer: Service {
             }
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "ok\n")))
         }
-        return router
     }
 
     package func makeApplication() -> some ApplicationProtocol {

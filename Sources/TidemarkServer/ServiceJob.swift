@@ -56,6 +56,17 @@ public struct ServiceJob: Sendable {
     /// Back up the file storage too (a later feature: logged and ignored until it exists).
     public var includeFiles: Bool
 
+    public init(name: String, kind: Kind, cron: CronExpression, schedule: CronSchedule, timeout: Duration, enabled: Bool,
+                includeFiles: Bool) {
+        self.name = name
+        self.kind = kind
+        self.cron = cron
+        self.schedule = schedule
+        self.timeout = timeout
+        self.enabled = enabled
+        self.includeFiles = includeFiles
+    }
+
     /// What `tidemark schedule` shows as the job's type: "backup (incremental)", "verify (full)", …
     public var typeDescription: String {
         switch kind {

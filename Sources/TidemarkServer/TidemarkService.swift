@@ -17,8 +17,15 @@ import TidemarkSystem
 /// queued (bounded), the HTTP server stops listening.
 public struct TidemarkService: Sendable {
     public var context: ServiceContext
+    /// What serves HTTP instead of the bare /metrics server (the admin API wraps it): given
+    /// that server and the newest status snapshot, the services to run in its place.
+    public var http: (@Sendable (MetricsHTTPServer, @escaping @Sendable () -> StatusSnapshot?) throws -> [any Service])?
 
-    public init(context: ServiceContext) { self.context = context }
+    public init(context: ServiceContext,
+                http: (@Sendable (MetricsHTTPServer, @escaping @Sendable () -> StatusSnapshot?) throws -> [any Service])? = nil) {
+        self.context = context
+        self.http = http
+    }
 
     public func run() async throws {
         let c = context
@@ -36,11 +43,11 @@ public struct TidemarkService: Sendable {
             MetricsHTTPServer.healthReason(latest.value, now: c.now().timeIntervalSince1970,
                                            maxAge: max(300, 3 * s.checkInterval.seconds))
         }, logger: c.logger)
+        let served: [any Service] = try self.http.map { try $0(http, { latest.value }) } ?? [http]
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: SchedulerLoop(context: c)),
             .init(service: watchdog),
-            .init(service: http),
-        ]
+        ] + served.map { .init(service: $0) }
         if let archiver = try ResidentArchiver.forService(engine: c.engine, dataDirectory: s.dataDirectory, logger: c.logger) {
             archiver.reportBacklog { metrics.recordArchiverBacklog($0) }
             // Its end (another archiver holds the lock, the data directory went away) is logged

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Tidemark
 import TidemarkCore
+import TidemarkAPI
 import TidemarkServer
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -11,16 +12,20 @@ import Foundation
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the service: the schedule, the watchdog, notifications, /metrics and /healthz.",
+        abstract: "Run the service: the schedule, the watchdog, notifications, /metrics, /healthz and the admin API.",
         discussion: "Stops on SIGTERM or SIGINT: a running job is asked to stop and its end recorded. docs/service.md is the runbook.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: .long, help: "ADDRESS:PORT for /metrics and /healthz (default serve.listen, else 127.0.0.1:8470).") var listen: String?
+    @Option(name: .long, help: "ADDRESS:PORT for /metrics, /healthz and the admin API (default serve.listen, else 127.0.0.1:8470).") var listen: String?
 
     func run() async throws {
         try await Tidemark_run("serve") {
             let configuration = try global.load()
             let context = try serviceContext(configuration, listen: listen)
-            try await TidemarkService(context: context).run()
+            let environment = ProcessEnvironment.current()
+            let api = try APISettings.resolve(configuration, environment: environment, listenHost: context.settings.listenHost)
+            try await TidemarkService(context: context, http: { metrics, snapshot in
+                APIHTTPServer.services(metrics: metrics, env: .live(context: context, settings: api, environment: environment, snapshot: snapshot))
+            }).run()
         }
     }
 }

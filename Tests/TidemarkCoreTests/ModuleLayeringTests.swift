@@ -17,6 +17,7 @@ struct ModuleLayeringTests {
         ["Tidemark"],
         ["TidemarkArchiver"],
         ["TidemarkServer"],
+        ["TidemarkAPI"],
         ["tidemark"],
     ]
     /// Test support sits beside the engine: it may use only these.
