@@ -87,7 +87,7 @@ struct APISchemathesisTests {
             "--checks", "all", "--max-examples", "12", "--seed", "20261203", "--workers", "1",
             "--phases", "examples,coverage,fuzzing", "--max-time", "100", "--request-timeout", "30",
             "--report", "junit", "--report-dir", report,
-        ], environment: environment, timeout: .seconds(240)))
+        ], environment: environment, currentDirectory: cluster.scratch.path, timeout: .seconds(240)))
         let output = run.stdoutText + run.stderrText
         #expect(run.exitCode == 0, "schemathesis found failures:\n\(output.suffix(12000))")
         #expect(output.contains("/api/admin/backup/restore") && output.contains("/api/jobs/{id}"), "every route ran:\n\(output.suffix(4000))")
