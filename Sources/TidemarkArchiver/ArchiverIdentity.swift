@@ -7,10 +7,10 @@ import TidemarkCore
 /// `wal-push` configured with another key must not exit 0 because an archiver holding the
 /// right one answers `durable`: it must push itself and fail as it would without an archiver.
 ///
-/// The archiver sends a random salt in its greeting; the client answers
+/// The archiver sends a fresh random salt in each connection's greeting; the client answers
 /// SHA-256("tidemark-archiver-identity-v1" ‖ salt ‖ key ‖ repositories ‖ stanza), each part
-/// length-prefixed. No KDF: the per-segment fast path must stay cheap. The salt makes the
-/// digest useless for another connection; the socket is reachable by the same uid only.
+/// length-prefixed. No KDF: the per-segment fast path must stay cheap. The salt makes a
+/// digest useless for any other connection; the socket is reachable by the same uid only.
 public enum ArchiverIdentity {
     /// The digest of `configuration` under `salt`; nil without a key (wal-push then pushes
     /// itself and reports the missing key as usual).

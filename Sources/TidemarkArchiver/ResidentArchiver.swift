@@ -6,6 +6,7 @@ import ServiceLifecycle
 import Synchronization
 import Tidemark
 import TidemarkArchive
+import TidemarkConfiguration
 import TidemarkCore
 import TidemarkSystem
 
@@ -86,16 +87,30 @@ public final class ResidentArchiver: Service, Sendable {
         } catch {
             logger.warning("archiver could not open every repository yet", metadata: ["error": "\((error as? TidemarkError)?.message ?? "\(error)")"])
         }
-        let salt = (0..<32).map { _ in UInt8.random(in: 0...255) }
-        let expected = ArchiverIdentity.digest(salt: salt, configuration: engine.configuration)
         let (core, walDirectory, settings, logger, dataDirectory) = (self.core, self.walDirectory, self.settings, self.logger, self.dataDirectory)
-        let greeting = ArchiverProtocol.encode(ArchiverProtocol.Greeting(salt: ArchiverIdentity.hex(salt)))
+        let configuration = engine.configuration
+        let stopper = stop.continuation
+        // Identity mismatches in a row: the configuration wal-push reads has changed (a new key,
+        // another repository). After a few, this archiver gives way; the next wal-push starts
+        // one with the configuration it reads now.
+        let mismatches = LockedBox(0)
         guard listener.start({ connection in
-            Task { await Self.serve(connection, core: core, greeting: greeting, expected: expected, walDirectory: walDirectory,
-                                    answerMilliseconds: settings.answerMilliseconds) }
+            Task {
+                let matched = await Self.serve(connection, core: core, configuration: configuration, walDirectory: walDirectory,
+                                               answerMilliseconds: settings.answerMilliseconds)
+                guard let matched else { return }
+                var giveWay = false
+                mismatches.mutate { count in
+                    count = matched ? 0 : count + 1
+                    giveWay = count >= Self.mismatchesBeforeGivingWay
+                }
+                if giveWay {
+                    logger.notice("archiver stopping: wal-push keeps presenting another configuration", metadata: ["socket": "\(settings.socketPath)"])
+                    stopper.yield()
+                }
+            }
         }) else { throw TidemarkError(.io, "unable to start the archiver's socket thread") }
         let watcher = ReadyWatcher(dataDirectory: dataDirectory, rescanSeconds: settings.rescanSeconds)
-        let stopper = stop.continuation
         guard watcher.start({ names in Task { await core.rescan(ready: names) } }, gone: {
             logger.notice("archiver stopping: its data directory is gone", metadata: ["data.directory": "\(dataDirectory)"])
             stopper.yield()
@@ -133,22 +148,35 @@ public final class ResidentArchiver: Service, Sendable {
         logger.notice("archiver stopped", metadata: ["socket": "\(settings.socketPath)"])
     }
 
-    /// One client: greeting, its request, then the answers until a final one.
-    static func serve(_ connection: UnixConnection, core: ArchiverCore, greeting: [UInt8], expected: [UInt8]?,
-                      walDirectory: String, answerMilliseconds: Int) async {
+    /// Identity mismatches in a row after which the archiver stops (its configuration is no
+    /// longer the one wal-push reads).
+    static let mismatchesBeforeGivingWay = 3
+
+    /// One client: greeting (a fresh salt), its request, then the answers until a final one.
+    /// Returns whether its identity matched (nil: no request came).
+    @discardableResult
+    static func serve(_ connection: UnixConnection, core: ArchiverCore, configuration: Configuration,
+                      walDirectory: String, answerMilliseconds: Int) async -> Bool? {
         defer { connection.close() }
+        let salt = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let greeting = ArchiverProtocol.encode(ArchiverProtocol.Greeting(salt: ArchiverIdentity.hex(salt)))
         let deadline = monotonicNanoseconds(after: max(5, Double(answerMilliseconds) / 1000 * 2))
         let request = try? await BlockingPool.shared.run("archiver request") { () -> ArchiverProtocol.Request? in
             guard connection.send(greeting), let line = connection.readLine(deadline: deadline) else { return nil }
             return ArchiverProtocol.decode(ArchiverProtocol.Request.self, line)
         }
-        guard let request = request ?? nil else { return }
+        guard let request = request ?? nil else { return nil }
         func refuse(_ reason: String) async {
             _ = try? await BlockingPool.shared.run("archiver answer") { connection.send(ArchiverProtocol.encode(ArchiverProtocol.Reply(.failed, reason: reason))) }
         }
-        guard request.version == ArchiverProtocol.version else { return await refuse("protocol version \(request.version) is not \(ArchiverProtocol.version)") }
-        guard let expected, let given = ArchiverIdentity.unhex(request.identity), ArchiverIdentity.matches(given, expected) else {
-            return await refuse("different configuration: this archiver serves another key, repository list or stanza")
+        guard request.version == ArchiverProtocol.version else {
+            await refuse("protocol version \(request.version) is not \(ArchiverProtocol.version)")
+            return nil
+        }
+        guard let expected = ArchiverIdentity.digest(salt: salt, configuration: configuration),
+              let given = ArchiverIdentity.unhex(request.identity), ArchiverIdentity.matches(given, expected) else {
+            await refuse("different configuration: this archiver serves another key, repository list or stanza")
+            return false
         }
         let name = request.ask
         let path = walDirectory + "/" + name
@@ -157,7 +185,8 @@ public final class ResidentArchiver: Service, Sendable {
         }
         guard !name.isEmpty, !name.contains("/"), name != ".", name != "..", FileIO.basename(request.path) == name,
               let (inside, stamp) = looked, inside else {
-            return await refuse("'\(request.path)' is not a file of \(walDirectory)")
+            await refuse("'\(request.path)' is not a file of \(walDirectory)")
+            return true
         }
         let (answers, continuation) = AsyncStream<ArchiverProtocol.Reply>.makeStream()
         let id = await core.ask(name: name, stamp: stamp, answers: continuation)
@@ -166,6 +195,7 @@ public final class ResidentArchiver: Service, Sendable {
             if !sent || reply.isFinal { break }
         }
         await core.clientGone(id)
+        return true
     }
 
     /// True when both paths name the same directory (device and inode).

@@ -13,6 +13,7 @@ extension InfoCommand: CommandWithGlobalOptions {}
 extension WALPushCommand: CommandWithGlobalOptions {}
 extension WALFetchCommand: CommandWithGlobalOptions {}
 extension WALPrefetchCommand: CommandWithGlobalOptions {}
+extension ArchiverCommand: CommandWithGlobalOptions {}
 extension ListCommand: CommandWithGlobalOptions {}
 extension PlanCommand: CommandWithGlobalOptions {}
 extension RestoreCommand: CommandWithGlobalOptions {}

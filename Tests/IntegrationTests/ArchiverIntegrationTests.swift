@@ -131,6 +131,16 @@ extension PostgreSQLIntegration {
                 times.append(Double(push.duration.components.attoseconds) / 1e15 + Double(push.duration.components.seconds) * 1000)
             }
             times.sort()
+            // The same push without the archiver (an absolute path from elsewhere is not asked):
+            // the synchronous path, comparing with the copy already archived.
+            var synchronous: [Double] = []
+            for _ in 0..<5 {
+                let push = try await tidemark.run("wal-push", server.walDirectory + "/" + sample, currentDirectory: scratch.path)
+                #expect(push.exitCode == 0, "\(push)")
+                synchronous.append(Double(push.duration.components.attoseconds) / 1e15 + Double(push.duration.components.seconds) * 1000)
+            }
+            synchronous.sort()
+            print("archiver fast path: synchronous wal-push of the same segment (no archiver asked), median \(synchronous[synchronous.count / 2]) ms of \(synchronous.count)")
             let answered = try await tidemark.run("wal-push", "pg_wal/" + sample, environment: ["TIDEMARK_LOG_LEVEL": "debug"], currentDirectory: data)
             #expect(answered.exitCode == 0 && answered.stderrText.contains("wal-push answered by the archiver"), "\(answered)")
             #expect(!answered.stderrText.contains("repository opened"), "the fast path opened a repository: \(answered.stderrText)")

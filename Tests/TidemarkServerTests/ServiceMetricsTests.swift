@@ -53,6 +53,18 @@ struct ServiceMetricsTests {
         }
     }
 
+    /// With the resident archiver in the service, the backlog is its count of ready files not
+    /// yet durable, whatever the snapshot's .ready count says.
+    @Test func theArchiversBacklogReplacesTheReadyCount() {
+        let metrics = ServiceMetrics(stanza: "main")
+        metrics.recordArchiverBacklog(7)
+        #expect(sample(metrics.render(), "tidemark_archive_backlog_segments", [("stanza", "main")]) == 7)
+        metrics.update(from: sampleSnapshot())
+        #expect(sample(metrics.render(), "tidemark_archive_backlog_segments", [("stanza", "main")]) == 7)
+        metrics.recordArchiverBacklog(0)
+        #expect(sample(metrics.render(), "tidemark_archive_backlog_segments", [("stanza", "main")]) == 0)
+    }
+
     @Test func valuesAndLabels() {
         let metrics = ServiceMetrics(stanza: "main")
         metrics.update(from: sampleSnapshot())
