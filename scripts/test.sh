@@ -42,6 +42,8 @@ tm_ensure_moto
 tm_ensure_croniter   # CronOracleTests runs scripts/cron-oracle/generate_cron_oracle.py
 # The notification tests start aiosmtpd (SMTP) and a python http.server receiver.
 tm_ensure_aiosmtpd
+# The admin API's contract test (APISchemathesisTests) runs schemathesis.
+tm_ensure_schemathesis
 
 tm_log "swift $(swift --version 2>/dev/null | head -n 1)"
 tm_log "building (debug, with tests) in $scratch"
