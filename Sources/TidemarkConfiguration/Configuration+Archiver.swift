@@ -1,3 +1,5 @@
+import TidemarkCore
+
 /// `archiver`: the resident archiver (docs/archiver.md), as written. Every field is optional;
 /// the archiver module resolves the defaults.
 public struct ArchiverSection: Codable, Sendable, Hashable {
@@ -22,6 +24,25 @@ public struct ArchiverSection: Codable, Sendable, Hashable {
     }
 
     public init() {}
+}
+
+extension ArchiverSection {
+    /// `section` with `TIDEMARK_ARCHIVER_AUTOSTART` (1/true/on or 0/false/off) over its
+    /// `autostart`: the way to turn autostart off when the configuration is the environment only.
+    static func withEnvironment(_ section: ArchiverSection?, _ env: [String: String]) throws -> ArchiverSection? {
+        guard let raw = env["TIDEMARK_ARCHIVER_AUTOSTART"], !raw.isEmpty else { return section }
+        let value: Bool
+        switch raw.lowercased() {
+        case "1", "true", "on", "yes": value = true
+        case "0", "false", "off", "no": value = false
+        default:
+            throw TidemarkError(.configuration, "TIDEMARK_ARCHIVER_AUTOSTART '\(raw)' is not on or off",
+                                hints: ["use 1 (a wal-push that finds no archiver starts one) or 0 (never)"])
+        }
+        var s = section ?? ArchiverSection()
+        s.autostart = value
+        return s
+    }
 }
 
 /// `api`: the admin API and dashboard of `tidemark serve` (docs/api.md), as written.

@@ -331,7 +331,8 @@ public enum ConfigurationLoader {
         configuration.lockLeaseSeconds = try lockLease(file: file, environment: env)
         configuration.retention = try retention(file: file, repositories: repositories, environment: env)
         configuration.service = ServiceSections(schedule: file.schedule, alerts: file.alerts, serve: file.serve, audit: file.audit,
-                                                notifications: file.notifications, smtp: file.smtp, archiver: file.archiver, api: file.api)
+                                                notifications: file.notifications, smtp: file.smtp,
+                                                archiver: try ArchiverSection.withEnvironment(file.archiver, env), api: file.api)
         var prefetch = file.prefetchSegments ?? 8
         if let t = env["TIDEMARK_PREFETCH"], !t.isEmpty {
             guard let v = Int(t) else {

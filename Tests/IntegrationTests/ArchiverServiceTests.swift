@@ -45,18 +45,25 @@ extension PostgreSQLIntegration {
             var ended = false
             defer { if !ended { serve.send(SIGKILL); _ = try? serve.waitBlocking() } }
 
-            let socket = data + "/pgsql_tmp.tidemark-archiver.main/socket"
+            // The socket is in the data directory, or (when that path is too long for a socket
+            // address, as under a deep TMPDIR) in the short fallback under the temp directory.
+            let temps = Set([ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp", "/tmp"])
+            let candidates = temps.map { ArchiverSettings.defaultSocketPath(stanza: "main", dataDirectory: data, tempDirectory: $0, uid: user?.uid ?? geteuid()) }
             let deadline = Date().addingTimeInterval(30)
-            while UnixConnection.connect(socket) == nil {
+            var listening: String?
+            while listening == nil {
+                listening = candidates.first { UnixConnection.connect($0) != nil }
+                if listening != nil { break }
                 if Date() >= deadline {
                     serve.send(SIGKILL)
                     ended = true
                     let output = try await serve.wait()
-                    Issue.record("serve's archiver never listened on \(socket): \(output)")
+                    Issue.record("serve's archiver never listened on \(candidates): \(output)")
                     return
                 }
                 try await Task.sleep(for: .milliseconds(100))
             }
+            let socket = listening ?? candidates[0]
             let second = try await withConfig.run("archiver", "--data-directory", data)
             #expect(second.exitCode == 13, "a second archiver: \(second)")
             #expect(second.stderrText.contains("another archiver is running"), "\(second.stderrText)")

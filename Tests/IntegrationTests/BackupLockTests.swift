@@ -66,7 +66,9 @@ extension PostgreSQLIntegration {
               .timeLimit(.minutes(10)))
         func aKilledHolderBlocksOnlyUntilItsLeaseEnds() async throws {
             let lease = 6.0
-            let cluster = try await BackupTestCluster(prefix: "tidemark-lock-kill")
+            // No resident archiver: it would push the backup's last segment ahead of the slow
+            // archive_command below, and the backup would not outlast its lease.
+            let cluster = try await BackupTestCluster(prefix: "tidemark-lock-kill", environment: ["TIDEMARK_ARCHIVER_AUTOSTART": "0"])
             defer { cluster.stop() }
             let tidemark = cluster.tidemark.with(environment: ["TIDEMARK_LOCK_LEASE_SECONDS": String(Int(lease))])
             try await cluster.server.pgbench(["-i", "-q", "-s", "4"])

@@ -74,6 +74,20 @@ struct ArchiverProtocolTests {
         #expect(s.workers == 3 && !s.autostart && s.socketPath == "/run/tidemark/a.sock" && s.directory == "/run/tidemark")
     }
 
+    @Test func theEnvironmentTurnsAutostartOffOrOn() throws {
+        func autostart(_ value: String?) throws -> Bool {
+            var env = ["BACKUP_DIR": "/srv/repo", "BACKUP_ENCRYPTION_KEY": "a passphrase of some length"]
+            env["TIDEMARK_ARCHIVER_AUTOSTART"] = value
+            let c = try ConfigurationLoader.load(configPath: nil, stanza: "main", environment: env)
+            return try ArchiverSettings.resolve(c.service.archiver, stanza: "main", dataDirectory: "/data").autostart
+        }
+        #expect(try autostart(nil) == true)
+        #expect(try autostart("0") == false)
+        #expect(try autostart("off") == false)
+        #expect(try autostart("1") == true)
+        #expect(throws: TidemarkError.self) { try autostart("maybe") }
+    }
+
     static func configuration(key: String, dir: String = "/srv/repo", stanza: String = "main") throws -> Configuration {
         try ConfigurationLoader.load(configPath: nil, stanza: stanza,
                                      environment: ["BACKUP_DIR": dir, "BACKUP_ENCRYPTION_KEY": key])
