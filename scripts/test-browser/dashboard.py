@@ -15,6 +15,7 @@ from selenium import webdriver
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 
 def fail(step, driver=None):
@@ -25,14 +26,31 @@ def fail(step, driver=None):
     sys.exit(1)
 
 
+def wait(driver, step, condition, seconds=30):
+    """Waits until condition(driver) holds (a click's navigation ends when it likes)."""
+    def check(d):
+        try:
+            return condition(d)
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+    try:
+        WebDriverWait(driver, seconds, poll_frequency=0.2).until(check)
+    except Exception:
+        fail(step, driver)
+
+
+def on_dashboard(d):
+    return d.current_url.endswith("/admin/backup") and d.find_element(By.ID, "backups") is not None
+
+
 def backup_ids(driver):
     return [row.find_element(By.TAG_NAME, "code").text for row in driver.find_elements(By.CSS_SELECTOR, "#backups tr.backup")]
 
 
 def login(driver, base, token):
     driver.get(base + "/admin/backup")
-    if not driver.current_url.endswith("/admin/login"):
-        fail("an unauthenticated /admin/backup redirects to /admin/login", driver)
+    wait(driver, "an unauthenticated /admin/backup redirects to /admin/login",
+         lambda d: d.current_url.endswith("/admin/login") and d.find_element(By.ID, "token"))
     field = driver.find_element(By.ID, "token")
     field.clear()
     field.send_keys(token)
@@ -50,17 +68,14 @@ def main():
     driver.set_page_load_timeout(60)
     try:
         login(driver, base, token + "wrong")
-        try:
-            error = driver.find_element(By.ID, "login-error").text
-        except NoSuchElementException:
-            fail("a wrong token is refused with a message", driver)
+        wait(driver, "a wrong token is refused with a message", lambda d: d.find_element(By.ID, "login-error"))
+        error = driver.find_element(By.ID, "login-error").text
         if "Wrong token" not in error or "/admin/backup" in driver.current_url:
             fail("a wrong token is refused (got: %r)" % error, driver)
         print("wrong token refused")
 
         login(driver, base, token)
-        if not driver.current_url.endswith("/admin/backup"):
-            fail("the right token opens /admin/backup", driver)
+        wait(driver, "the right token opens /admin/backup", on_dashboard)
         before = backup_ids(driver)
         if not before:
             fail("the backup history lists the repository's backup", driver)
@@ -69,8 +84,7 @@ def main():
         print("logged in; backups: %s" % before)
 
         driver.find_element(By.ID, "action-incremental").click()
-        if "/admin/jobs/" not in driver.current_url:
-            fail("create incremental leads to the job's page", driver)
+        wait(driver, "create incremental leads to the job's page", lambda d: "/admin/jobs/" in d.current_url)
         status, deadline = "", time.time() + 150
         while time.time() < deadline:
             try:
@@ -86,6 +100,7 @@ def main():
         print("job succeeded: %s" % new_id)
 
         driver.find_element(By.ID, "back").click()
+        wait(driver, "the job page links back to the dashboard", on_dashboard)
         after = backup_ids(driver)
         if new_id not in after or len(after) != len(before) + 1:
             fail("the new backup %s is in the list (before %s, after %s)" % (new_id, before, after), driver)
