@@ -11,7 +11,36 @@ import TidemarkServer
 /// `/admin/backup`: what /api/status and /api/admin/backup/list compute, as one page, most
 /// important first (docs/api.md, "The dashboard").
 struct DashboardPage {
-    var status: APIHandlers.Status?
+    /// What /api/status says, from the values the page can have without reading the WAL
+    /// archive again: the list's restorable windows, the service's newest snapshot, its state.
+    struct Facts {
+        struct Window { var timeline: UInt32; var from: String; var until: String; var backup: String }
+        var pitrWindows: [String: [Window]] = [:]
+        var snapshot: StatusSnapshot?
+        var rpoSeconds: Double?
+        var archiveLagSegments: Int?
+        var readySegments: Int?
+        var lastVerify: String?
+        var lastRehearsal: String?
+        var lastRehearsalRTOSeconds: Double?
+
+        init(list: BackupList?, snapshot: StatusSnapshot?, state: ServiceState?) {
+            for r in list?.repositories ?? [] {
+                pitrWindows[r.name] = (r.restorable ?? []).map {
+                    Window(timeline: $0.timeline, from: $0.from, until: $0.until ?? $0.from, backup: $0.backup)
+                }
+            }
+            self.snapshot = snapshot
+            rpoSeconds = snapshot?.rpoSeconds
+            archiveLagSegments = snapshot?.archive.segmentsBehind
+            readySegments = snapshot?.archive.readySegments
+            lastVerify = state?.lastVerifySuccess.map(APIJobs.time)
+            lastRehearsal = state?.lastRehearsalSuccess.map(APIJobs.time)
+            lastRehearsalRTOSeconds = state?.lastRehearsalRTOSeconds
+        }
+    }
+
+    var status: Facts?
     var statusError: String?
     var list: BackupList?
     var listError: String?
@@ -47,9 +76,9 @@ struct DashboardPage {
         let rehearsal = state?.lastRehearsalSuccess.map { (time: $0.timeIntervalSince1970, rtoSeconds: state?.lastRehearsalRTOSeconds) }
         let t = DashboardTimeline(windows: windows, backups: list?.backups ?? [], now: now.timeIntervalSince1970, rehearsal: rehearsal)
         var gaps = ""
-        for s in status?.info.stanzas ?? [] {
-            for tl in s.wal.timelines where !tl.gaps.isEmpty {
-                gaps += "<p class=\"bad\">WAL gaps on timeline \(tl.timeline) in \(H.escape(s.repository)): \(H.escape(tl.gaps.prefix(5).joined(separator: ", ")))\(tl.gaps.count > 5 ? " …" : "")</p>"
+        for r in status?.snapshot?.repositories ?? [] {
+            for tl in r.timelines where tl.gaps > 0 {
+                gaps += "<p class=\"bad\">\(tl.gaps) WAL gap(s) on timeline \(tl.timeline) in \(H.escape(r.name)): tidemark info lists them</p>"
             }
         }
         var windowsText = ""
@@ -139,7 +168,7 @@ struct DashboardPage {
             items += "<li><b>\(H.escape(name))</b> \(H.escape(r.lastOutcome ?? "")) \(H.escape(r.lastFinished.map { AuditTime.format($0) } ?? "")): " +
                 "\(H.escape(r.lastError ?? ""))\((r.lastHints ?? []).map { "<br><span class=\"hint\">HINT: \(H.escape($0))</span>" }.joined())</li>"
         }
-        for f in (status?.info.failures ?? []) + (list?.failures ?? []) {
+        for f in list?.failures ?? [] {
             items += "<li>\(H.escape(f.message))\(f.hints.map { "<br><span class=\"hint\">HINT: \(H.escape($0))</span>" }.joined())</li>"
         }
         if let e = listError { items += "<li>backup list unavailable: \(H.escape(e))</li>" }

@@ -139,14 +139,16 @@ struct DashboardRoutes: Sendable {
     }
 
     func page(_ request: Request, _ session: DashboardSessions.Session) async -> String {
-        let h = APIHandlers(routes: routes)
-        var status: APIHandlers.Status?, statusError: String?, list: BackupList?, listError: String?
-        do { status = try await h.statusValue() } catch let f as APIFailure { statusError = f.error } catch { statusError = "\(error)" }
+        var list: BackupList?, listError: String?
         do { list = try await env.context.engine.list() } catch { listError = "\(error)" }
+        let state = try? env.context.stateStore.load()
+        // The list's windows and the service's snapshot: /api/status's values without a second
+        // read of the whole WAL archive per page load (info).
+        let status = DashboardPage.Facts(list: list, snapshot: env.snapshot(), state: state)
         let q = request.uri.queryParameters
         let sort = q.get("sort").flatMap { ["time", "type", "size", "duration", "repository"].contains($0) ? $0 : nil } ?? "time"
-        let page = DashboardPage(status: status, statusError: statusError, list: list, listError: listError,
-                                 state: try? env.context.stateStore.load(), jobs: env.context.settings.schedule.jobs, session: session,
+        let page = DashboardPage(status: status, statusError: nil, list: list, listError: listError,
+                                 state: state, jobs: env.context.settings.schedule.jobs, session: session,
                                  now: env.context.now(), sort: sort, descending: q.get("dir") != "asc", filter: String((q.get("q") ?? "").prefix(200)))
         return page.html
     }

@@ -23,7 +23,7 @@ struct DashboardTimeline {
 
     static func seconds(_ text: String) -> Double? { (try? PostgresTimestamp(parsing: text))?.unixSeconds }
 
-    init(windows: [String: [RestorableWindowEntry]], backups: [BackupListEntry], now: Double,
+    init(windows: [String: [DashboardPage.Facts.Window]], backups: [BackupListEntry], now: Double,
          rehearsal: (time: Double, rtoSeconds: Double?)?) {
         end = now
         start = now - Self.days * 86400
