@@ -37,7 +37,12 @@ GEN=$SCRATCH/bin/tidemark-bench-repo
 REPO=$SCRATCH/repo
 SERVE_PID=
 cleanup() {
-    if [ -n "$SERVE_PID" ]; then kill -TERM "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; fi
+    # runuser does not pass SIGTERM on: stop serve itself (runuser's child), then runuser.
+    if [ -n "$SERVE_PID" ]; then
+        pkill -TERM -P "$SERVE_PID" 2>/dev/null || true
+        kill -TERM "$SERVE_PID" 2>/dev/null || true
+        wait "$SERVE_PID" 2>/dev/null || true
+    fi
     cd /
     if [ "${KEEP:-0}" != 1 ]; then rm -rf "$SCRATCH"; else tm_log "kept $SCRATCH"; fi
 }
