@@ -10,6 +10,7 @@
 #   tm_ensure_croniter            pip install croniter (pinned) unless installed (cron oracle tests)
 #   tm_ensure_aiosmtpd            pip install aiosmtpd (pinned) unless importable (notification tests)
 #   tm_ensure_schemathesis        pip install schemathesis (pinned) unless installed (admin API contract test)
+#   tm_ensure_browser             Debian's chromium + chromium-driver, pip install selenium (pinned) (dashboard browser test)
 #   tm_pg_bin                     echo the PostgreSQL 15 bin directory
 #   tm_as_pg CMD...               run CMD as the `postgres` OS user when root, else as yourself
 #   tm_pg_owner                   echo the OS user that owns scratch clusters
@@ -108,6 +109,17 @@ tm_ensure_schemathesis() {
     if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" = "$TM_SCHEMATHESIS_VERSION" ]; then return 0; fi
     tm_pip_install "schemathesis==$TM_SCHEMATHESIS_VERSION" "the admin API contract test needs it"
     python3 -c 'import schemathesis' >/dev/null 2>&1 || tm_die "schemathesis installed but 'import schemathesis' fails"
+}
+
+# The dashboard's browser test (DashboardBrowserTests) drives Debian's chromium through
+# chromedriver with Selenium (scripts/test-browser/dashboard.py).
+TM_SELENIUM_VERSION=4.38.0
+tm_ensure_browser() {
+    if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then tm_ensure_packages chromium chromium-driver; fi
+    command -v python3 >/dev/null 2>&1 || tm_ensure_packages python3 python3-pip
+    if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("selenium"))' 2>/dev/null)" = "$TM_SELENIUM_VERSION" ]; then return 0; fi
+    tm_pip_install "selenium==$TM_SELENIUM_VERSION" "the dashboard browser test needs it"
+    python3 -c 'import selenium' >/dev/null 2>&1 || tm_die "selenium installed but 'import selenium' fails"
 }
 
 tm_pg_bin() {

@@ -44,6 +44,8 @@ tm_ensure_croniter   # CronOracleTests runs scripts/cron-oracle/generate_cron_or
 tm_ensure_aiosmtpd
 # The admin API's contract test (APISchemathesisTests) runs schemathesis.
 tm_ensure_schemathesis
+# The dashboard's browser test (DashboardBrowserTests) drives Debian's chromium with Selenium.
+tm_ensure_browser
 
 tm_log "swift $(swift --version 2>/dev/null | head -n 1)"
 tm_log "building (debug, with tests) in $scratch"

@@ -36,6 +36,8 @@ public struct APIEnvironment: Sendable {
     public var snapshot: @Sendable () -> StatusSnapshot?
     /// Records one audit event (best effort; the warning goes to the service log).
     public var audit: @Sendable (AuditEvent) async -> Void
+    /// The dashboard's logins (in memory).
+    public var sessions = DashboardSessions()
 
     public init(context: ServiceContext, settings: APISettings, authenticator: APIAuthenticator, jobs: APIJobs,
                 snapshot: @escaping @Sendable () -> StatusSnapshot?, audit: @escaping @Sendable (AuditEvent) async -> Void) {

@@ -72,6 +72,8 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let failure as APIFailure {
             return failure.response
+        } catch let refusal as DashboardRefusal {
+            return refusal.response
         } catch let error as HTTPError {
             return translate(error, request: request, context: context).response
         } catch {

@@ -148,6 +148,11 @@ struct APIHandlers: Sendable {
     }
 
     func status() async throws -> Response {
+        APIJSON.response(try await statusValue())
+    }
+
+    /// What /api/status answers (the dashboard renders the same value).
+    func statusValue() async throws -> Status {
         let info: InfoReport
         do {
             info = try await env.context.engine.info()
@@ -163,7 +168,7 @@ struct APIHandlers: Sendable {
                             lastVerify: state?.lastVerifySuccess.map(APIJobs.time),
                             lastRehearsal: state?.lastRehearsalSuccess.map(APIJobs.time),
                             lastRehearsalRTOSeconds: state?.lastRehearsalRTOSeconds)
-        return APIJSON.response(status)
+        return status
     }
 
     /// `plan --json` in a child process: the same JSON, byte for byte.

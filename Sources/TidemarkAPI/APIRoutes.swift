@@ -31,7 +31,8 @@ public struct APIRoutes: Sendable {
 
     /// The error middleware and every route; /metrics and /healthz are added by the caller.
     public func add(to router: Router<APIRequestContext>) {
-        router.add(middleware: APIErrorMiddleware(routes: Self.table))
+        router.add(middleware: APIErrorMiddleware(routes: Self.table.merging(DashboardRoutes.table) { $0.union($1) }))
+        DashboardRoutes(routes: self).add(to: router)
         let h = APIHandlers(routes: self)
         router.post("/api/admin/backup/create") { request, context in
             try await self.mutating(request, context, action: "api-backup-create") { caller, body in
