@@ -144,7 +144,7 @@ let package = Package(
             name: "TidemarkArchiver",
             dependencies: [
                 "Tidemark", "TidemarkConfiguration", "TidemarkCore", "TidemarkSystem", "TidemarkPolicy", "TidemarkArchive",
-                "CTidemarkUnix",
+                "TidemarkCodec", "CTidemarkUnix",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),

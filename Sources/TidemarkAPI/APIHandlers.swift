@@ -207,22 +207,9 @@ struct APIHandlers: Sendable {
             throw APIFailure(.internalServerError, "the plan could not run", hint: "the service log has the details")
         }
         if result.succeeded { return (APIJSON.raw(Array(result.stdout.utf8)), detail) }
-        let (error, hints) = Self.errorLines(result.stderr)
+        let (error, hints) = JobRunner.errorLines(result.stderr)
         throw APIFailure(result.timedOut ? .serviceUnavailable : .unprocessableContent,
                          error ?? "the plan failed (exit \(result.exitCode))", hint: hints.first ?? "tidemark plan on the host says more")
-    }
-
-    static func errorLines(_ stderr: String) -> (String?, [String]) {
-        var error: String?
-        var hints: [String] = []
-        for line in stderr.split(separator: "\n") {
-            if error == nil, let r = line.range(of: ": ERROR: ") {
-                error = String(line[r.upperBound...])
-            } else if line.hasPrefix("HINT: ") {
-                hints.append(String(line.dropFirst(6)))
-            }
-        }
-        return (error, hints)
     }
 
     static func unavailable(_ error: any Error) -> APIFailure {

@@ -4,6 +4,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Crypto
+import TidemarkCodec
 import TidemarkCore
 
 /// One bearer token of the admin API (`tidemark token create`): only its SHA-256 is kept, in
@@ -65,16 +66,7 @@ public struct APIToken: Codable, Sendable, Equatable {
         hex(Array(SHA256.hash(data: text)))
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hex(_ bytes: [UInt8]) -> String { hexString(bytes) }
 
     /// Compared in time that depends only on the lengths.
     public static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

@@ -1,5 +1,6 @@
 import Crypto
 import TidemarkConfiguration
+import TidemarkCodec
 import TidemarkCore
 
 /// Proof that a `wal-push` and the archiver it asks serve the same configuration: the same
@@ -49,16 +50,7 @@ public enum ArchiverIdentity {
 
     static func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 15)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hex(_ bytes: [UInt8]) -> String { hexString(bytes) }
 
     static func unhex(_ text: String) -> [UInt8]? {
         let chars = Array(text.utf8)

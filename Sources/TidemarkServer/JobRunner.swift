@@ -139,7 +139,7 @@ public struct JobRunner: Sendable {
     }
 
     /// The ERROR line and HINT lines of a failed command's stderr (docs/exit-codes.md).
-    static func errorLines(_ stderr: String) -> (String?, [String]) {
+    package static func errorLines(_ stderr: String) -> (String?, [String]) {
         var error: String?
         var hints: [String] = []
         for line in stderr.split(separator: "\n") {
