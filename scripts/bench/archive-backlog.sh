@@ -132,10 +132,13 @@ for page in s3.get_paginator('list_objects_v2').paginate(Bucket='$1'):
         if re.match(r'[0-9A-F]{24}(-[0-9a-f]{40})?([.][a-z0-9]+)?$', o['Key'].rsplit('/', 1)[-1]): n += 1
 print(n)" s3py
 }
-s3_empty() { # BUCKET
+s3_empty() { # BUCKET: removes the WAL segment objects only (pgBackRest's archive.info stays: its
+    # stanza must outlive a round)
     S3PY="
+import re
 for page in s3.get_paginator('list_objects_v2').paginate(Bucket='$1'):
-    for o in page.get('Contents', []): s3.delete_object(Bucket='$1', Key=o['Key'])" s3py
+    for o in page.get('Contents', []):
+        if re.match(r'[0-9A-F]{24}(-[0-9a-f]{40})?([.][a-z0-9]+)?$', o['Key'].rsplit('/', 1)[-1]): s3.delete_object(Bucket='$1', Key=o['Key'])" s3py
 }
 echo "bench-secret" >"$SCRATCH/s3.secret"; chmod 0644 "$SCRATCH/s3.secret"
 
