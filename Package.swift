@@ -94,6 +94,14 @@ let package = Package(
                 "TidemarkRepository",
             ],
             swiftSettings: strict),
+        // File-storage backups: content-defined chunks, packs, an index, snapshot trees (docs/files.md).
+        .target(
+            name: "TidemarkFiles",
+            dependencies: [
+                "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkRepository",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict),
         // The audit log: hash-chained entries, encrypted in the repository, mirrored locally.
         .target(
             name: "TidemarkAudit",
@@ -132,7 +140,7 @@ let package = Package(
                 "TidemarkConfiguration",
                 "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkS3", "PostgresReplication",
                 "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy", "TidemarkRetention",
-                "TidemarkVerify", "TidemarkAudit",
+                "TidemarkVerify", "TidemarkAudit", "TidemarkFiles",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -189,7 +197,7 @@ let package = Package(
             dependencies: [
                 "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkRepository", "TidemarkArchive", "TidemarkBackup", "TidemarkPolicy",
                 "TidemarkRetention", "TidemarkVerify", "TidemarkServer", "TidemarkNotify", "TidemarkAudit",
-                "TidemarkArchiver", "TidemarkAPI", "CTidemarkSupport",
+                "TidemarkArchiver", "TidemarkAPI", "TidemarkFiles", "CTidemarkSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -248,6 +256,13 @@ let package = Package(
             name: "TidemarkBackupTests",
             dependencies: [
                 "TidemarkBackup", "TidemarkRepository", "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage",
+                "TidemarkTesting",
+            ],
+            swiftSettings: strict),
+        .testTarget(
+            name: "TidemarkFilesTests",
+            dependencies: [
+                "TidemarkFiles", "TidemarkRepository", "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage",
                 "TidemarkTesting",
             ],
             swiftSettings: strict),

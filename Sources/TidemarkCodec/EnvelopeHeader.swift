@@ -17,6 +17,14 @@ public enum ObjectKind: UInt8, Sendable, Codable, CaseIterable {
     case verifyLedger = 9
     /// One entry of the audit log (`<stanza>/audit/<seq>`, TidemarkAudit).
     case auditEntry = 10
+    /// File backups (TidemarkFiles, docs/files.md): a pack of chunks.
+    case filesPack = 11
+    /// File backups: one page of the chunk → pack index.
+    case filesIndex = 12
+    /// File backups: a snapshot (its root tree, the database backup taken with it).
+    case filesSnapshot = 13
+    /// File backups: the stanza's chunking secret (`<stanza>/files/config`).
+    case filesConfig = 14
 }
 
 /// The fixed 80-byte envelope header. See docs/format.md for the layout.

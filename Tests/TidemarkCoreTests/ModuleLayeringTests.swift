@@ -12,7 +12,7 @@ struct ModuleLayeringTests {
         ["TidemarkCodec", "TidemarkStorage", "PostgresReplication"],
         ["TidemarkS3", "TidemarkNotify"],
         ["TidemarkRepository"],
-        ["TidemarkArchive", "TidemarkBackup", "TidemarkAudit"],
+        ["TidemarkArchive", "TidemarkBackup", "TidemarkAudit", "TidemarkFiles"],
         ["TidemarkRetention", "TidemarkVerify", "TidemarkConfiguration"],
         ["Tidemark"],
         ["TidemarkArchiver"],
