@@ -52,6 +52,11 @@ struct DashboardPage {
     var sort: String
     var descending: Bool
     var filter: String
+    /// The history table's page (`?page=`, 1 first), `pageRows` rows each.
+    var page: Int = 1
+    /// When the backup list shown was read (DashboardListCache).
+    var listReadAt: Date?
+    static let pageRows = 100
 
     typealias H = DashboardHTML
 
@@ -195,19 +200,28 @@ struct DashboardPage {
             let dir = sort == key && descending ? "asc" : "desc"
             return "<th\(cls)><a href=\"/admin/backup?sort=\(key)&amp;dir=\(dir)&amp;q=\(H.escape(Self.queryEscape(filter)))#history\">\(label)</a></th>"
         }
+        let pages = max(1, (backups.count + Self.pageRows - 1) / Self.pageRows)
+        let shown = min(page, pages)
         var rows = ""
-        for b in backups.prefix(1000) {
+        for b in backups.dropFirst((shown - 1) * Self.pageRows).prefix(Self.pageRows) {
             let pinned = b.retention?.reasons.first { $0.hasPrefix("pinned") }
             rows += "<tr class=\"backup\"><td><code>\(H.escape(b.id))</code></td><td>\(H.escape(b.type))\(pinned.map { " · " + H.escape($0) } ?? "")</td>" +
                 "<td>\(H.escape(b.stopTime))</td><td>\(H.bytes(b.size))</td><td class=\"hide-s\">\(H.duration(b.durationSeconds))</td>" +
                 "<td class=\"hide-s\">\(H.escape(b.repository))</td><td class=\"hide-s\">\(H.escape(b.label))</td></tr>"
         }
-        if backups.count > 1000 { rows += "<tr><td colspan=\"7\" class=\"hint\">\(backups.count - 1000) more: narrow the filter</td></tr>" }
+        func link(_ p: Int, _ label: String, _ id: String) -> String {
+            "<a id=\"\(id)\" href=\"/admin/backup?sort=\(H.escape(sort))&amp;dir=\(descending ? "desc" : "asc")&amp;q=\(H.escape(Self.queryEscape(filter)))&amp;page=\(p)#history\">\(label)</a>"
+        }
+        var pager = pages > 1 ? "<p class=\"hint\" id=\"pager\">page \(shown) of \(pages) (\(Self.pageRows) rows each)" : ""
+        if shown > 1 { pager += " · " + link(shown - 1, "previous", "page-previous") }
+        if shown < pages { pager += " · " + link(shown + 1, "next", "page-next") }
+        if pages > 1 { pager += "</p>" }
+        let age = listReadAt.map { "<p class=\"hint\" id=\"list-age\">read from the repositories \(H.duration(max(0, now.timeIntervalSince($0)))) ago (at most 15 s before a reload reads them again; at once after a job)</p>" } ?? ""
         let form = "<form method=\"get\" action=\"/admin/backup\"><input type=\"search\" name=\"q\" value=\"\(H.escape(filter))\" placeholder=\"filter: id, type, label\">" +
             "<input type=\"hidden\" name=\"sort\" value=\"\(H.escape(sort))\"> <button type=\"submit\">Filter</button></form>"
         return "<section id=\"history\"><h2>Backup history (\(backups.count))</h2>\(form)<div class=\"scroll\"><table id=\"backups\"><tr>" +
             head("time", "id / finished") + head("type", "type") + "<th>finished</th>" + head("size", "size") + head("duration", "took", " class=\"hide-s\"") +
-            head("repository", "repository", " class=\"hide-s\"") + "<th class=\"hide-s\">label</th></tr>\(rows)</table></div></section>"
+            head("repository", "repository", " class=\"hide-s\"") + "<th class=\"hide-s\">label</th></tr>\(rows)</table></div>\(pager)\(age)</section>"
     }
 
     static func queryEscape(_ s: String) -> String {
