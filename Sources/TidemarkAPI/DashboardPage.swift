@@ -16,13 +16,7 @@ struct DashboardPage {
     struct Facts {
         struct Window { var timeline: UInt32; var from: String; var until: String; var backup: String }
         var pitrWindows: [String: [Window]] = [:]
-        var snapshot: StatusSnapshot?
-        var rpoSeconds: Double?
-        var archiveLagSegments: Int?
-        var readySegments: Int?
-        var lastVerify: String?
-        var lastRehearsal: String?
-        var lastRehearsalRTOSeconds: Double?
+        var service: ServiceFacts
 
         init(list: BackupList?, snapshot: StatusSnapshot?, state: ServiceState?) {
             for r in list?.repositories ?? [] {
@@ -30,13 +24,7 @@ struct DashboardPage {
                     Window(timeline: $0.timeline, from: $0.from, until: $0.until ?? $0.from, backup: $0.backup)
                 }
             }
-            self.snapshot = snapshot
-            rpoSeconds = snapshot?.rpoSeconds
-            archiveLagSegments = snapshot?.archive.segmentsBehind
-            readySegments = snapshot?.archive.readySegments
-            lastVerify = state?.lastVerifySuccess.map(APIJobs.time)
-            lastRehearsal = state?.lastRehearsalSuccess.map(APIJobs.time)
-            lastRehearsalRTOSeconds = state?.lastRehearsalRTOSeconds
+            service = ServiceFacts(snapshot: snapshot, state: state)
         }
     }
 
@@ -81,7 +69,7 @@ struct DashboardPage {
         let rehearsal = state?.lastRehearsalSuccess.map { (time: $0.timeIntervalSince1970, rtoSeconds: state?.lastRehearsalRTOSeconds) }
         let t = DashboardTimeline(windows: windows, backups: list?.backups ?? [], now: now.timeIntervalSince1970, rehearsal: rehearsal)
         var gaps = ""
-        for r in status?.snapshot?.repositories ?? [] {
+        for r in status?.service.snapshot?.repositories ?? [] {
             for tl in r.timelines where tl.gaps > 0 {
                 gaps += "<p class=\"bad\">\(tl.gaps) WAL gap(s) on timeline \(tl.timeline) in \(H.escape(r.name)): tidemark info lists them</p>"
             }
@@ -98,16 +86,16 @@ struct DashboardPage {
     }
 
     var recovery: String {
-        let rpo = status?.rpoSeconds
-        let lag = status?.archiveLagSegments
-        let ready = status?.readySegments
+        let rpo = status?.service.rpoSeconds
+        let lag = status?.service.archiveLagSegments
+        let ready = status?.service.readySegments
         let rpoClass = rpo.map { $0 > 3600 ? "bad" : ($0 > 300 ? "warn" : "ok") } ?? ""
         return """
         <section id="recovery"><h2>Recovery point</h2>
         <div class="k">current RPO</div><div class="v \(rpoClass)" id="rpo">\(H.duration(rpo))</div>
         <div class="k">archive backlog</div><div class="v">\(lag.map { "\($0) segments behind" } ?? "—")\(ready.map { " · \($0) ready" } ?? "")</div>
-        <div class="k">last verify</div><div>\(H.escape(status?.lastVerify ?? "never"))</div>
-        <div class="k">last rehearsal</div><div>\(H.escape(status?.lastRehearsal ?? "never"))\(status?.lastRehearsalRTOSeconds.map { " · RTO " + H.duration($0) } ?? "")</div>
+        <div class="k">last verify</div><div>\(H.escape(status?.service.lastVerify ?? "never"))</div>
+        <div class="k">last rehearsal</div><div>\(H.escape(status?.service.lastRehearsal ?? "never"))\(status?.service.lastRehearsalRTOSeconds.map { " · RTO " + H.duration($0) } ?? "")</div>
         </section>
         """
     }
@@ -121,7 +109,7 @@ struct DashboardPage {
             }
             let age = DashboardTimeline.seconds(b.stopTime).map { now.timeIntervalSince1970 - $0 }
             rows += "<tr><td>\(kind)</td><td><code>\(H.escape(b.id))</code><br><span class=\"hint\">\(H.duration(age)) ago</span></td>" +
-                "<td>\(H.duration(b.durationSeconds))</td><td>\(H.bytes(b.size))</td><td>\(H.escape(status?.lastVerify.map { "verified " + $0 } ?? "not verified"))</td></tr>"
+                "<td>\(H.duration(b.durationSeconds))</td><td>\(H.bytes(b.size))</td><td>\(H.escape(status?.service.lastVerify.map { "verified " + $0 } ?? "not verified"))</td></tr>"
         }
         return "<section id=\"last\"><h2>Last backups</h2><div class=\"scroll\"><table><tr><th>kind</th><th>backup</th><th>took</th><th>size</th><th>verify</th></tr>\(rows)</table></div></section>"
     }
@@ -150,7 +138,7 @@ struct DashboardPage {
 
     var storage: String {
         var rows = ""
-        for r in status?.snapshot?.repositories ?? [] {
+        for r in status?.service.snapshot?.repositories ?? [] {
             var used = H.bytes(r.usedBytes), note = ""
             if let u = r.usedBytes, let c = r.capacityBytes ?? r.freeBytes.map({ $0 + u }), c > 0 {
                 let percent = Double(u) / Double(c) * 100
