@@ -17,7 +17,7 @@
 #
 # Environment: DURATION (default 300), ROUNDS (default 1), CLIENTS (pgbench clients, default
 # 4), SCALE (pgbench scale, default 20), MAX_WAL_SIZE (MB, default 1024), WORKERS (default 4),
-# SAMPLE (seconds, default 2), TIDEMARK_BIN, TIDEMARK_SCRATCH_PATH (default .build-release),
+# SAMPLE (seconds, default 2), SYNCHRONOUS_COMMIT (default off: more WAL a second), TIDEMARK_BIN, TIDEMARK_SCRATCH_PATH (default .build-release),
 # KEEP=1. Caveat: pgbench, PostgreSQL, moto and the archivers share the same cores.
 set -euo pipefail
 
@@ -35,6 +35,7 @@ SCALE=${SCALE:-20}
 MAX_WAL_SIZE=${MAX_WAL_SIZE:-1024}
 WORKERS=${WORKERS:-4}
 SAMPLE=${SAMPLE:-2}
+SYNCHRONOUS_COMMIT=${SYNCHRONOUS_COMMIT:-off}
 LIMIT=$(( MAX_WAL_SIZE / 16 + 4 ))
 
 tm_ensure_packages "${TM_PACKAGES_BASE[@]}" pgbackrest nginx-light
@@ -88,6 +89,9 @@ wal_level = replica
 archive_mode = on
 archive_command = '/bin/true'
 max_wal_size = ${MAX_WAL_SIZE}MB
+# pgbench bounded by the cores, not by each commit's fsync: as much WAL a second as the machine
+# can write, for the archivers to keep up with.
+synchronous_commit = ${SYNCHRONOUS_COMMIT}
 CONF
 tm_pg_start "$SCRATCH/pg" "$PORT" "$SOCK" "$SCRATCH/pg.log"
 tm_as_pg mkdir -p "$SCRATCH/pgbr/log" "$SCRATCH/pgbr/lock" "$SCRATCH/pgbr/spool" "$SCRATCH/pgbr-repo"
@@ -182,7 +186,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 echo
-echo "sustained archiving: pgbench -c $CLIENTS -T $DURATION (scale $SCALE), local + S3 (moto, HTTPS) both required, $ROUNDS round(s) ($(nproc) cores)"
+echo "sustained archiving: pgbench -c $CLIENTS -T $DURATION (scale $SCALE, synchronous_commit $SYNCHRONOUS_COMMIT), local + S3 (moto, HTTPS) both required, $ROUNDS round(s) ($(nproc) cores)"
 echo "  $("$BIN" --version 2>/dev/null | head -n 1) with its archiver ($WORKERS workers) | $(pgbackrest version) archive-async=y process-max=$WORKERS"
 echo "  limit: max_wal_size + 4 = $LIMIT segments in pg_wal"
 for tool in tidemark pgbackrest; do
