@@ -19,7 +19,8 @@
 #
 # Environment: SEGMENTS (default 200), ROUNDS (default 3), WORKERS (default 4), TIDEMARK_BIN,
 # TIDEMARK_SCRATCH_PATH (default .build-release), KEEP=1.
-# Caveat: moto is one Python process on the same two cores; both tools share that ceiling.
+# Caveat: moto is one Python process on the same two cores; both tools share that ceiling. Each
+# run prints how busy moto was (its CPU time over the run's wall time, of one core).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -89,6 +90,9 @@ checkpoint_timeout = 30min
 CONF
 tm_pg_start "$SCRATCH/pg" "$PORT" "$SOCK" "$SCRATCH/pg.log"
 ready() { find "$1/pg_wal/archive_status" -name '*.ready' | wc -l; }
+# cpu_ticks PID: user + system clock ticks a process has used (moto is one Python process: when
+# it is busy ~100 % of one core during a run, the S3 server, not the tool, sets the pace).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # pgBackRest's stanza (made while the cluster runs; every copy has the same system identifier).
 tm_as_pg mkdir -p "$SCRATCH/pgbr/log" "$SCRATCH/pgbr/lock" "$SCRATCH/pgbr/spool" "$SCRATCH/pgbr-repo"
@@ -128,12 +132,14 @@ run() {
     RUN_DATA=$data
     tm_pg_start "$data" "$PORT" "$SOCK" "$SCRATCH/$tool-$r.log"
     failed0=$(tm_psql "$SOCK" "$PORT" "select failed_count from pg_stat_archiver")
+    c0=$(cpu_ticks "$MOTO_PID")
     t0=$(bench_now_us)
     for _ in $(seq 1 6000); do
         [ "$(ready "$data")" -eq 0 ] && break
         sleep 0.1
     done
     t1=$(bench_now_us)
+    c1=$(cpu_ticks "$MOTO_PID")
     [ "$(ready "$data")" -eq 0 ] || tm_die "$tool: $(ready "$data") segments still ready after 600 s"
     failed1=$(tm_psql "$SOCK" "$PORT" "select failed_count from pg_stat_archiver")
     tm_pg_stop "$data"; RUN_DATA=""
@@ -154,7 +160,8 @@ run() {
     rm -rf "$data"
     echo $(( t1 - t0 )) >>"$SCRATCH/times/$tool.us"
     awk -v us=$(( t1 - t0 )) -v n="$N" -v t="$tool" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
-        'BEGIN { printf "    %-10s %7.1f s  %6.1f segments/s  (load average %s)\n", t, us / 1e6, n / (us / 1e6), l }' >&2
+        -v busy="$(awk -v c=$(( c1 - c0 )) -v hz="$(getconf CLK_TCK)" -v us=$(( t1 - t0 )) 'BEGIN { printf "%.2f", c / hz / (us / 1e6) }')" \
+        'BEGIN { printf "    %-10s %7.1f s  %6.1f segments/s  moto busy %.0f%% of one core  (load average %s)\n", t, us / 1e6, n / (us / 1e6), busy * 100, l }' >&2
 }
 
 tm_log "timing: $ROUNDS rounds x (tidemark, pgbackrest), $N segments each, $WORKERS workers"
