@@ -41,8 +41,8 @@ public struct Engine: Sendable {
         try repositories.store(named: spec.name) { try StoreFactory.makeStore(for: spec, configuration: configuration) }
     }
 
-    /// `tidemark init`: creates every configured repository (or, with `only`, just that one:
-    /// a repository added to the configuration later). A posix repository gets its directory
+    /// `tidemark init`: creates every configured repository and FILE_BACKUP_DIR's (or, with
+    /// `only`, just that one: a repository added to the configuration later). A posix repository gets its directory
     /// (0700); an S3 one only its config object. An initialized repository is never touched.
     public func initialize(only: String? = nil,
                                   parameters: ScryptParameters? = nil) async throws -> [String] {
@@ -50,19 +50,20 @@ public struct Engine: Sendable {
         try KeyPolicy.requireStrong(passphrase, what: "the encryption key (\(configuration.keySource))")
         var lines: [String] = []
         try checkOwnership(command: "init")
-        let specs = try only.map { [try configuration.repository(named: $0)] } ?? configuration.repositories
+        let all = initializableRepositories
+        let specs = try only.map { name in [try all.first { $0.name == name } ?? configuration.repository(named: name)] } ?? all
         for spec in specs {
             if spec.type == .posix { try Self.createRoot(spec.path) }
             let store = try store(for: spec)
             let repo: Repository
             do {
                 repo = try await Repository.initialize(store: store, passphrase: passphrase, parameters: parameters, now: now())
-            } catch var e as TidemarkError where e.code == .alreadyExists && only == nil && configuration.repositories.count > 1 {
+            } catch var e as TidemarkError where e.code == .alreadyExists && only == nil && all.count > 1 {
                 e.hints.append("to initialize only a repository added to the configuration later: tidemark init --repo NAME")
                 throw e
             }
             lines.append("initialized repository '\(spec.name)' at \(spec.location) (key \(repo.key.idHex), \(repo.config.keySlots.first?.wrappedKey.kdfDescription ?? ""))")
-            if spec.type == .posix && geteuid() == 0 {
+            if spec.type == .posix && geteuid() == 0 && spec != configuration.files.separateRepository {
                 lines.append("WARNING: the repository is owned by root; archive_command runs as the PostgreSQL server user: chown -R postgres: '\(spec.path)'")
             }
         }

@@ -119,6 +119,8 @@ public struct ConfigFile: Codable, Sendable {
     public var archiver: ArchiverSection?
     /// The admin API and dashboard (docs/api.md).
     public var api: APISection?
+    /// The file storage backed up beside the database (docs/files.md).
+    public var files: FilesSection?
 
     public struct PostgresSection: Codable, Sendable {
         public var conninfo: String?
@@ -129,7 +131,7 @@ public struct ConfigFile: Codable, Sendable {
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case stanza, repositories, encryptionKey, encryptionKeyFile, compression, compressionLevel, ioTimeoutSeconds, postgres,
              archiveTimeoutSeconds, checkpoint, prefetchSegments, spoolPath, lockLeaseSeconds, retention, verifyAfterBackup,
-             schedule, alerts, serve, audit, notifications, smtp, archiver, api
+             schedule, alerts, serve, audit, notifications, smtp, archiver, api, files
     }
 
     public init() {}
@@ -169,6 +171,8 @@ public struct Configuration: Sendable {
     public var tempDirectory = "/tmp"
     /// The sections only the service reads, as written (TidemarkServer resolves them).
     public var service = ServiceSections()
+    /// File backups: the `files` section and FILE_BACKUP_DIR (docs/files.md).
+    public var files = FilesSettings()
 
     /// The repository named `name`, or a configuration error listing the names.
     public func repository(named name: String) throws -> RepositorySpec {
@@ -330,6 +334,7 @@ public enum ConfigurationLoader {
         configuration.verifyAfterBackup = file.verifyAfterBackup ?? true
         configuration.lockLeaseSeconds = try lockLease(file: file, environment: env)
         configuration.retention = try retention(file: file, repositories: repositories, environment: env)
+        configuration.files = try files(file.files, repositories: repositories, environment: env)
         configuration.service = ServiceSections(schedule: file.schedule, alerts: file.alerts, serve: file.serve, audit: file.audit,
                                                 notifications: file.notifications, smtp: file.smtp,
                                                 archiver: try ArchiverSection.withEnvironment(file.archiver, env), api: file.api)
