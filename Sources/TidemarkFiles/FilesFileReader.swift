@@ -102,8 +102,11 @@ struct FilesFileReader: Sendable {
         do {
             while true {
                 let at = offset
+                // No further than the size at open: a file growing as fast as it is read (a log)
+                // must not keep the read going for ever; the check after the read sees it grew.
+                let want = Int(min(UInt64(blockSize), before.size - min(before.size, at)))
                 let (cut, count) = try await pool.run("read \(FilesPath.display(path))") { () throws -> ([CutChunk], Int) in
-                    let block = try FilesSystemCalls.read(fd, at: at, count: blockSize, path)
+                    let block = want == 0 ? [] : try FilesSystemCalls.read(fd, at: at, count: want, path)
                     if !state.sawFirstBlock {
                         state.sawFirstBlock = true
                         state.compressible = chunking.isCompressible(prefix: Array(block.prefix(4096)))

@@ -21,7 +21,7 @@ struct TidemarkCommand: AsyncParsableCommand {
             + "else TIDEMARK_LOG_LEVEL, else warning) and --log-format (text or json; else TIDEMARK_LOG_FORMAT, else text), "
             + "before or after the command name. Exit codes: docs/exit-codes.md.",
         version: "tidemark 0.1.0 (repository format 2)",
-        subcommands: [InitCommand.self, InfoCommand.self, WALPushCommand.self, WALFetchCommand.self, WALPrefetchCommand.self, ArchiverCommand.self, ListCommand.self, PlanCommand.self, RestoreCommand.self, ReindexCommand.self, BackupCommand.self, CheckCommand.self, RehearseCommand.self, ExpireCommand.self, DeleteCommand.self, PinCommand.self, UnpinCommand.self, VerifyCommand.self, KeyCommand.self, ServeCommand.self, ScheduleCommand.self, RunJobCommand.self, NotifyCommand.self, AuditCommand.self, TokenCommand.self]
+        subcommands: [InitCommand.self, InfoCommand.self, WALPushCommand.self, WALFetchCommand.self, WALPrefetchCommand.self, ArchiverCommand.self, ListCommand.self, PlanCommand.self, RestoreCommand.self, ReindexCommand.self, BackupCommand.self, CheckCommand.self, RehearseCommand.self, FilesCommand.self, ExpireCommand.self, DeleteCommand.self, PinCommand.self, UnpinCommand.self, VerifyCommand.self, KeyCommand.self, ServeCommand.self, ScheduleCommand.self, RunJobCommand.self, NotifyCommand.self, AuditCommand.self, TokenCommand.self]
     )
 }
 
