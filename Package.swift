@@ -220,6 +220,9 @@ let package = Package(
             ],
             swiftSettings: strict),
 
+        // Chunker microbenchmark for scripts/bench/chunker.sh; not a product, not part of `tidemark`.
+        .executableTarget(name: "tidemark-files-bench", dependencies: ["TidemarkFiles"], swiftSettings: strict),
+
         .testTarget(name: "TidemarkCoreTests", dependencies: ["TidemarkCore"], swiftSettings: strict),
         .testTarget(name: "TidemarkPolicyTests", dependencies: ["TidemarkPolicy", "TidemarkCore"], swiftSettings: strict),
         .testTarget(

@@ -38,6 +38,8 @@ public struct APIEnvironment: Sendable {
     public var audit: @Sendable (AuditEvent) async -> Void
     /// The dashboard's logins (in memory).
     public var sessions = DashboardSessions()
+    /// The dashboard's backup list, read at most every 15 s (DashboardListCache).
+    let listCache: DashboardListCache
 
     public init(context: ServiceContext, settings: APISettings, authenticator: APIAuthenticator, jobs: APIJobs,
                 snapshot: @escaping @Sendable () -> StatusSnapshot?, audit: @escaping @Sendable (AuditEvent) async -> Void) {
@@ -47,6 +49,8 @@ public struct APIEnvironment: Sendable {
         self.jobs = jobs
         self.snapshot = snapshot
         self.audit = audit
+        let engine = context.engine
+        listCache = DashboardListCache(now: context.now, version: { await jobs.finishedCount }, load: { try await engine.list() })
     }
 
     /// The environment `serve` runs with: tokens read from the repositories, the audit log in

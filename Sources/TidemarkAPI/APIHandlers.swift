@@ -163,15 +163,13 @@ struct APIHandlers: Sendable {
         } catch {
             throw Self.unavailable(error)
         }
-        let state = try? env.context.stateStore.load()
-        let snapshot = env.snapshot()
+        let facts = ServiceFacts(snapshot: env.snapshot(), state: try? env.context.stateStore.load())
         var windows: [String: [RestorableWindowEntry]] = [:]
         for s in info.stanzas { windows[s.repository] = s.restorable ?? [] }
-        let status = Status(info: info, pitrWindows: windows, snapshot: snapshot, rpoSeconds: snapshot?.rpoSeconds,
-                            archiveLagSegments: snapshot?.archive.segmentsBehind, readySegments: snapshot?.archive.readySegments,
-                            lastVerify: state?.lastVerifySuccess.map(APIJobs.time),
-                            lastRehearsal: state?.lastRehearsalSuccess.map(APIJobs.time),
-                            lastRehearsalRTOSeconds: state?.lastRehearsalRTOSeconds)
+        let status = Status(info: info, pitrWindows: windows, snapshot: facts.snapshot, rpoSeconds: facts.rpoSeconds,
+                            archiveLagSegments: facts.archiveLagSegments, readySegments: facts.readySegments,
+                            lastVerify: facts.lastVerify, lastRehearsal: facts.lastRehearsal,
+                            lastRehearsalRTOSeconds: facts.lastRehearsalRTOSeconds)
         return status
     }
 

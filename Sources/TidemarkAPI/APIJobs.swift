@@ -55,6 +55,8 @@ public actor APIJobs {
     var tasks: [String: Task<Void, Never>] = [:]
     let stop = StopFlag()
     var starts: [String: Date] = [:]
+    /// Jobs finished since the service started (the dashboard's list is read again after each).
+    private(set) var finishedCount = 0
 
     public init(context: ServiceContext) { self.context = context }
 
@@ -111,6 +113,7 @@ public actor APIJobs {
         jobs[id] = job
         if running == id { running = nil }
         tasks[id] = nil
+        finishedCount += 1
     }
 
     /// Asks every running job to stop and waits for it to end.

@@ -16,13 +16,7 @@ struct DashboardPage {
     struct Facts {
         struct Window { var timeline: UInt32; var from: String; var until: String; var backup: String }
         var pitrWindows: [String: [Window]] = [:]
-        var snapshot: StatusSnapshot?
-        var rpoSeconds: Double?
-        var archiveLagSegments: Int?
-        var readySegments: Int?
-        var lastVerify: String?
-        var lastRehearsal: String?
-        var lastRehearsalRTOSeconds: Double?
+        var service: ServiceFacts
 
         init(list: BackupList?, snapshot: StatusSnapshot?, state: ServiceState?) {
             for r in list?.repositories ?? [] {
@@ -30,13 +24,7 @@ struct DashboardPage {
                     Window(timeline: $0.timeline, from: $0.from, until: $0.until ?? $0.from, backup: $0.backup)
                 }
             }
-            self.snapshot = snapshot
-            rpoSeconds = snapshot?.rpoSeconds
-            archiveLagSegments = snapshot?.archive.segmentsBehind
-            readySegments = snapshot?.archive.readySegments
-            lastVerify = state?.lastVerifySuccess.map(APIJobs.time)
-            lastRehearsal = state?.lastRehearsalSuccess.map(APIJobs.time)
-            lastRehearsalRTOSeconds = state?.lastRehearsalRTOSeconds
+            service = ServiceFacts(snapshot: snapshot, state: state)
         }
     }
 
@@ -52,6 +40,11 @@ struct DashboardPage {
     var sort: String
     var descending: Bool
     var filter: String
+    /// The history table's page (`?page=`, 1 first), `pageRows` rows each.
+    var page: Int = 1
+    /// When the backup list shown was read (DashboardListCache).
+    var listReadAt: Date?
+    static let pageRows = 100
 
     typealias H = DashboardHTML
 
@@ -76,7 +69,7 @@ struct DashboardPage {
         let rehearsal = state?.lastRehearsalSuccess.map { (time: $0.timeIntervalSince1970, rtoSeconds: state?.lastRehearsalRTOSeconds) }
         let t = DashboardTimeline(windows: windows, backups: list?.backups ?? [], now: now.timeIntervalSince1970, rehearsal: rehearsal)
         var gaps = ""
-        for r in status?.snapshot?.repositories ?? [] {
+        for r in status?.service.snapshot?.repositories ?? [] {
             for tl in r.timelines where tl.gaps > 0 {
                 gaps += "<p class=\"bad\">\(tl.gaps) WAL gap(s) on timeline \(tl.timeline) in \(H.escape(r.name)): tidemark info lists them</p>"
             }
@@ -93,16 +86,16 @@ struct DashboardPage {
     }
 
     var recovery: String {
-        let rpo = status?.rpoSeconds
-        let lag = status?.archiveLagSegments
-        let ready = status?.readySegments
+        let rpo = status?.service.rpoSeconds
+        let lag = status?.service.archiveLagSegments
+        let ready = status?.service.readySegments
         let rpoClass = rpo.map { $0 > 3600 ? "bad" : ($0 > 300 ? "warn" : "ok") } ?? ""
         return """
         <section id="recovery"><h2>Recovery point</h2>
         <div class="k">current RPO</div><div class="v \(rpoClass)" id="rpo">\(H.duration(rpo))</div>
         <div class="k">archive backlog</div><div class="v">\(lag.map { "\($0) segments behind" } ?? "—")\(ready.map { " · \($0) ready" } ?? "")</div>
-        <div class="k">last verify</div><div>\(H.escape(status?.lastVerify ?? "never"))</div>
-        <div class="k">last rehearsal</div><div>\(H.escape(status?.lastRehearsal ?? "never"))\(status?.lastRehearsalRTOSeconds.map { " · RTO " + H.duration($0) } ?? "")</div>
+        <div class="k">last verify</div><div>\(H.escape(status?.service.lastVerify ?? "never"))</div>
+        <div class="k">last rehearsal</div><div>\(H.escape(status?.service.lastRehearsal ?? "never"))\(status?.service.lastRehearsalRTOSeconds.map { " · RTO " + H.duration($0) } ?? "")</div>
         </section>
         """
     }
@@ -116,7 +109,7 @@ struct DashboardPage {
             }
             let age = DashboardTimeline.seconds(b.stopTime).map { now.timeIntervalSince1970 - $0 }
             rows += "<tr><td>\(kind)</td><td><code>\(H.escape(b.id))</code><br><span class=\"hint\">\(H.duration(age)) ago</span></td>" +
-                "<td>\(H.duration(b.durationSeconds))</td><td>\(H.bytes(b.size))</td><td>\(H.escape(status?.lastVerify.map { "verified " + $0 } ?? "not verified"))</td></tr>"
+                "<td>\(H.duration(b.durationSeconds))</td><td>\(H.bytes(b.size))</td><td>\(H.escape(status?.service.lastVerify.map { "verified " + $0 } ?? "not verified"))</td></tr>"
         }
         return "<section id=\"last\"><h2>Last backups</h2><div class=\"scroll\"><table><tr><th>kind</th><th>backup</th><th>took</th><th>size</th><th>verify</th></tr>\(rows)</table></div></section>"
     }
@@ -145,7 +138,7 @@ struct DashboardPage {
 
     var storage: String {
         var rows = ""
-        for r in status?.snapshot?.repositories ?? [] {
+        for r in status?.service.snapshot?.repositories ?? [] {
             var used = H.bytes(r.usedBytes), note = ""
             if let u = r.usedBytes, let c = r.capacityBytes ?? r.freeBytes.map({ $0 + u }), c > 0 {
                 let percent = Double(u) / Double(c) * 100
@@ -195,19 +188,28 @@ struct DashboardPage {
             let dir = sort == key && descending ? "asc" : "desc"
             return "<th\(cls)><a href=\"/admin/backup?sort=\(key)&amp;dir=\(dir)&amp;q=\(H.escape(Self.queryEscape(filter)))#history\">\(label)</a></th>"
         }
+        let pages = max(1, (backups.count + Self.pageRows - 1) / Self.pageRows)
+        let shown = min(page, pages)
         var rows = ""
-        for b in backups.prefix(1000) {
+        for b in backups.dropFirst((shown - 1) * Self.pageRows).prefix(Self.pageRows) {
             let pinned = b.retention?.reasons.first { $0.hasPrefix("pinned") }
             rows += "<tr class=\"backup\"><td><code>\(H.escape(b.id))</code></td><td>\(H.escape(b.type))\(pinned.map { " · " + H.escape($0) } ?? "")</td>" +
                 "<td>\(H.escape(b.stopTime))</td><td>\(H.bytes(b.size))</td><td class=\"hide-s\">\(H.duration(b.durationSeconds))</td>" +
                 "<td class=\"hide-s\">\(H.escape(b.repository))</td><td class=\"hide-s\">\(H.escape(b.label))</td></tr>"
         }
-        if backups.count > 1000 { rows += "<tr><td colspan=\"7\" class=\"hint\">\(backups.count - 1000) more: narrow the filter</td></tr>" }
+        func link(_ p: Int, _ label: String, _ id: String) -> String {
+            "<a id=\"\(id)\" href=\"/admin/backup?sort=\(H.escape(sort))&amp;dir=\(descending ? "desc" : "asc")&amp;q=\(H.escape(Self.queryEscape(filter)))&amp;page=\(p)#history\">\(label)</a>"
+        }
+        var pager = pages > 1 ? "<p class=\"hint\" id=\"pager\">page \(shown) of \(pages) (\(Self.pageRows) rows each)" : ""
+        if shown > 1 { pager += " · " + link(shown - 1, "previous", "page-previous") }
+        if shown < pages { pager += " · " + link(shown + 1, "next", "page-next") }
+        if pages > 1 { pager += "</p>" }
+        let age = listReadAt.map { "<p class=\"hint\" id=\"list-age\">read from the repositories \(H.duration(max(0, now.timeIntervalSince($0)))) ago (at most 15 s before a reload reads them again; at once after a job)</p>" } ?? ""
         let form = "<form method=\"get\" action=\"/admin/backup\"><input type=\"search\" name=\"q\" value=\"\(H.escape(filter))\" placeholder=\"filter: id, type, label\">" +
             "<input type=\"hidden\" name=\"sort\" value=\"\(H.escape(sort))\"> <button type=\"submit\">Filter</button></form>"
         return "<section id=\"history\"><h2>Backup history (\(backups.count))</h2>\(form)<div class=\"scroll\"><table id=\"backups\"><tr>" +
             head("time", "id / finished") + head("type", "type") + "<th>finished</th>" + head("size", "size") + head("duration", "took", " class=\"hide-s\"") +
-            head("repository", "repository", " class=\"hide-s\"") + "<th class=\"hide-s\">label</th></tr>\(rows)</table></div></section>"
+            head("repository", "repository", " class=\"hide-s\"") + "<th class=\"hide-s\">label</th></tr>\(rows)</table></div>\(pager)\(age)</section>"
     }
 
     static func queryEscape(_ s: String) -> String {

@@ -139,8 +139,8 @@ struct DashboardRoutes: Sendable {
     }
 
     func page(_ request: Request, _ session: DashboardSessions.Session) async -> String {
-        var list: BackupList?, listError: String?
-        do { list = try await env.context.engine.list() } catch { listError = "\(error)" }
+        let view = await env.listCache.current()
+        let list = view.list, listError = view.error
         let state = try? env.context.stateStore.load()
         // The list's windows and the service's snapshot: /api/status's values without a second
         // read of the whole WAL archive per page load (info).
@@ -149,7 +149,8 @@ struct DashboardRoutes: Sendable {
         let sort = q.get("sort").flatMap { ["time", "type", "size", "duration", "repository"].contains($0) ? $0 : nil } ?? "time"
         let page = DashboardPage(status: status, statusError: nil, list: list, listError: listError,
                                  state: state, jobs: env.context.settings.schedule.jobs, session: session,
-                                 now: env.context.now(), sort: sort, descending: q.get("dir") != "asc", filter: String((q.get("q") ?? "").prefix(200)))
+                                 now: env.context.now(), sort: sort, descending: q.get("dir") != "asc", filter: String((q.get("q") ?? "").prefix(200)),
+                                 page: max(1, q.get("page").flatMap { Int($0) } ?? 1), listReadAt: view.readAt)
         return page.html
     }
 

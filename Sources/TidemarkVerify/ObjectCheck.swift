@@ -165,6 +165,12 @@ package struct ObjectCheck: Sendable {
             return "run `tidemark expire` to finish the deletion it marks"
         case .auditEntry(let seq):
             return "the audit log's entry \(seq) was altered or damaged: keep it for investigation; `tidemark audit verify` checks the whole chain"
+        case .filesConfig:
+            return "the stanza's files secret: restore it from another repository (`tidemark verify --repair`); without it no file backup here can be read"
+        case .filesPack, .filesIndex:
+            return "file backups read the chunks it holds from another repository of the stanza if one has them; the next `tidemark files backup --type full` stores them again"
+        case .filesSnapshot(let id):
+            return "do not restore file snapshot \(id): repair it from another repository (`tidemark verify --repair`) or take a new file backup"
         }
     }
 }

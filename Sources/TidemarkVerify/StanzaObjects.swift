@@ -17,6 +17,12 @@ package enum StanzaObject: Hashable, Sendable {
     case deletionMarker(BackupID)
     /// One entry of the audit log (`<stanza>/audit/<seq>`; `tidemark audit verify` checks the chain).
     case auditEntry(UInt64)
+    /// File backups (TidemarkFiles, docs/format.md "File backups"): the stanza's files secret,
+    /// a pack of chunks, a page of the chunk index, a snapshot.
+    case filesConfig
+    case filesPack(String)
+    case filesIndex(String)
+    case filesSnapshot(String)
 
     /// The envelope kind an object of this name must carry.
     package var expectedKind: ObjectKind {
@@ -35,6 +41,10 @@ package enum StanzaObject: Hashable, Sendable {
         case .backup(_, let name): return name.hasPrefix("pack-") ? .backupData : .catalog
         case .pin, .deletionMarker: return .generic
         case .auditEntry: return .auditEntry
+        case .filesConfig: return .filesConfig
+        case .filesPack: return .filesPack
+        case .filesIndex: return .filesIndex
+        case .filesSnapshot: return .filesSnapshot
         }
     }
 
@@ -67,8 +77,27 @@ package enum StanzaObject: Hashable, Sendable {
         case (2, "audit"):
             guard parts[1].utf8.count == 16, parts[1].utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let seq = UInt64(parts[1]) else { return nil }
             return .auditEntry(seq)
+        case (_, "files"):
+            return classifyFiles(Array(parts.dropFirst()))
         default:
             return nil
+        }
+    }
+}
+
+extension StanzaObject {
+    /// Keys below `<stanza>/files/` (FilesLayout): `config`, `packs/<hh>/<id>` (32 hex digits,
+    /// `hh` its first two), `index/<id>` (32 hex digits), `snapshots/<id>`.
+    static func classifyFiles(_ parts: [String]) -> StanzaObject? {
+        func isID(_ s: String) -> Bool {
+            s.utf8.count == 32 && s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+        }
+        switch (parts.count, parts.first ?? "") {
+        case (1, "config"): return .filesConfig
+        case (3, "packs") where isID(parts[2]) && parts[2].hasPrefix(parts[1]) && parts[1].utf8.count == 2: return .filesPack(parts[2])
+        case (2, "index") where isID(parts[1]): return .filesIndex(parts[1])
+        case (2, "snapshots") where !parts[1].isEmpty: return .filesSnapshot(parts[1])
+        default: return nil
         }
     }
 }

@@ -58,6 +58,12 @@ package struct VerifyRepair: Sendable {
             guard let object = StanzaObject.classify(key, stanza: stanza) else { continue }
             // Each repository's audit log is its own chain: another's entry is no copy of it.
             if case .auditEntry = object { continue }
+            // Packs and index pages are each repository's own (random names, per-repository
+            // content): another repository holds no copy of them.
+            switch object {
+            case .filesPack, .filesIndex: continue
+            default: break
+            }
             var reasons: [String] = []
             var done = false
             for source in sources {

@@ -4,9 +4,6 @@ import TidemarkStorage
 import TidemarkTesting
 @testable import TidemarkS3
 import TidemarkSystem
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Fail fast where waiting helps nobody (docs/s3.md): a store nobody listens for fails after a
 /// few quick attempts, not at the operation deadline; a stalled transfer keeps the deadline.
@@ -80,33 +77,4 @@ struct S3UnreachableTests {
         #expect(error.code == .timeout, "\(error)")
         #expect(elapsed >= .seconds(2) && elapsed < .seconds(6), "\(elapsed)")
     }
-}
-
-/// A loopback TCP socket bound to a free port and never listening: connections to the port are
-/// refused (ECONNREFUSED) for as long as it is held, and nobody else can listen there meanwhile.
-final class RefusingPort: Sendable {
-    let fd: Int32
-    let port: UInt16
-
-    init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard fd >= 0, bound == 0, named == 0 else {
-            throw StorageError(.io, key: "", message: "unable to bind a loopback socket: \(String(cString: strerror(errno)))")
-        }
-        self.fd = fd
-        port = UInt16(bigEndian: address.sin_port)
-    }
-
-    func close() { _ = Glibc.close(fd) }
 }

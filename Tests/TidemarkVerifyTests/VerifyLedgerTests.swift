@@ -28,6 +28,13 @@ struct VerifyLedgerTests {
         #expect(StanzaObject.classify("main/backup/20261202-060650F/pack-00001", stanza: "main")?.expectedKind == .backupData)
         #expect(StanzaObject.classify("main/backup/20261202-060650F/blockmap", stanza: "main")?.expectedKind == .catalog)
         #expect(StanzaObject.classify("main/catalog.index", stanza: "main") == .catalogIndex)
+        let id = "0123456789abcdef0123456789abcdef"
+        #expect(StanzaObject.classify("main/files/config", stanza: "main")?.expectedKind == .filesConfig)
+        #expect(StanzaObject.classify("main/files/packs/01/\(id)", stanza: "main") == .filesPack(id))
+        #expect(StanzaObject.classify("main/files/index/\(id)", stanza: "main")?.expectedKind == .filesIndex)
+        #expect(StanzaObject.classify("main/files/snapshots/\(id)", stanza: "main")?.expectedKind == .filesSnapshot)
+        #expect(StanzaObject.classify("main/files/packs/02/\(id)", stanza: "main") == nil, "a pack in another directory")
+        #expect(StanzaObject.classify("main/files/index/notanid", stanza: "main") == nil)
         for plain in ["main/lock/00000000000000000001", "main/alerts/s3/000000010000000000000003.json", "main/readers/abc", "main/verify.ledger", "other/stanza.info"] {
             #expect(StanzaObject.classify(plain, stanza: "main") == nil, "\(plain)")
         }

@@ -19,7 +19,8 @@
 #
 # Environment: SEGMENTS (default 200), ROUNDS (default 3), WORKERS (default 4), TIDEMARK_BIN,
 # TIDEMARK_SCRATCH_PATH (default .build-release), KEEP=1.
-# Caveat: moto is one Python process on the same two cores; both tools share that ceiling.
+# Caveat: moto is one Python process on the same two cores; both tools share that ceiling. Each
+# run prints how busy moto was (its CPU time over the run's wall time, of one core).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -70,77 +71,10 @@ tm_as_pg mkdir -p "$SOCK" "$SCRATCH/conf" "$SCRATCH/times"
 mkdir -p "$SCRATCH/bin"
 install -m 0755 "$built" "$BIN"
 
-# --- S3: moto behind nginx for HTTPS ------------------------------------------------------
-# pgBackRest speaks only HTTPS to S3, and moto's own TLS (werkzeug) closes connections without
-# a close_notify, which OpenSSL 3 reports as "unexpected eof while reading". nginx terminates
-# TLS with keep-alive, as a real S3 endpoint does; Tidemark goes through the same nginx.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 \
-    -addext subjectAltName=IP:127.0.0.1 -keyout "$SCRATCH/moto.key" -out "$SCRATCH/moto.crt" 2>/dev/null
-chmod 0644 "$SCRATCH/moto.crt"
-MOTO_HTTP_PORT=$(tm_free_port)
-if command -v moto_server >/dev/null 2>&1; then moto=(moto_server); else moto=(python3 -m moto.server); fi
-"${moto[@]}" -H 127.0.0.1 -p "$MOTO_HTTP_PORT" >"$SCRATCH/moto.log" 2>&1 &
-MOTO_PID=$!
-MOTO_PORT=$(tm_free_port)
-mkdir -p "$SCRATCH/nginx"
-cat >"$SCRATCH/nginx/nginx.conf" <<CONF
-daemon off;
-worker_processes 1;
-pid $SCRATCH/nginx/nginx.pid;
-error_log $SCRATCH/nginx/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path $SCRATCH/nginx/body;
-    proxy_temp_path $SCRATCH/nginx/proxy;
-    server {
-        listen 127.0.0.1:$MOTO_PORT ssl;
-        ssl_certificate $SCRATCH/moto.crt;
-        ssl_certificate_key $SCRATCH/moto.key;
-        client_max_body_size 0;
-        keepalive_requests 100000;
-        location / {
-            proxy_pass http://127.0.0.1:$MOTO_HTTP_PORT;
-            proxy_set_header Host \$http_host;
-            proxy_request_buffering off;
-            proxy_buffering off;
-        }
-    }
-}
-CONF
-nginx -c "$SCRATCH/nginx/nginx.conf" -p "$SCRATCH/nginx" >"$SCRATCH/nginx/stdout.log" 2>&1 &
-NGINX_PID=$!
-for _ in $(seq 1 100); do tm_port_busy "$MOTO_HTTP_PORT" && tm_port_busy "$MOTO_PORT" && break; sleep 0.1; done
-tm_port_busy "$MOTO_HTTP_PORT" || { cat "$SCRATCH/moto.log" >&2; tm_die "moto did not start"; }
-tm_port_busy "$MOTO_PORT" || { cat "$SCRATCH/nginx/error.log" "$SCRATCH/nginx/stdout.log" >&2; tm_die "nginx did not start"; }
-ENDPOINT=https://127.0.0.1:$MOTO_PORT
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret AWS_DEFAULT_REGION=us-east-1
-s3py() { # python3 snippet with `s3` a boto3 client
-    python3 - "$@" <<PY
-import sys, boto3
-s3 = boto3.client("s3", endpoint_url="$ENDPOINT", verify="$SCRATCH/moto.crt")
-$S3PY
-PY
-}
-S3PY='for b in ("tidemark-bench", "pgbr-bench"): s3.create_bucket(Bucket=b)' s3py
-s3_count() { # BUCKET: number of WAL segment objects (a key whose last part is a 24-digit name)
-    S3PY="
-import re
-n = 0
-for page in s3.get_paginator('list_objects_v2').paginate(Bucket='$1'):
-    for o in page.get('Contents', []):
-        if re.match(r'[0-9A-F]{24}(-[0-9a-f]{40})?([.][a-z0-9]+)?$', o['Key'].rsplit('/', 1)[-1]): n += 1
-print(n)" s3py
-}
-s3_empty() { # BUCKET: removes the WAL segment objects only (pgBackRest's archive.info stays: its
-    # stanza must outlive a round)
-    S3PY="
-import re
-for page in s3.get_paginator('list_objects_v2').paginate(Bucket='$1'):
-    for o in page.get('Contents', []):
-        if re.match(r'[0-9A-F]{24}(-[0-9a-f]{40})?([.][a-z0-9]+)?$', o['Key'].rsplit('/', 1)[-1]): s3.delete_object(Bucket='$1', Key=o['Key'])" s3py
-}
-echo "bench-secret" >"$SCRATCH/s3.secret"; chmod 0644 "$SCRATCH/s3.secret"
+# --- S3: moto behind nginx for HTTPS (archive-lib.sh) ---------------------------------------
+# shellcheck source=scripts/bench/archive-lib.sh
+. "$repo_root/scripts/bench/archive-lib.sh"
+archive_bench_s3
 
 # --- the backlog ----------------------------------------------------------------------------
 PORT=$(tm_free_port)
@@ -156,44 +90,11 @@ checkpoint_timeout = 30min
 CONF
 tm_pg_start "$SCRATCH/pg" "$PORT" "$SOCK" "$SCRATCH/pg.log"
 ready() { find "$1/pg_wal/archive_status" -name '*.ready' | wc -l; }
+# cpu_ticks PID: user + system clock ticks a process has used (moto is one Python process: when
+# it is busy ~100 % of one core during a run, the S3 server, not the tool, sets the pace).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # pgBackRest's stanza (made while the cluster runs; every copy has the same system identifier).
-PGBR_PASS=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
-pgbr_conf() { # FILE PG-PATH
-    ( umask 077; cat >"$1" <<CONF
-[global]
-repo1-path=$SCRATCH/pgbr-repo
-repo1-cipher-type=aes-256-cbc
-repo1-cipher-pass=$PGBR_PASS
-repo2-type=s3
-repo2-s3-bucket=pgbr-bench
-repo2-s3-endpoint=127.0.0.1:$MOTO_PORT
-repo2-s3-region=us-east-1
-repo2-s3-key=bench
-repo2-s3-key-secret=bench-secret
-repo2-s3-uri-style=path
-repo2-storage-verify-tls=n
-repo2-cipher-type=aes-256-cbc
-repo2-cipher-pass=$PGBR_PASS
-compress-type=lz4
-archive-async=y
-process-max=$WORKERS
-log-level-console=warn
-log-level-stderr=warn
-log-level-file=off
-log-path=$SCRATCH/pgbr/log
-lock-path=$SCRATCH/pgbr/lock
-spool-path=$SCRATCH/pgbr/spool
-
-[bench]
-pg1-path=$2
-pg1-port=$PORT
-pg1-socket-path=$SOCK
-pg1-user=postgres
-CONF
-    )
-    chown postgres: "$1" 2>/dev/null || true
-}
 tm_as_pg mkdir -p "$SCRATCH/pgbr/log" "$SCRATCH/pgbr/lock" "$SCRATCH/pgbr/spool" "$SCRATCH/pgbr-repo"
 pgbr_conf "$SCRATCH/conf/pgbr-gen.conf" "$SCRATCH/pg"
 tm_as_pg pgbackrest --config="$SCRATCH/conf/pgbr-gen.conf" --stanza=bench stanza-create
@@ -208,22 +109,6 @@ tm_pg_stop "$SCRATCH/pg"
 N=$(ready "$SCRATCH/pg")
 [ "$N" -ge "$SEGMENTS" ] || tm_die "only $N ready segments"
 tm_log "backlog: $N ready segments ($(du -sm "$SCRATCH/pg/pg_wal" | cut -f1) MB in pg_wal)"
-
-# --- Tidemark ---------------------------------------------------------------------------------
-PASSPHRASE="bench tide mark passphrase $(od -An -N6 -tu2 /dev/urandom | tr -s ' ' '-')"
-tm_conf() { # FILE RUN
-    ( umask 077; cat >"$1" <<JSON
-{ "stanza": "bench", "compression": "lz4", "encryptionKey": "$PASSPHRASE",
-  "repositories": [
-    { "name": "local", "type": "posix", "path": "$SCRATCH/tm-repo-$2" },
-    { "name": "offsite", "type": "s3", "s3": { "bucket": "tidemark-bench", "prefix": "$2",
-      "endpoint": "$ENDPOINT", "region": "us-east-1", "addressing": "path",
-      "caBundle": "$SCRATCH/moto.crt", "accessKeyId": "bench", "secretAccessKeyFile": "$SCRATCH/s3.secret" } } ],
-  "archiver": { "workers": $WORKERS, "idleMinutes": 1 } }
-JSON
-    )
-    chown postgres: "$1" 2>/dev/null || true
-}
 
 # --- runs -------------------------------------------------------------------------------------
 # run TOOL ROUND: a fresh copy of the stopped cluster, released with TOOL; prints seconds.
@@ -247,12 +132,14 @@ run() {
     RUN_DATA=$data
     tm_pg_start "$data" "$PORT" "$SOCK" "$SCRATCH/$tool-$r.log"
     failed0=$(tm_psql "$SOCK" "$PORT" "select failed_count from pg_stat_archiver")
+    c0=$(cpu_ticks "$MOTO_PID")
     t0=$(bench_now_us)
     for _ in $(seq 1 6000); do
         [ "$(ready "$data")" -eq 0 ] && break
         sleep 0.1
     done
     t1=$(bench_now_us)
+    c1=$(cpu_ticks "$MOTO_PID")
     [ "$(ready "$data")" -eq 0 ] || tm_die "$tool: $(ready "$data") segments still ready after 600 s"
     failed1=$(tm_psql "$SOCK" "$PORT" "select failed_count from pg_stat_archiver")
     tm_pg_stop "$data"; RUN_DATA=""
@@ -273,7 +160,8 @@ run() {
     rm -rf "$data"
     echo $(( t1 - t0 )) >>"$SCRATCH/times/$tool.us"
     awk -v us=$(( t1 - t0 )) -v n="$N" -v t="$tool" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
-        'BEGIN { printf "    %-10s %7.1f s  %6.1f segments/s  (load average %s)\n", t, us / 1e6, n / (us / 1e6), l }' >&2
+        -v busy="$(awk -v c=$(( c1 - c0 )) -v hz="$(getconf CLK_TCK)" -v us=$(( t1 - t0 )) 'BEGIN { printf "%.2f", c / hz / (us / 1e6) }')" \
+        'BEGIN { printf "    %-10s %7.1f s  %6.1f segments/s  moto busy %.0f%% of one core  (load average %s)\n", t, us / 1e6, n / (us / 1e6), busy * 100, l }' >&2
 }
 
 tm_log "timing: $ROUNDS rounds x (tidemark, pgbackrest), $N segments each, $WORKERS workers"
