@@ -63,12 +63,16 @@ struct APIHandlers: Sendable {
         guard let type = body.type, type == "full" || type == "incremental" else {
             throw APIFailure.badRequest("type must be \"full\" or \"incremental\"", hint: #"for example {"type":"incremental","includeFiles":false}"#)
         }
-        // Accepted and ignored, as the schedule's includeFiles is: the warning says so.
-        let warning = body.includeFiles == true
-            ? "includeFiles: file backups do not exist yet; this job backs up the database only" : nil
+        // includeFiles: the job backs up the file storage after the database (docs/files.md).
+        let includeFiles = body.includeFiles ?? false
+        if includeFiles && !env.context.engine.configuration.files.isConfigured {
+            throw APIFailure.badRequest("includeFiles is true but no file storage is configured",
+                                        hint: "list the directories in files.paths of the config file (docs/files.md), or send includeFiles false")
+        }
         return try await start(type: "backup-" + type, kind: .backup(full: type == "full", pinMonths: nil),
                                arguments: ["backup", "--type", type], caller: caller,
-                               detail: ["type": type].merging(warning == nil ? [:] : ["includeFiles": "ignored"]) { $1 }, warning: warning)
+                               detail: ["type": type].merging(includeFiles ? ["includeFiles": "true"] : [:]) { $1 },
+                               files: includeFiles ? FilesFollowUp(full: type == "full") : nil)
     }
 
     func verify(_ bytes: [UInt8], caller: APICaller) async throws -> (Response, [String: String]) {
@@ -105,8 +109,8 @@ struct APIHandlers: Sendable {
     }
 
     func start(type: String, kind: ServiceJob.Kind, arguments: [String], caller: APICaller,
-               detail: [String: String], warning: String? = nil) async throws -> (Response, [String: String]) {
-        switch await env.jobs.start(type: type, kind: kind, arguments: arguments, requestedBy: caller.name) {
+               detail: [String: String], warning: String? = nil, files: FilesFollowUp? = nil) async throws -> (Response, [String: String]) {
+        switch await env.jobs.start(type: type, kind: kind, arguments: arguments, requestedBy: caller.name, files: files) {
         case .started(let id):
             var response = APIJSON.response(Accepted(jobId: id, warning: warning), status: .accepted)
             response.headers[.location] = "/api/jobs/" + id

@@ -68,10 +68,12 @@ public actor APIJobs {
         return job
     }
 
-    /// Starts `kind` with `arguments` (after the global options) unless a job runs.
-    public func start(type: String, kind: ServiceJob.Kind, arguments: [String], requestedBy: String) -> StartOutcome {
+    /// Starts `kind` with `arguments` (after the global options) unless a job runs; `files`:
+    /// then the file backup of the database backup it made (`includeFiles`).
+    public func start(type: String, kind: ServiceJob.Kind, arguments: [String], requestedBy: String,
+                      files: FilesFollowUp? = nil) -> StartOutcome {
         if let running { return .busy(running: running) }
-        guard let job = Self.serviceJob(type: type, kind: kind) else { return .failed("the job's placeholder schedule did not parse") }
+        guard let job = Self.serviceJob(type: type, kind: kind, includeFiles: files != nil) else { return .failed("the job's placeholder schedule did not parse") }
         let id = Self.newID()
         let now = context.now()
         jobs[id] = APIJob(id: id, type: type, status: "queued", requestedBy: requestedBy, createdAt: Self.time(now),
@@ -83,7 +85,7 @@ public actor APIJobs {
         let c = context, stop = stop
         tasks[id] = Task {
             let result = await c.runner.run(job: job.name, arguments: arguments, scheduledFor: now, late: false,
-                                            deadline: ContinuousClock.now + job.timeout, stop: stop, now: c.now) { _ in
+                                            deadline: ContinuousClock.now + job.timeout, stop: stop, now: c.now, files: files) { _ in
                 await self.markRunning(id)
             }
             await JobExecution(context: c).record(result, job: job)
@@ -120,12 +122,12 @@ public actor APIJobs {
         for task in tasks.values { await task.value }
     }
 
-    static func serviceJob(type: String, kind: ServiceJob.Kind) -> ServiceJob? {
+    static func serviceJob(type: String, kind: ServiceJob.Kind, includeFiles: Bool = false) -> ServiceJob? {
         // Never scheduled: the expression only fills the field.
         guard let cron = try? CronExpression.parse("0 0 1 1 *") else { return nil }
         let zone = TimeZone(identifier: "UTC") ?? TimeZone.current
         return ServiceJob(name: "api-" + type, kind: kind, cron: cron, schedule: CronSchedule(cron, timeZone: zone),
-                          timeout: .seconds(kind.defaultTimeoutMinutes * 60), enabled: false, includeFiles: false)
+                          timeout: .seconds(kind.defaultTimeoutMinutes * 60), enabled: false, includeFiles: includeFiles)
     }
 
     static func newID() -> String {

@@ -27,12 +27,8 @@ public struct JobExecution: Sendable {
         let store = c.stateStore
         let name = job.name
         c.logger.info("job started", metadata: ["job": "\(name)", "late": "\(late)"])
-        if job.includeFiles {
-            c.logger.notice("job asks for the file storage (includeFiles); file backups are not built yet: skipped",
-                            metadata: ["job": "\(name)"])
-        }
         var result = await c.runner.run(job: name, arguments: job.kind.arguments, scheduledFor: scheduledFor, late: late,
-                                        deadline: deadline, stop: stop, now: c.now) { pid in
+                                        deadline: deadline, stop: stop, now: c.now, files: job.filesFollowUp) { pid in
             let started = c.now()
             try? await store.update { state in
                 var r = state.jobs[name] ?? ServiceState.JobRecord()

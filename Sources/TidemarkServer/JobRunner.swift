@@ -65,9 +65,11 @@ public struct JobRunner: Sendable {
     var jobLockPath: String { stateDirectory + "/" + stanza + ".job.lock" }
 
     /// Runs `arguments` for `job` until it ends, `deadline` passes or `stop` is raised.
-    /// `onStart` gets the child's pid (the state records it as running).
+    /// `onStart` gets the child's pid (the state records it as running). With `files`, a
+    /// database backup that succeeded is followed, under the same lock and time limit, by the
+    /// file backup that records it (`includeFiles`): the job succeeds only when both do.
     public func run(job: String, arguments: [String], scheduledFor: Date, late: Bool, deadline: ContinuousClock.Instant,
-                    stop: StopFlag, now: @Sendable () -> Date = { Date() },
+                    stop: StopFlag, now: @Sendable () -> Date = { Date() }, files: FilesFollowUp? = nil,
                     onStart: @Sendable (Int32) async -> Void = { _ in }) async -> JobResult {
         let started = now()
         var result = JobResult(job: job, outcome: .failed, scheduledFor: scheduledFor, started: started, finished: started, late: late)
@@ -86,18 +88,31 @@ public struct JobRunner: Sendable {
             result.finished = now()
             return result
         }
+        let stdout = await runChild(arguments, into: &result, deadline: deadline, stop: stop, now: now, onStart: onStart)
+        result.backupID = Self.backupID(in: stdout)
+        result.rehearsalRTOSeconds = Self.rehearsalRTO(in: stdout)
+        if let files, result.outcome == .succeeded {
+            await runFiles(files, into: &result, deadline: deadline, stop: stop, now: now, onStart: onStart)
+        }
+        return result
+    }
+
+    /// One child process, its ending, ERROR and HINT lines written into `result`; returns its stdout.
+    func runChild(_ arguments: [String], into result: inout JobResult, deadline: ContinuousClock.Instant, stop: StopFlag,
+                  now: @Sendable () -> Date, onStart: @Sendable (Int32) async -> Void) async -> String {
         let process: SpawnedProcess
         do {
             var env = environment
-            env["TIDEMARK_JOB"] = job
+            env["TIDEMARK_JOB"] = result.job
             process = try SpawnedProcess(spawning: Subprocess(
                 executable: executable, arguments: globalArguments + arguments, environment: env,
                 timeout: .seconds(86400 * 7), temporaryDirectory: temporaryDirectory, outputPrefix: "tidemark-job"))
         } catch {
+            result.outcome = .failed
             result.error = Self.describe(error)
             result.hints = ["check that '\(executable)' is the tidemark binary and runs for this user"]
             result.finished = now()
-            return result
+            return ""
         }
         let box = ProcessBox(process)
         await onStart(process.pid)
@@ -110,6 +125,7 @@ public struct JobRunner: Sendable {
         let (error, hints) = Self.errorLines(stderr)
         result.output = Self.tail(stdout, lines: 20)
         result.hints = hints
+        result.error = nil
         switch ending {
         case .exited(let status):
             result.exitCode = status.signal == nil ? status.exitCode : nil
@@ -129,9 +145,7 @@ public struct JobRunner: Sendable {
             result.error = "the service stopped while the job ran; the job was asked to stop and ended cleanly"
             result.hints = ["it runs again at its next time (or within schedule.catchUpHours of the service's start)"]
         }
-        result.backupID = Self.backupID(in: stdout)
-        result.rehearsalRTOSeconds = Self.rehearsalRTO(in: stdout)
-        return result
+        return stdout
     }
 
     static func describe(_ error: any Error) -> String {

@@ -27,7 +27,9 @@ public struct ScheduleSettings: Sendable {
         return job
     }
 
-    public static func resolve(_ section: ScheduleSection?) throws -> ScheduleSettings {
+    /// `filesConfigured`: the configuration names file storage (`files.paths`); backup jobs
+    /// then include the files unless they say `"includeFiles": false`.
+    public static func resolve(_ section: ScheduleSection?, filesConfigured: Bool = false) throws -> ScheduleSettings {
         let section = section ?? ScheduleSection()
         let zoneName = section.timeZone ?? "UTC"
         guard let zone = TimeZone(identifier: zoneName) else {
@@ -44,12 +46,13 @@ public struct ScheduleSettings: Sendable {
             for d in DefaultJobs.definitions {
                 let cron = try parse(d.cron, where: "default job '\(d.name)'")
                 jobs.append(ServiceJob(name: d.name, kind: d.kind, cron: cron, schedule: CronSchedule(cron, timeZone: zone),
-                                       timeout: .seconds(d.kind.defaultTimeoutMinutes * 60), enabled: true, includeFiles: false))
+                                       timeout: .seconds(d.kind.defaultTimeoutMinutes * 60), enabled: true,
+                                       includeFiles: d.kind.typeName == "backup" && filesConfigured))
             }
         }
         var seen: Set<String> = []
         for (i, j) in (section.jobs ?? []).enumerated() {
-            let job = try resolve(j, index: i, zone: zone, defaults: jobs)
+            let job = try resolve(j, index: i, zone: zone, defaults: jobs, filesConfigured: filesConfigured)
             guard seen.insert(job.name).inserted else {
                 throw TidemarkError(.configuration, "schedule.jobs names '\(job.name)' twice", hints: ["give each job its own name"])
             }
@@ -65,7 +68,7 @@ public struct ScheduleSettings: Sendable {
                                 weeklyReport: try report(section.weeklyReport, "0 8 * * 1", "weeklyReport"))
     }
 
-    static func resolve(_ j: JobSection, index: Int, zone: TimeZone, defaults: [ServiceJob]) throws -> ServiceJob {
+    static func resolve(_ j: JobSection, index: Int, zone: TimeZone, defaults: [ServiceJob], filesConfigured: Bool) throws -> ServiceJob {
         guard let name = j.name, !name.isEmpty else {
             throw TidemarkError(.configuration, "schedule.jobs[\(index)] has no name", hints: ["add \"name\": \"nightly\" (letters, digits, - and _)"])
         }
@@ -106,12 +109,21 @@ public struct ScheduleSettings: Sendable {
             throw TidemarkError(.configuration, "\(at) has no cron expression", hints: ["add \"cron\": \"0 3 * * *\" (minute hour day month weekday)"])
         }
         let cron = try parse(cronText, where: at)
+        let includeFiles = j.includeFiles ?? (kind.typeName == "backup" && filesConfigured)
+        if includeFiles && kind.typeName != "backup" {
+            throw TidemarkError(.configuration, "\(at): includeFiles is for backup jobs, not \(kind.typeName)",
+                                hints: ["remove \"includeFiles\" from this job; a backup job with it backs the files up after the database"])
+        }
+        if includeFiles && !filesConfigured {
+            throw TidemarkError(.configuration, "\(at): includeFiles is set but no file storage is configured",
+                                hints: ["list the directories in files.paths (docs/files.md), or remove \"includeFiles\""])
+        }
         let minutes = j.timeoutMinutes ?? kind.defaultTimeoutMinutes
         guard minutes >= 1, minutes <= 7 * 24 * 60 else {
             throw TidemarkError(.configuration, "\(at): timeoutMinutes \(minutes) is out of range", hints: ["use 1 to 10080 minutes"])
         }
         return ServiceJob(name: name, kind: kind, cron: cron, schedule: CronSchedule(cron, timeZone: zone),
-                          timeout: .seconds(minutes * 60), enabled: j.enabled ?? true, includeFiles: j.includeFiles ?? false)
+                          timeout: .seconds(minutes * 60), enabled: j.enabled ?? true, includeFiles: includeFiles)
     }
 
     static func parse(_ text: String, where place: String) throws -> CronExpression {

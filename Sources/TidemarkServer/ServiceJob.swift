@@ -53,7 +53,8 @@ public struct ServiceJob: Sendable {
     public var timeout: Duration
     /// false: only `run-job` runs it.
     public var enabled: Bool
-    /// Back up the file storage too (a later feature: logged and ignored until it exists).
+    /// Backup jobs: after the database backup, back up the file storage too (`files backup
+    /// --database-backup ID`, `filesFollowUp`); the job succeeds only when both do.
     public var includeFiles: Bool
 
     public init(name: String, kind: Kind, cron: CronExpression, schedule: CronSchedule, timeout: Duration, enabled: Bool,
@@ -71,7 +72,7 @@ public struct ServiceJob: Sendable {
     public var typeDescription: String {
         switch kind {
         case .backup(let full, let pin):
-            return "backup (\(full ? "full" : "incremental")\(pin.map { ", pinned \($0) months" } ?? ""))"
+            return "backup (\(full ? "full" : "incremental")\(pin.map { ", pinned \($0) months" } ?? "")\(includeFiles ? ", with files" : ""))"
         case .verify(let full, _): return full ? "verify (full)" : "verify"
         default: return kind.typeName
         }

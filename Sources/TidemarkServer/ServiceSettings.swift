@@ -28,7 +28,7 @@ public struct ServiceSettings: Sendable {
     public static func resolve(_ configuration: Configuration, environment env: [String: String],
                                listen override: String? = nil) throws -> ServiceSettings {
         let s = configuration.service
-        let schedule = try ScheduleSettings.resolve(s.schedule)
+        let schedule = try ScheduleSettings.resolve(s.schedule, filesConfigured: configuration.files.isConfigured)
         var t = AlertThresholds()
         let a = s.alerts ?? AlertsSection()
         func positive(_ v: Double?, _ key: String) throws -> Double? {

@@ -36,13 +36,17 @@ struct InfoCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await Tidemark_run("info") {
-            let report = try await Engine(global.load(), logger: makeLogger()).info()
+            let engine = Engine(try global.load(), logger: makeLogger())
+            let report = try await engine.info()
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
             } else {
                 print(report.rendered())
+                if let (name, snapshots) = await engine.filesSnapshots(), engine.configuration.files.isConfigured || !snapshots.isEmpty {
+                    print(FilesSnapshotNote.info(snapshots: snapshots, repository: name))
+                }
             }
             if let failure = report.failures.first { throw failure }
         }

@@ -108,6 +108,8 @@ struct PlanCommand: AsyncParsableCommand {
                                                      onlyFrom: report.readsOnlyFrom)
             let settings = RecoverySettings(plan: report.plan, restoreCommand: command, action: targetAction)
             print(json ? try jsonText(report.json(settings: settings)) : report.rendered(settings: settings))
+            // The file snapshot `files restore --as-of` of this target picks (text only; docs/files.md).
+            if !json, let note = await Engine(configuration, logger: makeLogger()).filesPlanNote(for: request) { print(note) }
         }
     }
 }

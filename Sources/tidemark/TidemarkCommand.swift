@@ -209,7 +209,7 @@ enum Entry {
 enum GlobalOptionPlacement {
     static let globals: Set<String> = ["--config", "--stanza", "--log-level", "--log-format"]
     /// Commands whose subcommand is the second word (`tidemark key change`).
-    static let groups: Set<String> = ["key", "audit", "notify", "token"]
+    static let groups: Set<String> = ["key", "audit", "notify", "token", "files"]
 
     static func normalize(_ args: [String]) -> [String] {
         var leading: [String] = []

@@ -12,7 +12,8 @@ import TidemarkTesting
 
 /// A real repository (posix, initialized), a service context whose jobs run a stand-in for
 /// `tidemark` (a shell script: `backup` prints its "complete" line, waits while the file
-/// `hold` exists; `plan` prints JSON), and the API's routes over it.
+/// `hold` exists; `plan` prints JSON; `files` writes its arguments to `files-args` and fails
+/// while `files-fail` exists), and the API's routes over it. `files`: a `files` section.
 final class APIFixture: @unchecked Sendable {
     let scratch: Scratch
     let configuration: Configuration
@@ -20,14 +21,19 @@ final class APIFixture: @unchecked Sendable {
     var holdFile: String { scratch.path + "/hold" }
     var mirror: String { scratch.path + "/audit.jsonl" }
 
-    init() async throws {
+    var filesArguments: String? {
+        FileManager.default.contents(atPath: scratch.path + "/files-args").map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    init(files: Bool = false) async throws {
         scratch = try Scratch()
+        let filesSection = files ? #", "files": {"paths": ["\#(scratch.path)/uploads"]}"# : ""
         let json = """
         {"repositories": [{"name": "local", "type": "posix", "path": "\(scratch.path)/repo"}],
          "encryptionKey": "unit-test-key-unit-test-key-0123456789",
          "serve": {"stateDirectory": "\(scratch.path)/state"},
          "audit": {"mirrorPath": "\(scratch.path)/audit.jsonl"},
-         "schedule": {"defaults": false}}
+         "schedule": {"defaults": false}\(filesSection)}
         """
         let file = try scratch.write("tidemark.json", Array(json.utf8))
         chmod(file, 0o600)
@@ -38,6 +44,13 @@ final class APIFixture: @unchecked Sendable {
         while [ -f '\(scratch.path)/hold' ]; do sleep 0.05; done
         for a in "$@"; do
           case "$a" in
+            files)
+              echo "$@" > '\(scratch.path)/files-args'
+              if [ -f '\(scratch.path)/files-fail' ]; then
+                echo "tidemark files backup: ERROR: unable to read '/srv/uploads': permission denied" >&2
+                echo "HINT: run it as a user that can read the files" >&2; exit 3
+              fi
+              echo "files snapshot 0123abcd (incremental) complete"; exit 0 ;;
             backup) echo "backup 20261201-030000F (full) complete: 1 MiB"; exit 0 ;;
             plan) echo '{"backup":"20261201-030000F","target":"latest"}'; exit 0 ;;
             verify) echo "verify: all proven"; exit 0 ;;

@@ -141,12 +141,53 @@ struct APIRouteTests {
                 #expect(r.headers[.allow] == "POST")
             }
             try await client.execute(uri: "/api/admin/backup/list", method: .post, headers: bearer(operate)) { expectErrorShape($0, .methodNotAllowed) }
-            // includeFiles true is accepted and ignored, with a warning.
+            // includeFiles without a files section: refused, with the fix.
             try await client.execute(uri: create, method: .post, headers: bearer(operate),
                                      body: ByteBuffer(string: #"{"type":"incremental","includeFiles":true}"#)) { r in
-                #expect(r.status == .accepted)
-                #expect((object(r.body)["warning"] as? String)?.contains("file backups do not exist yet") == true)
+                expectErrorShape(r, .badRequest)
+                #expect((object(r.body)["hint"] as? String)?.contains("files.paths") == true)
             }
+            #expect(f.filesArguments == nil)
+        }
+    }
+
+    /// includeFiles: the database backup, then `files backup` of that backup in the same job;
+    /// a failing file backup fails the job with its ERROR and HINT, the backup id kept.
+    @Test func includeFilesBacksUpTheFilesAfterTheDatabase() async throws {
+        let f = try await APIFixture(files: true)
+        let operate = try await f.token("ops", .operate)
+        try await f.application(f.environment()).test(.router) { client in
+            let create = "/api/admin/backup/create"
+            let id = try await client.execute(uri: create, method: .post, headers: bearer(operate),
+                                              body: ByteBuffer(string: #"{"type":"incremental","includeFiles":true}"#)) { r -> String in
+                #expect(r.status == .accepted, "\(String(buffer: r.body))")
+                #expect(object(r.body)["warning"] == nil)
+                return object(r.body)["jobId"] as? String ?? ""
+            }
+            let job = try await waitForJob(client, id, token: operate)
+            #expect(job["status"] as? String == "succeeded", "\(job)")
+            let result = job["result"] as? [String: Any]
+            #expect(result?["backupId"] as? String == "20261201-030000F")
+            #expect((result?["output"] as? String)?.contains("files snapshot 0123abcd (incremental) complete") == true, "\(job)")
+            #expect(f.filesArguments?.hasSuffix(" --stanza main files backup --type incremental --database-backup 20261201-030000F\n") == true, "\(f.filesArguments ?? "")")
+
+            _ = FileManager.default.createFile(atPath: f.scratch.path + "/files-fail", contents: Data())
+            let failing = try await client.execute(uri: create, method: .post, headers: bearer(operate),
+                                                   body: ByteBuffer(string: #"{"type":"full","includeFiles":true}"#)) { object($0.body)["jobId"] as? String ?? "" }
+            let failed = try await waitForJob(client, failing, token: operate)
+            #expect(failed["status"] as? String == "failed")
+            #expect(failed["error"] as? String == "database backup 20261201-030000F succeeded; the file backup failed: unable to read '/srv/uploads': permission denied")
+            #expect(failed["hint"] as? String == "run it as a user that can read the files")
+            #expect((failed["result"] as? [String: Any])?["backupId"] as? String == "20261201-030000F", "the database backup stands")
+            #expect((failed["result"] as? [String: Any])?["exitCode"] as? Int == 3)
+            #expect(f.filesArguments?.hasSuffix(" --stanza main files backup --type full --database-backup 20261201-030000F\n") == true, "\(f.filesArguments ?? "")")
+
+            // Without includeFiles no file backup runs, files configured or not.
+            try FileManager.default.removeItem(atPath: f.scratch.path + "/files-args")
+            let plain = try await client.execute(uri: create, method: .post, headers: bearer(operate),
+                                                 body: ByteBuffer(string: #"{"type":"full"}"#)) { object($0.body)["jobId"] as? String ?? "" }
+            #expect(try await waitForJob(client, plain, token: operate)["status"] as? String == "succeeded")
+            #expect(f.filesArguments == nil)
         }
     }
 
