@@ -8,7 +8,7 @@ import TidemarkFiles
 
 /// What `plan` and `info` say about file snapshots (docs/files.md): the snapshot a
 /// `files restore --as-of` of the plan's target picks, and how many there are. Pure: the
-/// snapshots are read by `Engine.filesSnapshots()`.
+/// snapshots are read by `Engine.filesSnapshotsForReport()`.
 public enum FilesSnapshotNote {
     /// The line `plan` prints after the database plan, or nil when there is nothing to say
     /// (no file storage configured and no snapshot). `target` nil: a target that is not a time.
@@ -52,7 +52,7 @@ public enum FilesSnapshotNote {
 extension Engine {
     /// The file snapshots of the stanza, oldest first, from the first files repository that
     /// can be read, with that repository's name; nil when none can be read.
-    public func filesSnapshots() async -> (repository: String, snapshots: [FilesSnapshot])? {
+    public func filesSnapshotsForReport() async -> (repository: String, snapshots: [FilesSnapshot])? {
         guard let passphrase = configuration.encryptionKey else { return nil }
         for spec in filesRepositorySpecs {
             guard let repo = try? await openFilesRepository(spec, passphrase: passphrase),
@@ -64,7 +64,7 @@ extension Engine {
 
     /// `plan`'s line about file snapshots for `request`, or nil.
     public func filesPlanNote(for request: PlanRequest) async -> String? {
-        let found = await filesSnapshots()
+        let found = await filesSnapshotsForReport()
         guard configuration.files.isConfigured || found.map({ !$0.snapshots.isEmpty }) == true else { return nil }
         var time: PostgresTimestamp?
         if case .time(let t) = request.target { time = t }

@@ -44,7 +44,7 @@ struct InfoCommand: AsyncParsableCommand {
                 print(String(decoding: try encoder.encode(report), as: UTF8.self))
             } else {
                 print(report.rendered())
-                if let (name, snapshots) = await engine.filesSnapshots(), engine.configuration.files.isConfigured || !snapshots.isEmpty {
+                if let (name, snapshots) = await engine.filesSnapshotsForReport(), engine.configuration.files.isConfigured || !snapshots.isEmpty {
                     print(FilesSnapshotNote.info(snapshots: snapshots, repository: name))
                 }
             }

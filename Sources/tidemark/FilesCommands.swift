@@ -32,10 +32,18 @@ struct FilesBackupCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(name: .long, help: "full or incremental.") var type: FilesSnapshot.Kind = .incremental
     @Option(name: .long, help: "A label kept with the snapshot.") var label: String?
+    @Option(name: .customLong("database-backup"), help: "The id of the database backup taken with these files (backup jobs with includeFiles pass it).")
+    var databaseBackup: String?
+
+    func validate() throws {
+        if let id = databaseBackup, BackupID(rawValue: id) == nil {
+            throw ValidationError("--database-backup '\(id.prefix(64))' is not a backup id (tidemark list shows them, e.g. 20261201-030000F)")
+        }
+    }
 
     func run() async throws {
         try await Tidemark_run("files backup") {
-            let result = try await Engine(global.load(), logger: makeLogger()).filesBackup(type: type, label: label)
+            let result = try await Engine(global.load(), logger: makeLogger()).filesBackup(type: type, label: label, databaseBackupID: databaseBackup)
             for w in result.warnings { writeStderr("WARNING: \(w)\n") }
             let s = result.snapshot
             for n in s.unreadablePaths { writeStderr("WARNING: unreadable: \(FilesPath.display(n.path)): \(n.reason)\n") }
