@@ -41,16 +41,7 @@ LIMIT=$(( MAX_WAL_SIZE / 16 + 4 ))
 tm_ensure_packages "${TM_PACKAGES_BASE[@]}" pgbackrest nginx-light
 tm_ensure_moto
 PGBIN=$(tm_pg_bin)
-if [ -n "${TIDEMARK_BIN:-}" ]; then
-    built=$(realpath -e "$TIDEMARK_BIN") || tm_die "TIDEMARK_BIN=$TIDEMARK_BIN not found"
-else
-    tm_ensure_swift
-    scratch=${TIDEMARK_SCRATCH_PATH:-.build-release}
-    tm_log "building tidemark (release, static Swift runtime) in $scratch"
-    swift build -c release --static-swift-stdlib --scratch-path "$scratch" --product tidemark
-    built="$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/tidemark"
-fi
-[ -x "$built" ] || tm_die "no tidemark binary at $built"
+built=$(bench_tidemark_binary)
 
 SCRATCH=$(tm_scratch_dir tidemark-sustained)
 cd "$SCRATCH"
