@@ -66,8 +66,9 @@ struct APIHandlers: Sendable {
         // includeFiles: the job backs up the file storage after the database (docs/files.md).
         let includeFiles = body.includeFiles ?? false
         if includeFiles && !env.context.engine.configuration.files.isConfigured {
-            throw APIFailure.badRequest("includeFiles is true but no file storage is configured",
-                                        hint: "list the directories in files.paths of the config file (docs/files.md), or send includeFiles false")
+            // A well-formed request this configuration cannot do: 422, not 400.
+            throw APIFailure(.unprocessableContent, "includeFiles is true but no file storage is configured",
+                             hint: "list the directories in files.paths of the config file (docs/files.md), or send includeFiles false")
         }
         return try await start(type: "backup-" + type, kind: .backup(full: type == "full", pinMonths: nil),
                                arguments: ["backup", "--type", type], caller: caller,

@@ -144,7 +144,7 @@ struct APIRouteTests {
             // includeFiles without a files section: refused, with the fix.
             try await client.execute(uri: create, method: .post, headers: bearer(operate),
                                      body: ByteBuffer(string: #"{"type":"incremental","includeFiles":true}"#)) { r in
-                expectErrorShape(r, .badRequest)
+                expectErrorShape(r, .unprocessableContent)
                 #expect((object(r.body)["hint"] as? String)?.contains("files.paths") == true)
             }
             #expect(f.filesArguments == nil)
