@@ -71,7 +71,11 @@ extension Engine {
 
     /// The snapshot `id`, or (nil) the newest at or before `asOf`, or the newest of all.
     public func filesSnapshot(id: String?, asOf: Date?) async throws -> FilesSnapshot {
-        let all = try await filesSnapshots()
+        try filesSnapshot(id: id, asOf: asOf, among: try await filesSnapshots())
+    }
+
+    /// `filesSnapshot(id:asOf:)` among snapshots already read.
+    func filesSnapshot(id: String?, asOf: Date?, among all: [FilesSnapshot]) throws -> FilesSnapshot {
         if let id {
             guard FilesSnapshot.isValidID(id) else {
                 throw TidemarkError(.invalidInput, "'\(id)' is not a file snapshot id", hints: ["ids are 32 hex digits; 'tidemark files list' shows them"])
@@ -103,8 +107,10 @@ extension Engine {
 
     /// `tidemark files diff A B`.
     public func filesDiff(_ a: String, _ b: String) async throws -> [FilesChange] {
-        let old = try await filesSnapshot(id: a, asOf: nil)
-        let new = try await filesSnapshot(id: b, asOf: nil)
+        // Every snapshot object is read once for both ids.
+        let all = try await filesSnapshots()
+        let old = try filesSnapshot(id: a, asOf: nil, among: all)
+        let new = try filesSnapshot(id: b, asOf: nil, among: all)
         return try await FilesDiff.diff(old, new, source: try await filesChunkSource())
     }
 
