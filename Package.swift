@@ -115,7 +115,7 @@ let package = Package(
             name: "TidemarkRetention",
             dependencies: [
                 "TidemarkCore", "TidemarkSystem", "TidemarkCodec", "TidemarkStorage", "TidemarkRepository", "TidemarkArchive",
-                "TidemarkPolicy", .product(name: "Crypto", package: "swift-crypto"),
+                "TidemarkFiles", "TidemarkPolicy", .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict),
         // Verification of one repository: the ledger, object reads, catalogs, WAL continuity.

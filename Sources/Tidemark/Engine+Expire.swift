@@ -5,6 +5,7 @@ import Foundation
 #endif
 import Crypto
 import TidemarkArchive
+import TidemarkFiles
 import TidemarkCodec
 import TidemarkCore
 import TidemarkPolicy
@@ -37,12 +38,19 @@ extension Engine {
     /// reported with its error and the others still run; `failures` then carries the error.
     public func expire(_ options: ExpireOptions) async throws -> (ExpireReport, failures: [TidemarkError]) {
         let passphrase = try configuration.requireKey()
-        let specs = try options.repository.map { [try configuration.repository(named: $0)] } ?? configuration.repositories
+        let separate = configuration.files.separateRepository
+        let specs: [RepositorySpec]
+        if let name = options.repository, name == separate?.name {
+            specs = []
+        } else {
+            specs = try options.repository.map { [try configuration.repository(named: $0)] } ?? configuration.repositories
+        }
         let nowSeconds = Int64(now().timeIntervalSince1970.rounded(.down))
         let asOf = options.asOf.map { Int64($0.timeIntervalSince1970.rounded(.down)) }
         var failures: [TidemarkError] = []
         var reports: [ExpireRepositoryReport] = []
         var runs: [(Int, ExpireRun)] = []
+        var filesRuns: [(Int, FilesExpireRun)] = []
         for spec in specs {
             let policy = configuration.retention[spec.name] ?? .default
             var report = ExpireRepositoryReport(repository: spec.name, location: spec.location, policy: policy)
@@ -50,10 +58,28 @@ extension Engine {
                 let repo = try await open(spec, passphrase: passphrase)
                 runs.append((reports.count, ExpireRun(name: spec.name, repository: repo, stanza: configuration.stanza, policy: policy,
                                                       now: nowSeconds, asOf: asOf)))
+                if separate == nil {
+                    filesRuns.append((reports.count, FilesExpireRun(name: spec.name, repository: repo, stanza: configuration.stanza,
+                                                                    policy: policy, now: nowSeconds, asOf: asOf)))
+                }
             } catch {
                 let e = TidemarkError.wrap(error, doing: "open repository '\(spec.name)'")
                 report.error = e.message
                 failures.append(e.inRequiredRepository(spec.name))
+            }
+            reports.append(report)
+        }
+        if let separate, options.repository == nil || options.repository == separate.name {
+            let policy = configuration.retention[separate.name] ?? .default
+            var report = ExpireRepositoryReport(repository: separate.name, location: separate.location, policy: policy)
+            do {
+                let repo = try await openFilesRepository(separate, passphrase: passphrase)
+                filesRuns.append((reports.count, FilesExpireRun(name: separate.name, repository: repo, stanza: configuration.stanza,
+                                                                policy: policy, now: nowSeconds, asOf: asOf)))
+            } catch {
+                let e = TidemarkError.wrap(error, doing: "open the file backup repository '\(separate.name)'")
+                report.error = e.message
+                failures.append(e.inRequiredRepository(separate.name))
             }
             reports.append(report)
         }
@@ -62,6 +88,9 @@ extension Engine {
         if !options.dryRun {
             do {
                 for (_, run) in runs { leases.append(try await stanzaLock(in: run.repository).acquire(command: "expire")) }
+                for (_, run) in filesRuns where !runs.contains(where: { $0.1.repository.store.location == run.repository.store.location }) {
+                    leases.append(try await stanzaLock(in: run.repository).acquire(command: "expire"))
+                }
             } catch {
                 for lease in leases { await lease.release() }
                 throw error
@@ -70,7 +99,7 @@ extension Engine {
         let keeper = LeaseKeeper(leases) { _, _ in }
         let result: Result<String, any Error>
         do {
-            result = .success(try await expire(runs, leases: leases, reports: &reports, options: options, failures: &failures))
+            result = .success(try await expire(runs, filesRuns, leases: leases, reports: &reports, options: options, failures: &failures))
         } catch {
             result = .failure(error)
         }
@@ -82,9 +111,10 @@ extension Engine {
         return (report, failures)
     }
 
-    private func expire(_ runs: [(Int, ExpireRun)], leases: [Lease], reports: inout [ExpireRepositoryReport],
-                        options: ExpireOptions, failures: inout [TidemarkError]) async throws -> String {
+    private func expire(_ runs: [(Int, ExpireRun)], _ filesRuns: [(Int, FilesExpireRun)], leases: [Lease],
+                        reports: inout [ExpireRepositoryReport], options: ExpireOptions, failures: inout [TidemarkError]) async throws -> String {
         var planned: [(Int, ExpireRun, ExpireRun.State, ExpireRun.Plan)] = []
+        var unplanned: [String] = []
         for (index, run) in runs {
             do {
                 let state = try await run.read(writingIndex: !options.dryRun)
@@ -93,9 +123,12 @@ extension Engine {
                 let e = TidemarkError.wrap(error, doing: "plan expiry in repository '\(run.name)'")
                 reports[index].error = e.message
                 failures.append(e.inRequiredRepository(run.name))
+                unplanned.append(run.name)
             }
         }
-        let hash = Self.combinedHash(planned.map(\.3.hash))
+        let filesPlanned = await planFiles(filesRuns, database: planned.map(\.3.retention), unplanned: unplanned,
+                                           reports: &reports, failures: &failures)
+        let hash = Self.combinedHash(planned.map(\.3.hash) + filesPlanned.map(\.hash))
         if let wanted = options.apply, wanted != hash {
             throw TidemarkError(.conflict, "the repositories no longer produce plan \(wanted): they now produce plan \(hash); nothing was deleted",
                                 hints: ["run `tidemark expire --dry-run` again, check its plan, and apply the new hash"])
@@ -119,6 +152,7 @@ extension Engine {
             }
             reports[index] = report
         }
+        await executeFiles(filesPlanned, leases: leases, reports: &reports, dryRun: options.dryRun, failures: &failures)
         return hash
     }
 

@@ -333,8 +333,10 @@ public enum ConfigurationLoader {
         configuration.archiveTimeoutSeconds = file.archiveTimeoutSeconds ?? 60
         configuration.verifyAfterBackup = file.verifyAfterBackup ?? true
         configuration.lockLeaseSeconds = try lockLease(file: file, environment: env)
-        configuration.retention = try retention(file: file, repositories: repositories, environment: env)
         configuration.files = try files(file.files, repositories: repositories, environment: env)
+        // FILE_BACKUP_DIR's own repository takes the top-level policy (it has no section of its own).
+        configuration.retention = try retention(file: file, repositories: repositories + (configuration.files.separateRepository.map { [$0] } ?? []),
+                                                environment: env)
         configuration.service = ServiceSections(schedule: file.schedule, alerts: file.alerts, serve: file.serve, audit: file.audit,
                                                 notifications: file.notifications, smtp: file.smtp,
                                                 archiver: try ArchiverSection.withEnvironment(file.archiver, env), api: file.api)

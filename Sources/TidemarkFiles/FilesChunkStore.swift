@@ -45,6 +45,13 @@ public actor RepositoryChunkStore: ChunkSink, ChunkSource {
                                     compressionLevel: compressionLevel)
     }
 
+    /// One repository's file storage for reading (expire's walk of the kept snapshots): its
+    /// index loaded, `secret` as read by the caller; nothing is created.
+    public static func reading(stanza: String, repository: FilesRepository, secret: FilesSecret) async throws -> RepositoryChunkStore {
+        RepositoryChunkStore(stanza: stanza, repositories: [repository], secret: secret,
+                             indexes: [try await FilesIndex.load(stanza: stanza, from: repository)], compressionLevel: 3)
+    }
+
     init(stanza: String, repositories: [FilesRepository], secret: FilesSecret, indexes: [FilesIndex], compressionLevel: Int32,
          maxSealing: Int = 2) {
         self.stanza = stanza

@@ -24,6 +24,7 @@ public enum FilesPrune {
         public var pagesWritten = 0
         public var pagesDeleted = 0
         public var chunksCopied = 0
+        public init() {}
     }
 
     public static func run(stanza: String, repository: FilesRepository, secret: FilesSecret, dryRun: Bool = false,

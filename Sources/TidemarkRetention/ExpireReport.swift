@@ -44,6 +44,9 @@ public struct ExpireRepositoryReport: Codable, Sendable {
     public var planHash: String
     /// Why this repository could not be expired, or null.
     public var error: String?
+    /// File snapshots and their packs (ExpireFilesReport), or null when the repository holds
+    /// no file backups.
+    public var files: ExpireFilesReport? = nil
 }
 
 public struct ExpireBackup: Codable, Sendable, Equatable {
@@ -138,6 +141,7 @@ extension ExpireRepositoryReport {
         try c.encode(windowsAfter, forKey: .windowsAfter)
         try c.encode(planHash, forKey: .planHash)
         try c.encode(error, forKey: .error)
+        try c.encode(files, forKey: .files)
     }
 }
 

@@ -13,6 +13,11 @@ extension ExpireReport {
                 out.append("  ERROR: \(error)")
                 continue
             }
+            // FILE_BACKUP_DIR's own repository holds file snapshots only.
+            guard !(r.files != nil && r.backups.isEmpty && r.walKept.isEmpty && r.walDeleted.isEmpty) else {
+                out += r.files.map(files) ?? []
+                continue
+            }
             if let hold = r.hold { out.append("  nothing is deleted: \(hold)") }
             if let start = r.windowStart, let end = r.windowEnd { out.append("  PITR window: \(start) to \(end)") }
             for id in r.resumed { out.append("  finish    \(id)  (an interrupted deletion)") }
@@ -28,10 +33,27 @@ extension ExpireReport {
             out.append("  \(verb) \(r.backupsDeleted) backup\(r.backupsDeleted == 1 ? "" : "s") and \(r.segmentsDeleted) WAL segment\(r.segmentsDeleted == 1 ? "" : "s"): \(r.objectsDeleted) objects, \(formatBytes(r.bytesFreed)) freed")
             out.append("  restorable before: " + Self.windows(r.windowsBefore))
             out.append("  restorable after:  " + Self.windows(r.windowsAfter))
+            out += r.files.map(files) ?? []
         }
         out.append(dryRun ? "plan \(planHash): nothing was deleted (dry run); `tidemark expire --apply \(planHash)` runs exactly this plan"
                           : "plan \(planHash)")
         return out.joined(separator: "\n")
+    }
+
+    /// The file snapshots' lines.
+    func files(_ f: ExpireFilesReport) -> [String] {
+        var out: [String] = []
+        if let error = f.error {
+            out.append("  files: ERROR: \(error)")
+            return out
+        }
+        if let hold = f.hold { out.append("  files: no file snapshot is deleted: \(hold)") }
+        for s in f.snapshots {
+            out.append("  \(s.keep ? "keep  " : "delete")    file snapshot \(s.id)  \(s.kind) \(s.time)  \(s.reasons.joined(separator: "; "))")
+        }
+        let verb = dryRun ? "would delete" : "deleted"
+        out.append("  files: \(verb) \(f.snapshotsDeleted) snapshot\(f.snapshotsDeleted == 1 ? "" : "s"); packs: \(f.packsDeleted) deleted, \(f.packsRewritten) rewritten (\(formatBytes(f.bytesCopied)) copied), \(formatBytes(f.bytesFreed)) freed")
+        return out
     }
 
     static func windows(_ list: [ExpireWindow]) -> String {
