@@ -83,6 +83,20 @@ extension Engine {
             }
             reports.append(report)
         }
+        // Which database backups are kept decides which file snapshots are: repositories not
+        // expired this time (`--repo`) are planned too, read-only, when file snapshots are.
+        var references: [ExpireRun] = []
+        var unopened: [String] = []
+        if !filesRuns.isEmpty {
+            for spec in configuration.repositories where !specs.contains(spec) {
+                do {
+                    references.append(ExpireRun(name: spec.name, repository: try await open(spec, passphrase: passphrase), stanza: configuration.stanza,
+                                                policy: configuration.retention[spec.name] ?? .default, now: nowSeconds, asOf: asOf))
+                } catch {
+                    unopened.append(spec.name)
+                }
+            }
+        }
         try await requireStanza(command: "expire", mayStartFirst: false)
         var leases: [Lease] = []
         if !options.dryRun {
@@ -99,7 +113,8 @@ extension Engine {
         let keeper = LeaseKeeper(leases) { _, _ in }
         let result: Result<String, any Error>
         do {
-            result = .success(try await expire(runs, filesRuns, leases: leases, reports: &reports, options: options, failures: &failures))
+            result = .success(try await expire(runs, filesRuns, references: references, unopened: unopened, leases: leases,
+                                               reports: &reports, options: options, failures: &failures))
         } catch {
             result = .failure(error)
         }
@@ -111,10 +126,15 @@ extension Engine {
         return (report, failures)
     }
 
-    private func expire(_ runs: [(Int, ExpireRun)], _ filesRuns: [(Int, FilesExpireRun)], leases: [Lease],
-                        reports: inout [ExpireRepositoryReport], options: ExpireOptions, failures: inout [TidemarkError]) async throws -> String {
+    private func expire(_ runs: [(Int, ExpireRun)], _ filesRuns: [(Int, FilesExpireRun)], references: [ExpireRun], unopened: [String],
+                        leases: [Lease], reports: inout [ExpireRepositoryReport], options: ExpireOptions,
+                        failures: inout [TidemarkError]) async throws -> String {
         var planned: [(Int, ExpireRun, ExpireRun.State, ExpireRun.Plan)] = []
-        var unplanned: [String] = []
+        var unplanned = unopened
+        var referencePlans: [RetentionPlan] = []
+        for run in references {
+            do { referencePlans.append(try await run.plan(try await run.read(writingIndex: false)).retention) } catch { unplanned.append(run.name) }
+        }
         for (index, run) in runs {
             do {
                 let state = try await run.read(writingIndex: !options.dryRun)
@@ -126,7 +146,7 @@ extension Engine {
                 unplanned.append(run.name)
             }
         }
-        let filesPlanned = await planFiles(filesRuns, database: planned.map(\.3.retention), unplanned: unplanned,
+        let filesPlanned = await planFiles(filesRuns, database: planned.map(\.3.retention) + referencePlans, unplanned: unplanned,
                                            reports: &reports, failures: &failures)
         let hash = Self.combinedHash(planned.map(\.3.hash) + filesPlanned.map(\.hash))
         if let wanted = options.apply, wanted != hash {

@@ -103,3 +103,37 @@ struct ExpireFilesEngineTests {
         #expect(report.repositories.first?.files == nil)
     }
 }
+
+/// FILE_BACKUP_DIR's own repository: expired with the top-level policy, alone with `--repo files`.
+@Suite("Expire: the file backup repository")
+struct ExpireFilesSeparateRepositoryTests {
+    @Test func theFilesRepositoryIsExpiredOnItsOwn() async throws {
+        let tree = try Scratch()
+        let uploads = tree.path + "/uploads"
+        try FileManager.default.createDirectory(atPath: uploads, withIntermediateDirectories: true)
+        let repo = try await ExpireTestRepository(environment: [
+            "TIDEMARK_FILES_PATHS": uploads, "FILE_BACKUP_DIR": tree.path + "/files-repo", "BACKUP_RETENTION_DAILY": "1",
+            "BACKUP_RETENTION_WEEKLY": "0", "BACKUP_RETENTION_MONTHLY": "0", "BACKUP_RETENTION_PITR_DAYS": "0",
+        ])
+        try await repo.archive(1...2)
+        try await repo.backup("20261104-000000F", start: 1, stop: 2, end: ExpireFilesEngineTests.t0.addingTimeInterval(2 * 86_400))
+        var ids: [String] = []
+        for d in 0..<3 {
+            try ExpireFilesEngineTests.random(600 << 10).write(to: URL(fileURLWithPath: uploads + "/day-\(d).png"))
+            let when = ExpireFilesEngineTests.t0.addingTimeInterval(Double(d) * 86_400)
+            ids.append(try await repo.engine(now: when).filesBackup(type: .incremental, label: nil).snapshot.id)
+        }
+        let now = ExpireFilesEngineTests.t0.addingTimeInterval(2 * 86_400 + 60)
+        let (report, failures) = try await repo.engine(now: now).expire(ExpireOptions(repository: "files"))
+        #expect(failures.isEmpty, "\(failures)")
+        #expect(report.repositories.map(\.repository) == ["files"])
+        let files = try #require(report.repositories.first?.files)
+        // The database's window starts at its newest backup's end (no commits archived): day 2
+        // is in it, day 1 is the one before it, day 0 goes.
+        #expect(files.snapshots.map(\.keep) == [false, true, true], "\(files.snapshots)")
+        #expect(files.snapshotsDeleted == 1)
+        #expect(try await repo.engine(now: now).filesSnapshots().map(\.id) == Array(ids.dropFirst()))
+        // The database repository was not touched by `--repo files`.
+        #expect(try await repo.engine(now: now).list().backups.count == 1)
+    }
+}
