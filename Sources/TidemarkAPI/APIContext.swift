@@ -40,6 +40,8 @@ public struct APIEnvironment: Sendable {
     public var sessions = DashboardSessions()
     /// The dashboard's backup list, read at most every 15 s (DashboardListCache).
     let listCache: DashboardListCache
+    /// The restore points the timeline pins, scanned at most every minute (DashboardRestorePoints).
+    let restorePoints: DashboardRestorePoints
 
     public init(context: ServiceContext, settings: APISettings, authenticator: APIAuthenticator, jobs: APIJobs,
                 snapshot: @escaping @Sendable () -> StatusSnapshot?, audit: @escaping @Sendable (AuditEvent) async -> Void) {
@@ -51,6 +53,7 @@ public struct APIEnvironment: Sendable {
         self.audit = audit
         let engine = context.engine
         listCache = DashboardListCache(now: context.now, version: { await jobs.finishedCount }, load: { try await engine.list() })
+        restorePoints = DashboardRestorePoints(now: context.now, load: { try await engine.restorePoints(after: $0) })
     }
 
     /// The environment `serve` runs with: tokens read from the repositories, the audit log in

@@ -44,6 +44,8 @@ struct DashboardPage {
     var page: Int = 1
     /// When the backup list shown was read (DashboardListCache).
     var listReadAt: Date?
+    /// The archive's restore points (DashboardRestorePoints), nil until the first scan ends.
+    var restorePoints: [ArchivedRestorePoint]? = nil
     static let pageRows = 100
 
     typealias H = DashboardHTML
@@ -67,7 +69,8 @@ struct DashboardPage {
             for r in repos { windows[r.name] = [] }
         }
         let rehearsal = state?.lastRehearsalSuccess.map { (time: $0.timeIntervalSince1970, rtoSeconds: state?.lastRehearsalRTOSeconds) }
-        let t = DashboardTimeline(windows: windows, backups: list?.backups ?? [], now: now.timeIntervalSince1970, rehearsal: rehearsal)
+        var t = DashboardTimeline(windows: windows, backups: list?.backups ?? [], now: now.timeIntervalSince1970, rehearsal: rehearsal)
+        t.add(restorePoints: restorePoints ?? [])
         var gaps = ""
         for r in status?.service.snapshot?.repositories ?? [] {
             for tl in r.timelines where tl.gaps > 0 {

@@ -150,7 +150,8 @@ struct DashboardRoutes: Sendable {
         let page = DashboardPage(status: status, statusError: nil, list: list, listError: listError,
                                  state: state, jobs: env.context.settings.schedule.jobs, session: session,
                                  now: env.context.now(), sort: sort, descending: q.get("dir") != "asc", filter: String((q.get("q") ?? "").prefix(200)),
-                                 page: max(1, q.get("page").flatMap { Int($0) } ?? 1), listReadAt: view.readAt)
+                                 page: max(1, q.get("page").flatMap { Int($0) } ?? 1), listReadAt: view.readAt,
+                                 restorePoints: await env.restorePoints.current())
         return page.html
     }
 

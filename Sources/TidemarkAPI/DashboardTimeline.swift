@@ -9,10 +9,11 @@ import TidemarkCore
 
 /// The recovery timeline: one bar per timeline over the last 90 days (inline SVG), the
 /// restorable windows shaded green, the stretches between them red, backups as marks (full,
-/// incremental, pinned), the last rehearsal as a pin with its measured RTO.
+/// incremental, pinned), restore points as pins on their timeline's bar, the last rehearsal as
+/// a pin with its measured RTO.
 struct DashboardTimeline {
     struct Mark { var time: Double; var kind: String; var label: String }
-    struct Row { var timeline: UInt32; var windows: [(Double, Double)]; var marks: [Mark] }
+    struct Row { var timeline: UInt32; var windows: [(Double, Double)]; var marks: [Mark]; var points: [Mark] = [] }
 
     var rows: [Row]
     var start: Double
@@ -44,6 +45,20 @@ struct DashboardTimeline {
             var r = row
             r.windows = Self.merged(r.windows)
             return r
+        }
+    }
+
+    /// Restore points as pins on their timeline (a timeline with no window or backup gets its row).
+    mutating func add(restorePoints: [ArchivedRestorePoint]) {
+        for p in restorePoints where p.time >= start {
+            let mark = Mark(time: p.time, kind: "restore-point",
+                            label: "restore point '\(p.name)' \(AuditTime.format(Date(timeIntervalSince1970: p.time))) at \(p.lsn): restore --target-name")
+            if let i = rows.firstIndex(where: { $0.timeline == p.timeline }) {
+                rows[i].points.append(mark)
+            } else {
+                rows.append(Row(timeline: p.timeline, windows: [], marks: [], points: [mark]))
+                rows.sort { $0.timeline < $1.timeline }
+            }
         }
     }
 
@@ -91,6 +106,10 @@ struct DashboardTimeline {
                 let h = m.kind == "incremental" ? 10.0 : 16.0
                 s += "<rect class=\"mark-\(m.kind)\" x=\"\(x(m.time) + 49)\" y=\"\(y + 11 - h / 2)\" width=\"2.5\" height=\"\(h)\" fill=\"\(color)\"><title>\(DashboardHTML.escape(m.label))</title></rect>"
             }
+            for p in row.points {
+                let xx = x(p.time) + 50
+                s += "<path class=\"mark-restore-point\" d=\"M\(xx) \(y + 4) l-4 -7 h8 z\" fill=\"#0f766e\"><title>\(DashboardHTML.escape(p.label))</title></path>"
+            }
         }
         if let r = rehearsal, r.time >= start {
             let xx = x(r.time) + 50
@@ -109,6 +128,7 @@ struct DashboardTimeline {
     static let legend = """
     <div class="legend"><span><i class="sw" style="background:#2f8f4e"></i>restorable</span><span><i class="sw" style="background:#c53030"></i>gap</span>\
     <span><i class="sw" style="background:#2b5fab"></i>full</span><span><i class="sw" style="background:#6b8fd6"></i>incremental</span>\
-    <span><i class="sw" style="background:#7b3fb0"></i>pinned</span><span><i class="sw" style="background:#b7791f"></i>rehearsal (RTO)</span></div>
+    <span><i class="sw" style="background:#7b3fb0"></i>pinned</span><span><i class="sw" style="background:#0f766e"></i>restore point</span>\
+    <span><i class="sw" style="background:#b7791f"></i>rehearsal (RTO)</span></div>
     """
 }

@@ -11,7 +11,7 @@ import Glibc
 /// against a real `tidemark serve` over a real PostgreSQL 15 and a repository holding a full
 /// backup: a wrong token is refused, the right one logs in, the backup is listed, "create
 /// incremental" runs as a job whose page refreshes itself until done, the new backup is in the
-/// list; the screenshot is saved as .build/test-artifacts/dashboard.png.
+/// list, a restore point made before is pinned on the timeline; the screenshot is saved as .build/test-artifacts/dashboard.png.
 @Suite("Dashboard in a real browser", .serialized)
 struct DashboardBrowserTests {
     @Test(.timeLimit(.minutes(5)))
@@ -19,6 +19,15 @@ struct DashboardBrowserTests {
         let cluster = try await BackupTestCluster(prefix: "tidemark-dash")
         defer { cluster.stop() }
         try await cluster.backup("full")
+        // A named restore point, archived: the timeline pins it (DashboardRestorePoints).
+        _ = try await cluster.server.psql("select pg_create_restore_point('before-migration')")
+        let holding = try await cluster.server.switchWAL()
+        var archived = false
+        for _ in 0..<300 where !archived {
+            archived = try await cluster.server.psql("select coalesce(last_archived_wal, '') from pg_stat_archiver") >= holding
+            if !archived { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        try #require(archived, "the segment holding the restore point is archived")
         let state = try cluster.makeServerDirectory("state")
         let port = try FreePort.loopback()
         let configPath = cluster.scratch.child("tidemark.json")
@@ -55,11 +64,12 @@ struct DashboardBrowserTests {
             if let v = ProcessInfo.processInfo.environment[n] { environment[n] = v }
         }
         if let home = ProcessInfo.processInfo.environment["HOME"] { environment["PYENV_ROOT"] = environment["PYENV_ROOT"] ?? home + "/.pyenv" }
-        let run = try await ChildProcess.run(Command(APISchemathesisTests.python(), [root + "/scripts/test-browser/dashboard.py", base, token, screenshot],
+        let run = try await ChildProcess.run(Command(APISchemathesisTests.python(), [root + "/scripts/test-browser/dashboard.py", base, token, screenshot, "before-migration"],
                                                      environment: environment, currentDirectory: cluster.scratch.path, timeout: .seconds(200)))
         let output = run.stdoutText + run.stderrText
         #expect(run.exitCode == 0, "the browser flow broke:\n\(output.suffix(8000))")
-        #expect(output.contains("wrong token refused") && output.contains("job succeeded"), "\(output.suffix(4000))")
+        #expect(output.contains("wrong token refused") && output.contains("job succeeded") && output.contains("restore point pinned"),
+                "\(output.suffix(4000))")
         let png = FileManager.default.contents(atPath: screenshot) ?? Data()
         #expect(png.count > 1000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]), "the screenshot is a PNG at \(screenshot)")
     }

@@ -59,6 +59,7 @@ def login(driver, base, token):
 
 def main():
     base, token, screenshot = sys.argv[1], sys.argv[2], sys.argv[3]
+    restore_point = sys.argv[4] if len(sys.argv) > 4 else None
     os.environ.setdefault("SE_OFFLINE", "true")
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
@@ -104,6 +105,19 @@ def main():
         after = backup_ids(driver)
         if new_id not in after or len(after) != len(before) + 1:
             fail("the new backup %s is in the list (before %s, after %s)" % (new_id, before, after), driver)
+        if restore_point:
+            # The scan of the archive for restore points runs in the background: reload until
+            # the pin is there (the page never waits for it).
+            deadline, pinned = time.time() + 60, False
+            while time.time() < deadline and not pinned:
+                pins = driver.find_elements(By.CSS_SELECTOR, "path.mark-restore-point")
+                pinned = any(restore_point in (p.get_attribute("innerHTML") or "") for p in pins)
+                if not pinned:
+                    time.sleep(1)
+                    driver.refresh()
+            if not pinned:
+                fail("the restore point %r is pinned on the timeline" % restore_point, driver)
+            print("restore point pinned: %s" % restore_point)
         os.makedirs(os.path.dirname(screenshot), exist_ok=True)
         if not driver.save_screenshot(screenshot):
             fail("the screenshot is saved")
