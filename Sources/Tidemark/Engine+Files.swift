@@ -28,6 +28,7 @@ extension Engine {
             throw TidemarkError(.configuration, "no file storage to back up: files.paths is empty",
                                 hints: ["list the directories in the config file's files section, e.g. \"files\": {\"paths\": [\"/srv/app/public/uploads\"]}, or set TIDEMARK_FILES_PATHS"])
         }
+        var warnings = try settings.checkPaths()
         let repositories = try await filesRepositories()
         var leases: [Lease] = []
         do {
@@ -38,7 +39,6 @@ extension Engine {
                                              failOnUnreadable: settings.failOnUnreadable, kind: type, label: label)
             let run = FilesBackupRun(options: options, sink: store, source: store,
                                      chunking: FilesCDCChunking(chunker: store.makeChunker()), parent: parent)
-            var warnings = settings.pathWarnings()
             // The WAL positions around the walk; a database that cannot be asked costs one warning.
             let walStart = await filesWALPosition()
             var snapshot: FilesSnapshot

@@ -37,7 +37,8 @@ extension Engine {
 
     /// The warning `files backup` prints when a WAL position could not be recorded (one line).
     static func filesWALWarning(_ which: String, _ error: TidemarkError) -> String {
-        "the snapshot records no WAL \(which): the database could not be asked (\(error.message)); "
+        let why = error.message.split(whereSeparator: { $0.isNewline || $0 == " " }).joined(separator: " ")
+        return "the snapshot records no WAL \(which): the database could not be asked (\(why)); "
             + "the files are backed up all the same (asked over postgres.conninfo / PG*, the connection backup uses)"
     }
 }
