@@ -7,6 +7,7 @@ import Hummingbird
 import NIOCore
 import Tidemark
 import TidemarkCore
+import TidemarkFiles
 import TidemarkServer
 import TidemarkSystem
 
@@ -81,9 +82,7 @@ struct APIHandlers: Sendable {
         guard let type = body.type, type == "database" || type == "files" else {
             throw APIFailure.badRequest("type must be \"database\" or \"files\"", hint: #"for example {"backupId":"20261201-030000F","type":"database"}"#)
         }
-        if type == "files" {
-            throw APIFailure(.notFound, "no file backups exist yet (type files)", hint: "verify the database: type \"database\"")
-        }
+        if type == "files" { return try await verifyFiles(body.backupId, caller: caller) }
         var arguments = ["verify"]
         var detail = ["type": type]
         if let id = body.backupId {
@@ -94,6 +93,26 @@ struct APIHandlers: Sendable {
             detail["backup"] = id
         }
         return try await start(type: "verify", kind: .verify(full: false, samplePercent: nil), arguments: arguments, caller: caller, detail: detail)
+    }
+
+    /// `type: files`: `tidemark verify --files-snapshot ID` as a job, for the snapshot `backupId`
+    /// (default the newest); a snapshot that does not exist is 404 before any job starts.
+    func verifyFiles(_ backupId: String?, caller: APICaller) async throws -> (Response, [String: String]) {
+        if let id = backupId, !FilesSnapshot.isValidID(id) {
+            throw APIFailure.badRequest("backupId '\(String(id.prefix(64)))' is not a file snapshot id",
+                                        hint: "file snapshot ids are 32 hex digits: tidemark files list shows them")
+        }
+        let snapshot: FilesSnapshot
+        do {
+            snapshot = try await env.context.engine.filesSnapshot(id: backupId, asOf: nil)
+        } catch let e as TidemarkError where e.code == .notFound {
+            throw APIFailure(.notFound, e.message, hint: e.hints.first ?? "tidemark files list shows the snapshots")
+        } catch {
+            throw Self.unavailable(error)
+        }
+        return try await start(type: "verify", kind: .verify(full: false, samplePercent: nil),
+                               arguments: ["verify", "--files-snapshot", snapshot.id], caller: caller,
+                               detail: ["type": "files", "snapshot": snapshot.id])
     }
 
     func rehearse(caller: APICaller) async throws -> (Response, [String: String]) {
