@@ -64,8 +64,12 @@ struct APIHandlers: Sendable {
         guard let type = body.type, type == "full" || type == "incremental" else {
             throw APIFailure.badRequest("type must be \"full\" or \"incremental\"", hint: #"for example {"type":"incremental","includeFiles":false}"#)
         }
-        // includeFiles: the job backs up the file storage after the database (docs/files.md).
-        let includeFiles = body.includeFiles ?? false
+        return try await startBackup(type, includeFiles: body.includeFiles ?? false, caller: caller)
+    }
+
+    /// A backup job; with `includeFiles` the file storage is backed up after the database
+    /// (docs/files.md), which needs `files.paths`.
+    func startBackup(_ type: String, includeFiles: Bool, caller: APICaller) async throws -> (Response, [String: String]) {
         if includeFiles && !env.context.engine.configuration.files.isConfigured {
             // A well-formed request this configuration cannot do: 422, not 400.
             throw APIFailure(.unprocessableContent, "includeFiles is true but no file storage is configured",
@@ -119,13 +123,16 @@ struct APIHandlers: Sendable {
         try await start(type: "rehearse", kind: .rehearse, arguments: ["rehearse", "--json"], caller: caller, detail: [:])
     }
 
-    func cron(_ type: String?, caller: APICaller) async throws -> (Response, [String: String]) {
+    /// `/api/cron/backup?type=…&includeFiles=true|false` (both optional).
+    func cron(_ type: String?, includeFiles: String?, caller: APICaller) async throws -> (Response, [String: String]) {
         let type = type ?? "incremental"
         guard type == "full" || type == "incremental" else {
             throw APIFailure.badRequest("type must be full or incremental", hint: "/api/cron/backup?type=incremental")
         }
-        return try await start(type: "backup-" + type, kind: .backup(full: type == "full", pinMonths: nil),
-                               arguments: ["backup", "--type", type], caller: caller, detail: ["type": type])
+        guard includeFiles == nil || includeFiles == "true" || includeFiles == "false" else {
+            throw APIFailure.badRequest("includeFiles must be true or false", hint: "/api/cron/backup?type=incremental&includeFiles=true")
+        }
+        return try await startBackup(type, includeFiles: includeFiles == "true", caller: caller)
     }
 
     func start(type: String, kind: ServiceJob.Kind, arguments: [String], caller: APICaller,
