@@ -178,7 +178,7 @@ let package = Package(
             name: "TidemarkAPI",
             dependencies: [
                 "TidemarkServer", "Tidemark", "TidemarkCore", "TidemarkSystem", "TidemarkPolicy", "TidemarkAudit",
-                "TidemarkRepository", "TidemarkCodec", "TidemarkStorage",
+                "TidemarkRepository", "TidemarkCodec", "TidemarkStorage", "TidemarkFiles",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

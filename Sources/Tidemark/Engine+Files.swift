@@ -12,7 +12,8 @@ public struct FilesBackupResult: Sendable {
     public var snapshot: FilesSnapshot
     /// The repositories the snapshot was written to.
     public var repositories: [String]
-    /// The configured paths that are missing or unreadable now (also listed in the snapshot).
+    /// The configured paths that are unreadable now (also listed in the snapshot), and a WAL
+    /// position that could not be recorded.
     public var warnings: [String]
 }
 
@@ -27,6 +28,7 @@ extension Engine {
             throw TidemarkError(.configuration, "no file storage to back up: files.paths is empty",
                                 hints: ["list the directories in the config file's files section, e.g. \"files\": {\"paths\": [\"/srv/app/public/uploads\"]}, or set TIDEMARK_FILES_PATHS"])
         }
+        var warnings = try settings.checkPaths()
         let repositories = try await filesRepositories()
         var leases: [Lease] = []
         do {
@@ -37,6 +39,8 @@ extension Engine {
                                              failOnUnreadable: settings.failOnUnreadable, kind: type, label: label)
             let run = FilesBackupRun(options: options, sink: store, source: store,
                                      chunking: FilesCDCChunking(chunker: store.makeChunker()), parent: parent)
+            // The WAL positions around the walk; a database that cannot be asked costs one warning.
+            let walStart = await filesWALPosition()
             var snapshot: FilesSnapshot
             do {
                 snapshot = try await run.run(time: Self.nanoseconds(now()))
@@ -45,12 +49,21 @@ extension Engine {
                 throw TidemarkError.wrap(error, doing: "back up files")
             }
             snapshot.databaseBackupID = databaseBackupID
+            switch walStart {
+            case .success(let lsn):
+                snapshot.walStart = lsn.description
+                switch await filesWALPosition() {
+                case .success(let end): snapshot.walEnd = end.description
+                case .failure(let e): warnings.append(Self.filesWALWarning("end position", e))
+                }
+            case .failure(let e): warnings.append(Self.filesWALWarning("start and end positions", e))
+            }
             for lease in leases { try lease.checkHeld() }
             for r in repositories {
                 try await FilesSnapshotStore(store: r.store, key: r.key, stanza: configuration.stanza).write(snapshot)
             }
             for lease in leases { await lease.release() }
-            return FilesBackupResult(snapshot: snapshot, repositories: repositories.map(\.name), warnings: settings.pathWarnings())
+            return FilesBackupResult(snapshot: snapshot, repositories: repositories.map(\.name), warnings: warnings)
         } catch {
             for lease in leases { await lease.release() }
             throw error

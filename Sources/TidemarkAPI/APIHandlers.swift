@@ -7,6 +7,7 @@ import Hummingbird
 import NIOCore
 import Tidemark
 import TidemarkCore
+import TidemarkFiles
 import TidemarkServer
 import TidemarkSystem
 
@@ -63,8 +64,12 @@ struct APIHandlers: Sendable {
         guard let type = body.type, type == "full" || type == "incremental" else {
             throw APIFailure.badRequest("type must be \"full\" or \"incremental\"", hint: #"for example {"type":"incremental","includeFiles":false}"#)
         }
-        // includeFiles: the job backs up the file storage after the database (docs/files.md).
-        let includeFiles = body.includeFiles ?? false
+        return try await startBackup(type, includeFiles: body.includeFiles ?? false, caller: caller)
+    }
+
+    /// A backup job; with `includeFiles` the file storage is backed up after the database
+    /// (docs/files.md), which needs `files.paths`.
+    func startBackup(_ type: String, includeFiles: Bool, caller: APICaller) async throws -> (Response, [String: String]) {
         if includeFiles && !env.context.engine.configuration.files.isConfigured {
             // A well-formed request this configuration cannot do: 422, not 400.
             throw APIFailure(.unprocessableContent, "includeFiles is true but no file storage is configured",
@@ -81,9 +86,7 @@ struct APIHandlers: Sendable {
         guard let type = body.type, type == "database" || type == "files" else {
             throw APIFailure.badRequest("type must be \"database\" or \"files\"", hint: #"for example {"backupId":"20261201-030000F","type":"database"}"#)
         }
-        if type == "files" {
-            throw APIFailure(.notFound, "no file backups exist yet (type files)", hint: "verify the database: type \"database\"")
-        }
+        if type == "files" { return try await verifyFiles(body.backupId, caller: caller) }
         var arguments = ["verify"]
         var detail = ["type": type]
         if let id = body.backupId {
@@ -96,17 +99,40 @@ struct APIHandlers: Sendable {
         return try await start(type: "verify", kind: .verify(full: false, samplePercent: nil), arguments: arguments, caller: caller, detail: detail)
     }
 
+    /// `type: files`: `tidemark verify --files-snapshot ID` as a job, for the snapshot `backupId`
+    /// (default the newest); a snapshot that does not exist is 404 before any job starts.
+    func verifyFiles(_ backupId: String?, caller: APICaller) async throws -> (Response, [String: String]) {
+        if let id = backupId, !FilesSnapshot.isValidID(id) {
+            throw APIFailure.badRequest("backupId '\(String(id.prefix(64)))' is not a file snapshot id",
+                                        hint: "file snapshot ids are 32 hex digits: tidemark files list shows them")
+        }
+        let snapshot: FilesSnapshot
+        do {
+            snapshot = try await env.context.engine.filesSnapshot(id: backupId, asOf: nil)
+        } catch let e as TidemarkError where e.code == .notFound {
+            throw APIFailure(.notFound, e.message, hint: e.hints.first ?? "tidemark files list shows the snapshots")
+        } catch {
+            throw Self.unavailable(error)
+        }
+        return try await start(type: "verify", kind: .verify(full: false, samplePercent: nil),
+                               arguments: ["verify", "--files-snapshot", snapshot.id], caller: caller,
+                               detail: ["type": "files", "snapshot": snapshot.id])
+    }
+
     func rehearse(caller: APICaller) async throws -> (Response, [String: String]) {
         try await start(type: "rehearse", kind: .rehearse, arguments: ["rehearse", "--json"], caller: caller, detail: [:])
     }
 
-    func cron(_ type: String?, caller: APICaller) async throws -> (Response, [String: String]) {
+    /// `/api/cron/backup?type=…&includeFiles=true|false` (both optional).
+    func cron(_ type: String?, includeFiles: String?, caller: APICaller) async throws -> (Response, [String: String]) {
         let type = type ?? "incremental"
         guard type == "full" || type == "incremental" else {
             throw APIFailure.badRequest("type must be full or incremental", hint: "/api/cron/backup?type=incremental")
         }
-        return try await start(type: "backup-" + type, kind: .backup(full: type == "full", pinMonths: nil),
-                               arguments: ["backup", "--type", type], caller: caller, detail: ["type": type])
+        guard includeFiles == nil || includeFiles == "true" || includeFiles == "false" else {
+            throw APIFailure.badRequest("includeFiles must be true or false", hint: "/api/cron/backup?type=incremental&includeFiles=true")
+        }
+        return try await startBackup(type, includeFiles: includeFiles == "true", caller: caller)
     }
 
     func start(type: String, kind: ServiceJob.Kind, arguments: [String], caller: APICaller,

@@ -61,7 +61,7 @@ public struct APIRoutes: Sendable {
         for method in [HTTPRequest.Method.get, .post] {
             router.on("/api/cron/backup", method: method) { request, context in
                 try await self.mutating(request, context, action: "api-cron-backup", needs: .cron) { caller, _ in
-                    try await h.cron(request.uri.queryParameters.get("type"), caller: caller)
+                    try await h.cron(request.uri.queryParameters.get("type"), includeFiles: request.uri.queryParameters.get("includeFiles"), caller: caller)
                 }
             }
         }

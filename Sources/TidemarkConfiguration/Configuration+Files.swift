@@ -7,7 +7,7 @@ import TidemarkSystem
 /// `files`: the file storage backed up beside the database (docs/files.md), as written. Every
 /// field is optional; `FilesSettings` is the resolved form.
 public struct FilesSection: Codable, Sendable, Hashable {
-    /// Absolute directories (or files) to back up: `["/srv/app/public/uploads"]`.
+    /// Absolute directories to back up: `["/srv/app/public/uploads"]`.
     public var paths: [String]?
     /// Patterns left out (fnmatch): `"*.tmp"` (a name at any depth), `"cache/"` (a directory
     /// and what it holds), `"/tmp"` or `"a/*/tmp"` (a path below the backed-up path) — docs/files.md.
@@ -74,17 +74,40 @@ public struct FilesSettings: Sendable, Hashable {
         separateRepository.map { [$0] } ?? configuration.repositories
     }
 
-    /// One warning for each path that is missing or unreadable now (a mount not yet up, a
-    /// typo): `files backup` prints them and records the path as missing; it does not fail.
-    public func pathWarnings() -> [String] {
+    /// Checks each path before `files backup` writes anything (docs/files.md): a path that does
+    /// not exist (a mount not up, a typo), is a file or a symlink fails the backup with a
+    /// configuration error naming it and the fix — a snapshot silently without it would be picked
+    /// by restores as if it were complete. A path that exists but cannot be read by this user is
+    /// one warning each (returned); the backup records it as unreadable and goes on (or fails,
+    /// with `failOnUnreadable`).
+    public func checkPaths() throws -> [String] {
         var out: [String] = []
+        let source = "files.paths (or TIDEMARK_FILES_PATHS)"
         for path in paths {
             var st = stat()
             if lstat(path, &st) != 0 {
-                let why = errno == ENOENT ? "does not exist" : "cannot be examined (\(String(cString: strerror(errno))))"
-                out.append("files.paths '\(path)' \(why): nothing is backed up from it")
-            } else if access(path, R_OK) != 0 {
-                out.append("files.paths '\(path)' is not readable by this user: nothing is backed up from it")
+                let code = errno
+                guard code == ENOENT || code == ENOTDIR else {
+                    out.append("files.paths '\(path)' cannot be examined (\(String(cString: strerror(code)))): nothing is backed up from it")
+                    continue
+                }
+                throw TidemarkError(.configuration, "unable to back up files.paths '\(path)': it does not exist; nothing was backed up",
+                                    hints: ["mount or create it (a file system not mounted yet?), or remove it from \(source)"])
+            }
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR:
+                if access(path, R_OK | X_OK) != 0 {
+                    out.append("files.paths '\(path)' is not readable by this user: nothing is backed up from it")
+                }
+            case S_IFLNK:
+                var buffer = [CChar](repeating: 0, count: 4096)
+                let n = readlink(path, &buffer, buffer.count - 1)
+                let target = n > 0 ? String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+                throw TidemarkError(.configuration, "unable to back up files.paths '\(path)': it is a symlink (to '\(target)'), not a directory; nothing was backed up",
+                                    hints: ["list the directory it points to in \(source) (file backups never follow symlinks)"])
+            default:
+                throw TidemarkError(.configuration, "unable to back up files.paths '\(path)': it is not a directory; nothing was backed up",
+                                    hints: ["list the directory that holds it in \(source), and leave out what it should not back up with files.exclude"])
             }
         }
         return out

@@ -131,9 +131,9 @@ extension UnpinCommand: AuditedCommand {
 
 extension VerifyCommand: AuditedCommand {
     var auditAction: String { "verify" }
-    var auditTarget: [String: String] { given(("backup", backup), ("repository", repo), ("since", since)) }
+    var auditTarget: [String: String] { given(("backup", backup), ("repository", repo), ("since", since), ("filesSnapshot", filesSnapshot)) }
     var auditDetail: [String: String] {
-        given(("scope", wal ? "wal" : backup != nil ? "backup" : since != nil ? "since" : "all"), ("full", full ? "true" : nil),
+        given(("scope", filesSnapshot != nil ? "files-snapshot" : wal ? "wal" : backup != nil ? "backup" : since != nil ? "since" : "all"), ("full", full ? "true" : nil),
               ("repair", repair ? "true" : nil))
     }
 }

@@ -18,6 +18,8 @@ struct VerifyCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print JSON (docs/verify-json.md).") var json = false
     @Option(name: .long, help: "Only this repository (default: every repository).") var repo: String?
     @Flag(name: .long, help: "Copy missing or damaged objects from another repository that holds a good copy (takes the stanza lock).") var repair = false
+    @Option(name: .customLong("files-snapshot"), help: "Only this file snapshot (files list): every chunk it references is in the index and every pack holding them authenticates.")
+    var filesSnapshot: String?
 
     func validate() throws {
         if [backup != nil, wal, all, since != nil].filter({ $0 }).count > 1 {
@@ -28,10 +30,14 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         if let backup, BackupID(rawValue: backup) == nil { throw ValidationError("--backup '\(backup)' is not a backup id (tidemark list shows them)") }
         guard samplePercent >= 0 && samplePercent <= 100 else { throw ValidationError("--sample-percent takes 0 … 100") }
+        if filesSnapshot != nil, backup != nil || wal || all || since != nil || full || repair || repo != nil {
+            throw ValidationError("--files-snapshot verifies one file snapshot in every file repository: give it alone (with --json)")
+        }
     }
 
     func run() async throws {
         try await Tidemark_run("verify") {
+            if let filesSnapshot { return try await verifyFiles(filesSnapshot) }
             var scope = VerifyScope.all
             if let backup, let id = BackupID(rawValue: backup) { scope = .backup(id) }
             if wal { scope = .wal }
@@ -47,6 +53,34 @@ struct VerifyCommand: AsyncParsableCommand {
                 throw TidemarkError(.verification, "\(report.problems) problem(s) found in repository \(names)",
                                     hints: ["each problem above names the object and what to do"])
             }
+        }
+    }
+}
+
+extension VerifyCommand {
+    /// `--files-snapshot ID`: the report, then exit 12 when it found problems.
+    func verifyFiles(_ id: String) async throws {
+        let report = try await Engine(global.load(), logger: makeLogger()).audited().verifyFilesSnapshot(id: id)
+        if json {
+            print(try jsonText(report))
+        } else {
+            for r in report.repositories {
+                guard r.status != "absent" else {
+                    print("repository '\(r.name)': file snapshot \(report.snapshot) is not here (restores read it from another repository)")
+                    continue
+                }
+                print("repository '\(r.name)': file snapshot \(report.snapshot): \(r.status) — \(r.trees) directory trees, \(r.chunks) chunks, "
+                      + "\(r.packs) packs authenticated (\(formatBytes(r.bytesRead)))")
+                for p in r.problems {
+                    print("  PROBLEM (\(p.kind.rawValue)) \(p.message)")
+                    print("    HINT: \(p.hint)")
+                }
+            }
+        }
+        if report.problems > 0 {
+            let names = report.repositories.filter { $0.status == "problems" }.map(\.name).joined(separator: ", ")
+            throw TidemarkError(.verification, "\(report.problems) problem(s) found in file snapshot \(report.snapshot) in repository \(names)",
+                                hints: ["each problem above names the object and what to do"])
         }
     }
 }

@@ -21,6 +21,11 @@ final class APIFixture: @unchecked Sendable {
     var holdFile: String { scratch.path + "/hold" }
     var mirror: String { scratch.path + "/audit.jsonl" }
 
+    /// The arguments of the last `verify` job.
+    var verifyArguments: String? {
+        FileManager.default.contents(atPath: scratch.path + "/verify-args").map { String(decoding: $0, as: UTF8.self) }
+    }
+
     var filesArguments: String? {
         FileManager.default.contents(atPath: scratch.path + "/files-args").map { String(decoding: $0, as: UTF8.self) }
     }
@@ -53,7 +58,7 @@ final class APIFixture: @unchecked Sendable {
               echo "files snapshot 0123abcd (incremental) complete"; exit 0 ;;
             backup) echo "backup 20261201-030000F (full) complete: 1 MiB"; exit 0 ;;
             plan) echo '{"backup":"20261201-030000F","target":"latest"}'; exit 0 ;;
-            verify) echo "verify: all proven"; exit 0 ;;
+            verify) echo "$@" > '\(scratch.path)/verify-args'; echo "verify: all proven"; exit 0 ;;
           esac
         done
         exit 0

@@ -96,14 +96,35 @@ struct FilesConfigurationTests {
         #expect(wrongType?.message.contains("files.oneFileSystem") == true, "\(String(describing: wrongType))")
     }
 
-    @Test func missingPathsAreWarnedNotRefused() throws {
+    /// `files backup` refuses a configured path that is missing, a file or a symlink (exit 3,
+    /// before anything is written); a directory passes. The configuration itself loads either
+    /// way (a new host restores before the paths exist).
+    @Test func missingFileAndSymlinkPathsAreRefusedByTheBackupNotByTheLoad() throws {
         let dir = try Scratch()
         let present = dir.path + "/uploads"
         try FileManager.default.createDirectory(atPath: present, withIntermediateDirectories: true)
-        let c = try load(["TIDEMARK_FILES_PATHS": present + ":" + dir.path + "/avatars"])
-        #expect(c.files.paths.count == 2)
-        let warnings = c.files.pathWarnings()
-        #expect(warnings == ["files.paths '\(dir.path)/avatars' does not exist: nothing is backed up from it"])
+        let file = dir.path + "/notes.txt"
+        try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+        let link = dir.path + "/current"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: present)
+        #expect(try load(["TIDEMARK_FILES_PATHS": present]).files.checkPaths() == [])
+        let cases: [(String, String, String)] = [
+            (dir.path + "/avatars", "it does not exist; nothing was backed up", "mount or create it"),
+            (dir.path + "/avatars/deeper", "it does not exist; nothing was backed up", "mount or create it"),
+            (file, "it is not a directory; nothing was backed up", "list the directory that holds it"),
+            (link, "it is a symlink (to '\(present)'), not a directory; nothing was backed up", "list the directory it points to"),
+        ]
+        for (path, problem, fix) in cases {
+            let c = try load(["TIDEMARK_FILES_PATHS": present + ":" + path])
+            #expect(c.files.paths.count == 2)
+            do {
+                let warnings = try c.files.checkPaths()
+                Issue.record("\(path) passed the check: \(warnings)")
+            } catch let e as TidemarkError {
+                #expect(e.code == .configuration && e.message == "unable to back up files.paths '\(path)': \(problem)", "\(e)")
+                #expect(e.hints.count == 1 && e.hints[0].hasPrefix(fix) && e.hints[0].contains("TIDEMARK_FILES_PATHS"), "\(e.hints)")
+            }
+        }
     }
 }
 
