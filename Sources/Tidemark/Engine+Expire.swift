@@ -87,7 +87,9 @@ extension Engine {
         // expired this time (`--repo`) are planned too, read-only, when file snapshots are.
         var references: [ExpireRun] = []
         var unopened: [String] = []
-        if !filesRuns.isEmpty {
+        var holdsFiles = false
+        for (_, run) in filesRuns where !holdsFiles { holdsFiles = (try? await run.holdsFileBackups()) ?? true }
+        if holdsFiles {
             for spec in configuration.repositories where !specs.contains(spec) {
                 do {
                     references.append(ExpireRun(name: spec.name, repository: try await open(spec, passphrase: passphrase), stanza: configuration.stanza,

@@ -40,6 +40,11 @@ public struct FilesExpireRun: Sendable {
         package var snapshots: [FilesSnapshot]
     }
 
+    /// Whether this repository holds file backups of the stanza (one read: the files secret).
+    package func holdsFileBackups() async throws -> Bool {
+        try await FilesSecretStore.read(stanza: stanza, files) != nil
+    }
+
     /// nil when this repository holds no file backups of the stanza (no files secret).
     package func read() async throws -> State? {
         guard let secret = try await FilesSecretStore.read(stanza: stanza, files) else { return nil }
