@@ -63,7 +63,7 @@ extension Engine {
                 continue  // reported as a missing chunk below
             } catch {
                 out.problems.append(VerifyProblem(.damaged, object: "\(treeID)", "the directory tree of '\(FilesPath.display(path))' (chunk \(treeID)) cannot be read: \(error)",
-                                                  hint: ObjectCheck.damageHint(.filesPack("")))
+                                                  hint: ObjectCheck.damageHint(.filesPack(""))))
                 continue
             }
             out.trees += 1

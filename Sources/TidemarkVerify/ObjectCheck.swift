@@ -19,6 +19,12 @@ package struct ObjectCheck: Sendable {
     package let stanza: String
     package let identity: StanzaInfo?
 
+    package init(repository: Repository, stanza: String, identity: StanzaInfo?) {
+        self.repository = repository
+        self.stanza = stanza
+        self.identity = identity
+    }
+
     /// What a good object yields for the ledger and the checks after it.
     package struct Outcome: Sendable {
         package var salt: String
