@@ -13,7 +13,7 @@ extension PostgreSQLIntegration {
     /// Nested here so its timing is not shared with a PostgreSQL test.
     @Suite("Files: killed half-way")
     struct FilesKillTests {
-        static let rounds = 6
+        static let rounds = 5
 
         /// About 48 MiB: large random files (packs of new chunks to write) and many small text
         /// files (trees and index entries), a symlink and a hard link.
@@ -59,8 +59,9 @@ extension PostgreSQLIntegration {
             for round in 0..<Self.rounds {
                 try Self.change(f, round: round)
                 let manifest = try await TreeManifest.of(f.uploads)
-                // A random point of the backup: from its start to near its end.
-                let fraction = 0.02 + Double(generator.next() % 1000) / 1000 * 0.83
+                // A random point of the backup, from its start to its last writes (index pages,
+                // the snapshot): a backup that finished first is checked as a finished one.
+                let fraction = 0.02 + Double(generator.next() % 1000) / 1000 * 0.93
                 let delay = duration * fraction
                 let child = try f.tidemark.launch("files", "backup", "--type", "full", "--label", "round \(round)")
                 try await Task.sleep(for: delay)
@@ -99,7 +100,7 @@ extension PostgreSQLIntegration {
                 #expect(got == manifest, "round \(round): the backup after the kill restores differently:\n\(TreeManifest.difference(manifest, got))")
             }
             print("killed \(killed) of \(Self.rounds) file backups")
-            #expect(killed >= Self.rounds - 1, "the backups finished before the kill: make the tree larger")
+            #expect(killed >= Self.rounds - 2, "the backups finished before the kill: make the tree larger")
 
             // The lease of the last backup is released: nothing holds the stanza.
             let leaseDirectory = f.repository.directory + "/main/lock"
