@@ -1,4 +1,9 @@
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import TidemarkSystem
 
 /// Random access into an envelope written without compression (`CompressionAlgorithm.none`):
@@ -31,24 +36,36 @@ public struct EnvelopeRangeReader: Sendable {
         key = repositoryKey.objectKey(salt: parsed.salt)
     }
 
+    /// The data frames that hold plaintext `range` (non-empty).
+    public func frameIndices(covering range: Range<Int64>) -> ClosedRange<Int64> {
+        let c = Int64(header.chunkSize)
+        return (range.lowerBound / c)...((range.upperBound - 1) / c)
+    }
+
+    /// The bytes of the object that hold data frames `frames`.
+    public func storedRange(frames: ClosedRange<Int64>) -> Range<Int64> {
+        (firstFrame + frames.lowerBound * Int64(frameSize))..<(firstFrame + (frames.upperBound + 1) * Int64(frameSize))
+    }
+
     /// The bytes of the object that hold plaintext `range` (non-empty).
     public func storedRange(covering range: Range<Int64>) -> Range<Int64> {
-        let c = Int64(header.chunkSize)
-        let first = range.lowerBound / c
-        let last = (range.upperBound - 1) / c
-        return (firstFrame + first * Int64(frameSize))..<(firstFrame + (last + 1) * Int64(frameSize))
+        storedRange(frames: frameIndices(covering: range))
     }
 
     /// Plaintext `range`, from `stored`: the object's bytes `storedRange(covering: range)` (the
     /// last frame of the object may be shorter, and what follows it is ignored).
     public func plaintext(_ range: Range<Int64>, from stored: [UInt8]) throws(EnvelopeError) -> [UInt8] {
-        let c = Int64(header.chunkSize)
-        let firstIndex = range.lowerBound / c
-        let lastIndex = (range.upperBound - 1) / c
-        var out: [UInt8] = []
-        out.reserveCapacity(range.count)
+        try plaintext(range, frames: frames(frameIndices(covering: range), from: stored))
+    }
+
+    /// Data frames `indices`, each authenticated, as their plaintext (without the mode byte),
+    /// from `stored`: the object's bytes `storedRange(frames: indices)`. Every frame but the
+    /// last is full; the last may be the object's short final one (what follows it is ignored).
+    public func frames(_ indices: ClosedRange<Int64>, from stored: [UInt8]) throws(EnvelopeError) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        out.reserveCapacity(indices.count)
         var at = 0
-        for index in firstIndex...lastIndex {
+        for index in indices {
             guard stored.count - at >= frameHeaderSize else { throw .truncated }
             guard stored[at] == FrameType.data.rawValue else {
                 throw .corrupt("frame \(index) is not a data frame (the object ends before the range)")
@@ -58,23 +75,38 @@ public struct EnvelopeRangeReader: Sendable {
             let start = at + frameHeaderSize
             guard stored.count - start >= sealed else { throw .truncated }
             let tagStart = start + sealed - tagSize
-            let plain: [UInt8]
+            let plain: Data
             do {
                 let box = try AES.GCM.SealedBox(nonce: nonce(counter: UInt64(index), type: .data),
                                                 ciphertext: stored[start..<tagStart], tag: stored[tagStart..<(start + sealed)])
-                plain = Array(try AES.GCM.open(box, using: key, authenticating: aad))
+                plain = try AES.GCM.open(box, using: key, authenticating: aad)
             } catch {
                 throw .authenticationFailed("chunk \(index)", cause: error)
             }
             guard plain.first == 0 else { throw .corrupt("chunk \(index) is compressed in an envelope without compression") }
-            let frameStart = index * c
-            let frameEnd = frameStart + Int64(plain.count - 1)
-            guard index == lastIndex || frameEnd == frameStart + c else { throw .corrupt("chunk \(index) is short") }
+            guard index == indices.upperBound || plain.count - 1 == header.chunkSize else { throw .corrupt("chunk \(index) is short") }
+            out.append(Array(plain.dropFirst()))
+            at = start + sealed
+        }
+        return out
+    }
+
+    /// Plaintext `range` from `frames`: the plaintext of data frames `frameIndices(covering:
+    /// range)`, in order, as `frames(_:from:)` returns them (each already authenticated).
+    public func plaintext(_ range: Range<Int64>, frames: [[UInt8]]) throws(EnvelopeError) -> [UInt8] {
+        let c = Int64(header.chunkSize)
+        let indices = frameIndices(covering: range)
+        guard frames.count == indices.count else { throw .truncated }
+        var out: [UInt8] = []
+        out.reserveCapacity(range.count)
+        for (i, frame) in zip(indices, frames) {
+            let frameStart = i * c
+            let frameEnd = frameStart + Int64(frame.count)
+            guard i == indices.upperBound || frameEnd == frameStart + c else { throw .corrupt("chunk \(i) is short") }
             let lower = max(range.lowerBound, frameStart) - frameStart
             let upper = min(range.upperBound, frameEnd) - frameStart
             guard upper >= lower, frameEnd >= min(range.upperBound, frameStart + c) else { throw .truncated }
-            out += plain[(1 + Int(lower))..<(1 + Int(upper))]
-            at = start + sealed
+            out += frame[Int(lower)..<Int(upper)]
         }
         return out
     }

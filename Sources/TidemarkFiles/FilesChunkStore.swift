@@ -14,7 +14,7 @@ import TidemarkSystem
 /// chunks, so a crash at any point leaves no page pointing at a missing pack (packs without a
 /// page are garbage that expire removes). `chunk` reads one chunk by range from the first
 /// repository that has it, checks its keyed id and falls back to the next repository when
-/// the first is damaged.
+/// the first is damaged. Reads may run concurrently: they share the frames they both need.
 public actor RepositoryChunkStore: ChunkSink, ChunkSource {
     public nonisolated let stanza: String
     public nonisolated let secret: FilesSecret
@@ -27,7 +27,7 @@ public actor RepositoryChunkStore: ChunkSink, ChunkSource {
     private var open: [FilesPackWriter?]
     private var sealing: [[Task<(pack: String, entries: [FilesIndexEntry]), any Error>]]
     private var sealed: [[FilesIndexEntry]]
-    private var headers: [String: EnvelopeRangeReader] = [:]
+    private let reader: FilesChunkReader
     public private(set) var statistics = FilesStoreStatistics()
     /// Index pages written by `flush`.
     public private(set) var pagesWritten = 0
@@ -64,6 +64,7 @@ public actor RepositoryChunkStore: ChunkSink, ChunkSource {
         open = Array(repeating: nil, count: repositories.count)
         sealing = Array(repeating: [], count: repositories.count)
         sealed = Array(repeating: [], count: repositories.count)
+        reader = FilesChunkReader(stanza: stanza, secret: secret, repositories: repositories)
     }
 
     /// A chunker keyed like this store's ids.
@@ -210,17 +211,13 @@ public actor RepositoryChunkStore: ChunkSink, ChunkSource {
         sealed[r].contains { $0.pack == entry.pack } ? entry : nil
     }
 
-    /// One chunk by range (`FilesChunkReader`), the pack's header cached.
+    /// One chunk by range (`FilesChunkReader`: frames shared by neighbouring chunks read once).
     private func read(_ entry: FilesIndexEntry, from r: Int) async throws -> [UInt8] {
-        let key = FilesLayout.pack(stanza, entry.pack)
-        let (plaintext, reader) = try await FilesChunkReader.read(entry, stanza: stanza, from: repositories[r], secret: secret,
-                                                                 header: headers[key])
-        if headers[key] == nil {
-            if headers.count > 4096 { headers.removeAll() }
-            headers[key] = reader
-        }
-        return plaintext
+        try await reader.chunk(entry, from: r)
     }
+
+    /// Ranged reads of pack frames so far (for tests).
+    var frameReads: Int { get async { await reader.frameReads } }
 }
 
 /// What a store did since it was opened (for a backup's summary).

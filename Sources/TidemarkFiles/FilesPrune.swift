@@ -63,15 +63,13 @@ public enum FilesPrune {
         if !rewrite.isEmpty {
             let writer = RepositoryChunkStore(stanza: stanza, repositories: [repository], secret: secret, indexes: [FilesIndex()],
                                               compressionLevel: 3)
-            var headers: [String: EnvelopeRangeReader] = [:]
+            let reader = FilesChunkReader(stanza: stanza, secret: secret, repositories: [repository])
             for key in pageKeys where !(packsOfPage[key] ?? []).isDisjoint(with: rewrite) {
                 let page = try await FilesIndexPage.read(key, from: repository)
                 for i in 0..<page.count {
                     let e = page.entry(i)
                     guard rewrite.contains(e.pack), isReferenced(e.id), !(try await writer.contains(e.id)) else { continue }
-                    let (plaintext, header) = try await FilesChunkReader.read(e, stanza: stanza, from: repository, secret: secret,
-                                                                              header: headers[e.pack])
-                    headers[e.pack] = header
+                    let plaintext = try await reader.chunk(e, from: 0)
                     try await writer.put(e.id, bytes: plaintext, compressible: e.compressed)
                     report.chunksCopied += 1
                 }

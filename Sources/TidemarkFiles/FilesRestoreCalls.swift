@@ -84,6 +84,17 @@ enum FilesRestoreCalls {
         guard fsync(fd) == 0 else { throw FilesOSError("fsync", display, errno) }
     }
 
+    /// A restored directory: its metadata (when given), then fsync, so the entries renamed
+    /// into it are durable.
+    static func finishDirectory(_ fd: Int32, _ entry: FilesEntry?, owners: Bool, display: [UInt8]) throws(FilesOSError) {
+        if let entry { try setMetadata(fd, entry, owners: owners, display: display) }
+        try syncDirectory(fd, display: display)
+    }
+
+    static func syncDirectory(_ fd: Int32, display: [UInt8]) throws(FilesOSError) {
+        guard fsync(fd) == 0 else { throw FilesOSError("fsync", display, errno) }
+    }
+
     static func setMetadata(_ fd: Int32, _ entry: FilesEntry, owners: Bool, display: [UInt8]) throws(FilesOSError) {
         if owners, fchown(fd, entry.uid, entry.gid) != 0 { throw FilesOSError("change the owner of", display, errno) }
         guard fchmod(fd, mode_t(entry.permissions)) == 0 else { throw FilesOSError("change the mode of", display, errno) }

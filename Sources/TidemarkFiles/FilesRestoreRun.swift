@@ -16,14 +16,17 @@ public struct FilesRestoreOptions: Sendable {
     public var allowNonEmpty: Bool
     /// Restore owners (uid, gid): only as root, by default.
     public var restoreOwners: Bool
+    /// Files written at once, at most (their chunk reads, writes and fsyncs overlap).
+    public var concurrency: Int
 
     public init(target: String, paths: [String] = [], dryRun: Bool = false, allowNonEmpty: Bool = false,
-                restoreOwners: Bool = geteuid() == 0) {
+                restoreOwners: Bool = geteuid() == 0, concurrency: Int = 8) {
         self.target = target
         self.paths = paths
         self.dryRun = dryRun
         self.allowNonEmpty = allowNonEmpty
         self.restoreOwners = restoreOwners
+        self.concurrency = concurrency
     }
 }
 
@@ -46,9 +49,10 @@ public struct FilesRestoreReport: Sendable {
 
 /// Restores a snapshot below `--to`: each configured path at `<to>/<path>`. Files are written to
 /// a temporary name in their directory, sized, owned (as root), moded, timed, fsynced and
-/// renamed; symlinks are created as symlinks, hard links re-linked to the name restored before
-/// (or written as files when the filters left that name out); directories get their mode and
-/// mtime last, deepest first. Names `.`, `..`, with `/` or NUL are refused, and every directory
+/// renamed, several at once (`concurrency`); symlinks are created as symlinks, hard links
+/// re-linked to the name restored before (or written as files when the filters left that name
+/// out); directories get their mode and mtime last, deepest first, and are fsynced, so a
+/// restore that returns is durable. Names `.`, `..`, with `/` or NUL are refused, and every directory
 /// is entered with `O_NOFOLLOW` from its parent's fd, so nothing escapes `--to`. A failed restore
 /// leaves what it wrote and says so; its temporary files are removed.
 public struct FilesRestoreRun: Sendable {

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 import Testing
 import TidemarkCore
 import TidemarkTesting
@@ -182,5 +183,42 @@ struct FilesBackupRestoreTests {
         let count = store.count
         _ = try await Self.backup([src], store: store)
         #expect(store.count == count)
+    }
+    /// Files are written several at once, never more than `concurrency`: 12 one-chunk files
+    /// whose reads each take 20 ms are restored with exactly `concurrency` reads in flight at
+    /// the peak, and restore exactly.
+    @Test(arguments: [1, 3])
+    func filesAreWrittenAtMostConcurrencyAtATime(_ width: Int) async throws {
+        let scratch = try ScratchDirectory(prefix: "files-concurrency")
+        let src = scratch.child("src")
+        try T.mkdir(Array(src.utf8))
+        for i in 0..<12 { try T.write(Array((src + "/f\(i)").utf8), FilesChunkerTests.random(10_000 + i, seed: UInt64(i))) }
+        let store = MemoryChunkStore()
+        let snapshot = try await Self.backup([src], store: store)
+        let slow = SlowSource(inner: store)
+        let to = scratch.child("to")
+        let report = try await FilesRestoreRun(snapshot: snapshot, source: slow,
+                                               options: FilesRestoreOptions(target: to, concurrency: width)).run()
+        #expect(report.files == 12)
+        #expect(try T.differences(Array(src.utf8), Array((to + src).utf8)) == [])
+        #expect(slow.most == width)
+    }
+}
+
+/// A chunk source whose reads take 20 ms each and that records how many were in flight at most.
+final class SlowSource: ChunkSource {
+    let inner: MemoryChunkStore
+    private let state = Mutex((now: 0, most: 0))
+    init(inner: MemoryChunkStore) { self.inner = inner }
+    var most: Int { state.withLock { $0.most } }
+
+    func chunk(_ id: ChunkID) async throws -> [UInt8] {
+        state.withLock { s in
+            s.now += 1
+            s.most = max(s.most, s.now)
+        }
+        defer { state.withLock { $0.now -= 1 } }
+        try await Task.sleep(for: .milliseconds(20))
+        return try await inner.chunk(id)
     }
 }

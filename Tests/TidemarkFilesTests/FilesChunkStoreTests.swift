@@ -1,7 +1,9 @@
+import Synchronization
 import Testing
 import TidemarkCodec
 import TidemarkCore
 import TidemarkStorage
+import TidemarkSystem
 import TidemarkTesting
 @testable import TidemarkFiles
 
@@ -183,5 +185,38 @@ struct FilesChunkStoreTests {
         #expect(try await reopened.contains(ids[29]) == false)
         let error = await #expect(throws: TidemarkError.self) { try await reopened.chunk(ids[20]) }
         #expect(error?.code == .notFound)
+    }
+    /// Reads of neighbouring chunks share the frames at their ends: 8 at a time in pack order,
+    /// every chunk (and a repeat of some) comes back exactly, and no frame is fetched twice:
+    /// the ranged reads of packs add up to at most the packs' sizes (one read per chunk of its
+    /// covering frames would fetch several times that: most chunks are far smaller than a frame).
+    @Test func concurrentReadsInPackOrderFetchEachFrameOnceAndReturnExactBytes() async throws {
+        let memory = MemoryStore()
+        let repository = FilesRepository(name: "first", store: memory, key: .generate())
+        let writer = try await RepositoryChunkStore.open(stanza: Self.stanza, repositories: [repository])
+        let chunks = Self.chunks(count: 240, seed: 3)
+        let ids = chunks.map { writer.id(of: $0.bytes) }
+        for (id, c) in zip(ids, chunks) { try await writer.put(id, bytes: c.bytes, compressible: c.compressible) }
+        try await writer.flush()
+        var entries: [FilesIndexEntry] = []
+        for key in Self.pageKeys(memory) { entries += try await FilesIndexPage.read(key, from: repository).entries }
+        let fetched = Mutex(0)
+        let counted = InstrumentedStore(wrapping: memory) { call in
+            if call.operation == .getRange, call.key.hasPrefix(FilesLayout.packPrefix(Self.stanza)) {
+                fetched.withLock { $0 += call.bytes }
+            }
+        }
+        let store = try await RepositoryChunkStore.open(stanza: Self.stanza, repositories: [
+            FilesRepository(name: repository.name, store: counted, key: repository.key),
+        ])
+        let byID = Dictionary(ids.enumerated().map { ($1, chunks[$0].bytes) }, uniquingKeysWith: { a, _ in a })
+        let order = entries.sorted { ($0.pack, $0.offset) < ($1.pack, $1.offset) }.map(\.id)
+        let reads = order + order.prefix(12)
+        let got = try await boundedMap(reads, width: 8) { id in try await store.chunk(id) }
+        #expect(got.count == reads.count)
+        for (id, bytes) in zip(reads, got) { #expect(bytes == byID[id]) }
+        let packBytes = Self.packKeys(memory).reduce(0) { $0 + (memory.snapshot[$1]?.count ?? 0) }
+        #expect(fetched.withLock { $0 } <= packBytes)
+        #expect(fetched.withLock { $0 } > packBytes / 2)
     }
 }
