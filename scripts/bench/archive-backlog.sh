@@ -21,6 +21,14 @@
 # TIDEMARK_SCRATCH_PATH (default .build-release), KEEP=1.
 # Caveat: moto is one Python process on the same two cores; both tools share that ceiling. Each
 # run prints how busy moto was (its CPU time over the run's wall time, of one core).
+# CPU per segment: each copy starts with an empty archive_command; PostgreSQL's archiver process
+# is moved into a cgroup of its own (bench_cg_* in lib.sh), then the tool's command is set and
+# the configuration reloaded, and the timing starts. Everything the archiver starts is born in
+# that cgroup, detached daemons included (Tidemark's archiver, pgBackRest's async process and
+# its workers), so its user + system CPU over the segments is the tool's cost per segment (plus
+# PostgreSQL's archiver loop itself, the same for both). Without root or cgroups: "cpu n/a".
+# PERF_DIR=DIR records `perf record -g` of the Tidemark archiver's runs into DIR (system-wide;
+# read with `perf report -i DIR/tidemark-R.data --comm tidemark`).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -56,10 +64,12 @@ BIN=$SCRATCH/bin/tidemark
 MOTO_PID=""
 NGINX_PID=""
 RUN_DATA=""
+CG=""
 cleanup() {
     [ -z "$RUN_DATA" ] || tm_pg_stop "$RUN_DATA"
     tm_pg_stop "$SCRATCH/pg"
     pkill -f "^$BIN.* archiver" 2>/dev/null || true
+    [ -z "$CG" ] || { bench_cg_wait_empty "$CG"; bench_cg_remove "$CG"; }
     [ -z "$MOTO_PID" ] || kill "$MOTO_PID" 2>/dev/null || true
     [ -z "$NGINX_PID" ] || kill "$NGINX_PID" 2>/dev/null || true
     cd /
@@ -113,7 +123,7 @@ tm_log "backlog: $N ready segments ($(du -sm "$SCRATCH/pg/pg_wal" | cut -f1) MB 
 # --- runs -------------------------------------------------------------------------------------
 # run TOOL ROUND: a fresh copy of the stopped cluster, released with TOOL; prints seconds.
 run() {
-    local tool=$1 r=$2 data=$SCRATCH/run-$1-$2 conf cmd t0 t1 failed0 failed1 local_n s3_n
+    local tool=$1 r=$2 data=$SCRATCH/run-$1-$2 conf cmd t0 t1 c0 c1 failed0 failed1 local_n s3_n cg pgarch perf_pid cpu cpu_user cpu_sys
     rm -rf "$data"; cp -a "$SCRATCH/pg" "$data"
     case $tool in
         tidemark)
@@ -128,22 +138,47 @@ run() {
             pgbr_conf "$conf" "$data"
             cmd="pgbackrest --config=$conf --stanza=bench archive-push %p" ;;
     esac
-    sed -i "s|^archive_command = '/bin/false'|archive_command = '$cmd'|" "$data/postgresql.conf"
+    # Started with no archive_command (nothing is archived, nothing fails); the archiver process
+    # goes into the cgroup, then the command is set and the configuration reloaded.
+    sed -i "s|^archive_command = '/bin/false'|archive_command = ''|" "$data/postgresql.conf"
     RUN_DATA=$data
     tm_pg_start "$data" "$PORT" "$SOCK" "$SCRATCH/$tool-$r.log"
     failed0=$(tm_psql "$SOCK" "$PORT" "select failed_count from pg_stat_archiver")
+    cg=$(bench_cg_create "tm-bench-backlog-$$"); CG=$cg
+    if [ -n "$cg" ]; then
+        pgarch=$(ps -o pid=,args= --ppid "$(head -n 1 "$data/postmaster.pid")" | awk '/archiver/ { print $1; exit }')
+        [ -n "$pgarch" ] || tm_die "$tool: no archiver process under the postmaster"
+        bench_cg_add "$cg" "$pgarch"
+    fi
+    sed -i "s|^archive_command = ''|archive_command = '$cmd'|" "$data/postgresql.conf"
+    perf_pid=""
+    if [ -n "${PERF_DIR:-}" ] && [ "$tool" = tidemark ]; then
+        mkdir -p "$PERF_DIR"
+        perf record -a -g -F 499 -o "$PERF_DIR/tidemark-$r.data" >"$PERF_DIR/tidemark-$r.log" 2>&1 &
+        perf_pid=$!
+    fi
     c0=$(cpu_ticks "$MOTO_PID")
     t0=$(bench_now_us)
+    [ "$(tm_psql "$SOCK" "$PORT" "select pg_reload_conf()")" = t ] || tm_die "$tool: pg_reload_conf failed"
     for _ in $(seq 1 6000); do
         [ "$(ready "$data")" -eq 0 ] && break
         sleep 0.1
     done
     t1=$(bench_now_us)
     c1=$(cpu_ticks "$MOTO_PID")
+    [ -z "$perf_pid" ] || { kill -INT "$perf_pid"; wait "$perf_pid" || true; }
     [ "$(ready "$data")" -eq 0 ] || tm_die "$tool: $(ready "$data") segments still ready after 600 s"
     failed1=$(tm_psql "$SOCK" "$PORT" "select failed_count from pg_stat_archiver")
     tm_pg_stop "$data"; RUN_DATA=""
     pkill -f "^$BIN.* archiver" 2>/dev/null || true
+    cpu="cpu n/a"
+    if [ -n "$cg" ]; then
+        bench_cg_wait_empty "$cg" || tm_die "$tool: processes outlived the run"
+        read -r cpu_user cpu_sys < <(bench_cg_cpu "$cg")
+        bench_cg_remove "$cg"; CG=""
+        echo $(( cpu_user + cpu_sys )) >>"$SCRATCH/times/$tool.cpu"
+        cpu=$(awk -v u="$cpu_user" -v s="$cpu_sys" -v n="$N" 'BEGIN { printf "cpu %.3f s/segment (user %.3f, sys %.3f)", (u + s) / 1e6 / n, u / 1e6 / n, s / 1e6 / n }')
+    fi
     [ "$failed1" -eq "$failed0" ] || tm_die "$tool: archive_command failed $(( failed1 - failed0 )) times (server log $SCRATCH/$tool-$r.log)"
     # Every segment in both repositories (pgBackRest: repo1 local, repo2 S3).
     case $tool in
@@ -161,7 +196,8 @@ run() {
     echo $(( t1 - t0 )) >>"$SCRATCH/times/$tool.us"
     awk -v us=$(( t1 - t0 )) -v n="$N" -v t="$tool" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
         -v busy="$(awk -v c=$(( c1 - c0 )) -v hz="$(getconf CLK_TCK)" -v us=$(( t1 - t0 )) 'BEGIN { printf "%.2f", c / hz / (us / 1e6) }')" \
-        'BEGIN { printf "    %-10s %7.1f s  %6.1f segments/s  moto busy %.0f%% of one core  (load average %s)\n", t, us / 1e6, n / (us / 1e6), busy * 100, l }' >&2
+        -v cpu="$cpu" \
+        'BEGIN { printf "    %-10s %7.1f s  %6.1f segments/s  %s  moto busy %.0f%% of one core  (load average %s)\n", t, us / 1e6, n / (us / 1e6), cpu, busy * 100, l }' >&2
 }
 
 tm_log "timing: $ROUNDS rounds x (tidemark, pgbackrest), $N segments each, $WORKERS workers"
@@ -176,4 +212,10 @@ echo "  $("$BIN" --version 2>/dev/null | head -n 1) with its archiver | $(pgback
 awk -v t="$tm" -v p="$pb" -v n="$N" 'BEGIN {
     printf "  median: tidemark %.1f s (%.1f segments/s)   pgbackrest %.1f s (%.1f segments/s)\n", t/1e6, n/(t/1e6), p/1e6, n/(p/1e6)
     printf "  tidemark segments/s / pgbackrest segments/s = %.2f (target >= 2)\n", p/t }'
+if [ -s "$SCRATCH/times/tidemark.cpu" ] && [ -s "$SCRATCH/times/pgbackrest.cpu" ]; then
+    awk -v t="$(bench_median "$SCRATCH/times/tidemark.cpu")" -v p="$(bench_median "$SCRATCH/times/pgbackrest.cpu")" -v n="$N" 'BEGIN {
+        printf "  median CPU (user + sys, every process the archive_command started): tidemark %.3f s/segment   pgbackrest %.3f s/segment   ratio %.2f\n", t/1e6/n, p/1e6/n, t/p }'
+else
+    echo "  CPU per segment: n/a (needs root and a writable cgroup)"
+fi
 echo "  load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -342,3 +342,47 @@ bench_repo_generator() {
         || tm_die "swift build of tidemark-bench-repo failed"
     realpath -e "$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/tidemark-bench-repo"
 }
+
+# --- CPU time of a process and everything it starts (cgroup accounting) --------------------
+#
+# A cgroup counts the CPU of every process in it, and a process's children are born in its
+# cgroup whatever they do later (setsid, double fork, reparented to init): so a tool's
+# detached daemons (Tidemark's archiver, pgBackRest's async process and its workers) count
+# too, which a parent's cutime/cstime would miss. Needs root and a cgroup v1 cpuacct
+# hierarchy or cgroup v2; without them bench_cg_create prints nothing and the callers say
+# "cpu n/a".
+#
+#   bench_cg_create NAME     create (or empty) a cgroup; prints its directory, or nothing
+#   bench_cg_add DIR PID     move PID into it (its later children are born there)
+#   bench_cg_cpu DIR         "USER_US SYS_US" used by its processes so far, dead ones included
+#   bench_cg_wait_empty DIR  wait (at most 20 s) until no process is left in it
+#   bench_cg_remove DIR      remove it (it must be empty)
+bench_cg_create() {
+    local name=$1 dir
+    [ "$(id -u)" -eq 0 ] || return 0
+    for dir in /sys/fs/cgroup/cpuacct/"$name" /sys/fs/cgroup/"$name"; do
+        [ -d "$(dirname "$dir")" ] || continue
+        [ -d "$dir" ] && rmdir "$dir" 2>/dev/null
+        if mkdir "$dir" 2>/dev/null; then
+            if [ -r "$dir/cpuacct.stat" ] || [ -r "$dir/cpu.stat" ]; then echo "$dir"; return 0; fi
+            rmdir "$dir" 2>/dev/null
+        fi
+    done
+}
+bench_cg_add() { echo "$2" >"$1/cgroup.procs"; }
+bench_cg_cpu() {
+    local dir=$1 hz
+    if [ -r "$dir/cpuacct.stat" ]; then
+        hz=$(getconf CLK_TCK)
+        awk -v hz="$hz" '$1 == "user" { u = $2 } $1 == "system" { s = $2 } END { printf "%.0f %.0f\n", u * 1e6 / hz, s * 1e6 / hz }' "$dir/cpuacct.stat"
+    else
+        awk '$1 == "user_usec" { u = $2 } $1 == "system_usec" { s = $2 } END { printf "%.0f %.0f\n", u, s }' "$dir/cpu.stat"
+    fi
+}
+bench_cg_wait_empty() {
+    local _
+    for _ in $(seq 1 200); do [ -s "$1/cgroup.procs" ] || return 0; sleep 0.1; done
+    tm_log "processes still in $1 after 20 s: $(tr '\n' ' ' <"$1/cgroup.procs")"
+    return 1
+}
+bench_cg_remove() { rmdir "$1" 2>/dev/null || true; }
