@@ -69,7 +69,7 @@ cleanup() {
     [ -z "$RUN_DATA" ] || tm_pg_stop "$RUN_DATA"
     tm_pg_stop "$SCRATCH/pg"
     pkill -f "^$BIN.* archiver" 2>/dev/null || true
-    [ -z "$CG" ] || { bench_cg_wait_empty "$CG"; bench_cg_remove "$CG"; }
+    [ -z "$CG" ] || { bench_cg_wait_empty "$CG" || true; bench_cg_remove "$CG"; }
     [ -z "$MOTO_PID" ] || kill "$MOTO_PID" 2>/dev/null || true
     [ -z "$NGINX_PID" ] || kill "$NGINX_PID" 2>/dev/null || true
     cd /
