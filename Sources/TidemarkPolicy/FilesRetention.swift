@@ -78,12 +78,7 @@ public enum FilesRetention {
         let tiers: [(RetentionCalendar.Tier, Int)] = [(.daily, policy.daily), (.weekly, policy.weekly),
                                                       (.monthly, policy.monthly), (.yearly, policy.yearly)]
         for (tier, count) in tiers where count > 0 {
-            var seen: Set<String> = []
-            for s in inScope.reversed() {
-                let bucket = calendar.bucket(tier, of: s.time)
-                guard !seen.contains(bucket) else { continue }
-                guard seen.count < count else { break }
-                seen.insert(bucket)
+            for (s, bucket) in calendar.newestPerBucket(tier, count: count, of: inScope, time: { $0.time }) {
                 keep(s.id, "\(tier.rawValue) \(bucket)")
             }
         }

@@ -42,12 +42,7 @@ public enum Retention {
             let tiers: [(RetentionCalendar.Tier, Int)] = [(.daily, policy.daily), (.weekly, policy.weekly),
                                                           (.monthly, policy.monthly), (.yearly, policy.yearly)]
             for (tier, count) in tiers where count > 0 {
-                var seen: Set<String> = []
-                for b in inScope.reversed() {
-                    let bucket = calendar.bucket(tier, of: b.endTime)
-                    guard !seen.contains(bucket) else { continue }
-                    guard seen.count < count else { break }
-                    seen.insert(bucket)
+                for (b, bucket) in calendar.newestPerBucket(tier, count: count, of: inScope, time: { $0.endTime }) {
                     keep(b.id, "\(tier.rawValue) \(bucket)")
                 }
             }

@@ -47,6 +47,21 @@ public struct RetentionCalendar: Sendable {
         }
     }
 
+    /// The newest of `items` (oldest first) in each of the `count` most recent buckets of
+    /// `tier` that hold one, newest first, with its bucket: what a calendar tier keeps.
+    public func newestPerBucket<T>(_ tier: Tier, count: Int, of items: [T], time: (T) -> Int64) -> [(item: T, bucket: String)] {
+        var seen: Set<String> = []
+        var out: [(item: T, bucket: String)] = []
+        for item in items.reversed() {
+            let bucket = self.bucket(tier, of: time(item))
+            guard !seen.contains(bucket) else { continue }
+            guard seen.count < count else { break }
+            seen.insert(bucket)
+            out.append((item, bucket))
+        }
+        return out
+    }
+
     func pad(_ n: Int, _ width: Int) -> String {
         let s = String(n)
         return String(repeating: "0", count: max(0, width - s.count)) + s
