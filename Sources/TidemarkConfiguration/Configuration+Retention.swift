@@ -73,7 +73,7 @@ extension ConfigurationLoader {
             throw TidemarkError(.configuration, "\(place).minFullChains is \(p.minFullChains): it must be 1 to 100",
                                 hints: ["the newest full backup and its incrementals are always kept; keep minFullChains at 1 or more"])
         }
-        if RetentionCalendar(timeZone: p.timeZone) == nil {
+        if !RetentionCalendar.knows(timeZone: p.timeZone) {
             throw TidemarkError(.configuration, "\(place).timeZone '\(p.timeZone ?? "")' names no time zone this system knows",
                                 hints: ["use an IANA name such as Europe/Berlin or America/New_York (see /usr/share/zoneinfo), or leave it out for UTC"])
         }

@@ -11,6 +11,13 @@ public struct RetentionCalendar: Sendable {
 
     let calendar: Calendar
 
+    /// Whether `RetentionCalendar(timeZone:)` succeeds, without building the calendar (every
+    /// configuration load checks the retention settings; wal-push must not pay for a calendar).
+    public static func knows(timeZone identifier: String?) -> Bool {
+        guard let identifier else { return true }
+        return TimeZone(identifier: identifier) != nil
+    }
+
     /// nil when `timeZone` names no zone this system knows.
     public init?(timeZone identifier: String?) {
         let zone: TimeZone

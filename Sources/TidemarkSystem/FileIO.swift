@@ -33,32 +33,42 @@ public enum FileIO {
         return fd
     }
 
+    /// Up to `count` bytes from `fd` (fewer at the end of the file). The buffer is not zeroed
+    /// first: a large `count` costs no page faults beyond the bytes that arrive.
     public static func read(fd: Int32, upTo count: Int, path: String) throws(StorageError) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        var filled = 0
-        while filled < count {
-            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + filled, count - filled) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw StorageError(errno: errno, operation: "read", path: path)
+        var failure: Int32 = 0
+        let out = [UInt8](unsafeUninitializedCapacity: max(count, 0)) { buffer, filled in
+            filled = 0
+            guard let base = buffer.baseAddress else { return }
+            while filled < count {
+                let n = Glibc.read(fd, base + filled, count - filled)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                if n == 0 { break }
+                filled += n
             }
-            if n == 0 { break }
-            filled += n
         }
-        out.removeSubrange(filled...)
+        if failure != 0 { throw StorageError(errno: failure, operation: "read", path: path) }
         return out
     }
 
+    /// The whole file, nil when it does not exist. Reads the size `fstat` gives, then on until
+    /// the end (a file that grew meanwhile), in chunks from 64 KiB up to 1 MiB.
     public static func readAll(_ path: String) throws(StorageError) -> [UInt8]? {
         guard let fd = try openForReading(path) else { return nil }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw StorageError(errno: errno, operation: "stat", path: path) }
         var out = try read(fd: fd, upTo: Int(st.st_size), path: path)
+        var chunk = 64 << 10
         while true {
-            let more = try read(fd: fd, upTo: 1 << 20, path: path)
+            let more = try read(fd: fd, upTo: chunk, path: path)
             if more.isEmpty { break }
             out += more
+            chunk = min(chunk * 2, 1 << 20)
         }
         return out
     }

@@ -117,13 +117,19 @@ enum ProcessLogging {
             start(settings)
             return nil
         case .failure(let error):
-            do {
-                try await Tidemark_run(command, fetch: fetch) { throw error }
-            } catch let code as ExitCode {
-                return code.rawValue
-            } catch {}
-            return fetch ? ExitStatus.walFetchFailure : ExitStatus.code(for: error)
+            return await failed(error, command: command, fetch: fetch)
         }
+    }
+
+    /// The exit status of `command` after `error` (settings that do not resolve) was reported
+    /// as the command's own.
+    static func failed(_ error: TidemarkError, command: String, fetch: Bool) async -> Int32 {
+        do {
+            try await Tidemark_run(command, fetch: fetch) { throw error }
+        } catch let code as ExitCode {
+            return code.rawValue
+        } catch {}
+        return fetch ? ExitStatus.walFetchFailure : ExitStatus.code(for: error)
     }
 
     /// The settings in force: those given to `start`, else the defaults.
