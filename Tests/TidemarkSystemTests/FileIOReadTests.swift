@@ -12,7 +12,11 @@ struct FileIOReadTests {
     /// directory; returns its path.
     func makeFile(_ count: Int) throws -> (path: String, bytes: [UInt8]) {
         var template = Array("/tmp/tm-fileio-XXXXXX".utf8CString)
-        let dir = try #require(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress) }.map { String(cString: $0) })
+        let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
+            guard let base = buffer.baseAddress, let dir = mkdtemp(base) else { return nil }
+            return String(cString: dir)
+        }
+        let dir = try #require(made)
         let bytes = (0..<count).map { UInt8(truncatingIfNeeded: ($0 &* 131) ^ ($0 >> 8) | 1) }
         let path = dir + "/data"
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
